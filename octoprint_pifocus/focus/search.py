@@ -1,0 +1,345 @@
+"""Search a lens range for the sharpest position with few frames.
+
+The plan, and why:
+
+1. **Coarse pass.** A handful of positions evenly over the whole range, scored on the
+   coarsest view of each frame (see :mod:`.scoring`). That view's focus curve is wide, so
+   even the sample nearest to a sharp, narrow peak already sees it: the pass finds the
+   *global* peak, not a local bump, and flat noisy tails cannot stop it early, because it
+   does not stop early at all.
+2. **Zoom.** Three samples around the estimate, a third as far apart each round, each round
+   scored on a finer view and fitted with a parabola in log-score (a Gaussian peak). It stops
+   as soon as the fine curve is flat across the step: the lens is then well inside the depth
+   of field. A peak that is not bracketed moves the window instead of trusting the fit.
+3. **Final approach.** Every sample was approached from the same side (the measuring
+   direction), and so is the final position, from an overshoot. Lens hysteresis and
+   leadscrew backlash then shift the samples and the result alike, and cancel out.
+
+It fails honestly: without a peak clearly above the noise the lens goes back to where it
+started and the result says what to do.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import PiFocusError
+from .scoring import FrameScore, FrameScorer
+
+Number = float
+
+#: Samples in the coarse pass over the full range.
+COARSE_SAMPLES = 6
+#: Samples in the coarse pass of a refine run, over the window around the current position.
+REFINE_SAMPLES = 4
+#: Default half-width of the refine window, as a fraction of the lens range.
+REFINE_WINDOW = 0.08
+#: A curve whose best score is not this many times its worst (at some scale) has no peak.
+MIN_CONTRAST = 1.25
+#: Stop zooming once the fine score drops by less than this fraction one step either side of
+#: the peak: the samples then sit on the top of the peak, where the log-parabola fits well.
+#: Tuned on the simulator (bench/search.py): smaller values zoom further into the noise and
+#: cost frames without gaining accuracy.
+FLAT_ENOUGH = 0.6
+#: Bracketing moves allowed per zoom round before the fit is trusted as it is.
+MAX_SHIFTS = 2
+#: Zoom rounds at most, coarse pass excluded.
+MAX_ROUNDS = 4
+#: Default overshoot for the final approach, as a fraction of the range, when the lens has
+#: no ``backlash`` attribute of its own.
+DEFAULT_OVERSHOOT = 0.03
+
+
+class Sample(NamedTuple):
+    """One scored frame: where, how sharp, and in which phase of the search."""
+
+    position: Number
+    score: float
+    phase: str
+
+
+@dataclass
+class AutofocusResult:
+    """What an autofocus run did and where it left the lens."""
+
+    position: Number
+    score: float
+    found: bool
+    message: str
+    samples: List[Tuple[Number, float]] = field(default_factory=list)
+    captures: int = 0
+    duration: float = 0.0
+    cancelled: bool = False
+    start_position: Optional[Number] = None
+    mode: str = "full"
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "position": self.position,
+            "score": self.score,
+            "found": self.found,
+            "message": self.message,
+            "samples": [[p, s] for p, s in self.samples],
+            "captures": self.captures,
+            "duration": round(self.duration, 3),
+            "cancelled": self.cancelled,
+            "start_position": self.start_position,
+            "mode": self.mode,
+        }
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _NoPeak(Exception):
+    pass
+
+
+ProgressFn = Callable[[float, Sample], None]
+
+
+class _Search:
+    """One autofocus run: owns the samples, the moves and the bookkeeping."""
+
+    def __init__(self, lens, camera, scorer: FrameScorer, progress: Optional[ProgressFn],
+                 should_cancel: Optional[Callable[[], bool]], expected_frames: int) -> None:
+        self.lens = lens
+        self.camera = camera
+        self.scorer = scorer
+        self.progress = progress
+        self.should_cancel = should_cancel
+        self.expected = max(1, expected_frames)
+        low, high = lens.limits
+        if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+            raise ValueError(f"Lens limits must be two finite numbers, low < high; got {lens.limits!r}")
+        self.low, self.high = low, high
+        self.resolution = float(getattr(lens, "resolution", 0) or 0)
+        self.integer = isinstance(low, int) and isinstance(high, int) and self.resolution >= 1
+        backlash = getattr(lens, "backlash", None)
+        self.overshoot = float(backlash) if backlash else DEFAULT_OVERSHOOT * (high - low)
+        self.overshoot = max(self.overshoot, self.resolution)
+        self.direction = 1
+        self.frames: Dict[Number, FrameScore] = {}
+        self.order: List[Sample] = []
+
+    # ~~ positions and moves
+
+    def snap(self, position: float) -> Number:
+        position = min(self.high, max(self.low, position))
+        if self.resolution > 0:
+            steps = round((position - self.low) / self.resolution)
+            position = self.low + steps * self.resolution
+            position = min(self.high, max(self.low, position))
+            if self.integer:
+                return int(round(position))
+            # Keep floats tidy (0.1 + 0.2 problems) at the resolution's decimals.
+            decimals = max(0, -int(math.floor(math.log10(self.resolution))) + 1)
+            return round(position, decimals)
+        return position
+
+    def check_cancel(self) -> None:
+        if self.should_cancel is not None and self.should_cancel():
+            raise _Cancelled()
+
+    def approach(self, position: Number) -> None:
+        """Move to ``position`` arriving in the measuring direction (overshoot first if needed)."""
+        current = self.lens.position
+        if (position - current) * self.direction < 0 or position == current:
+            # We would arrive from the wrong side (or not move at all): back off first.
+            back = self.snap(position - self.direction * self.overshoot)
+            if back != position:
+                self.check_cancel()
+                self.lens.move_to(back)
+        self.check_cancel()
+        self.lens.move_to(position)
+
+    def sweep(self, positions: Sequence[Number], phase: str) -> None:
+        """Sample each new position in the measuring direction, one approach for the lot."""
+        todo = sorted({p for p in positions if p not in self.frames}, key=lambda p: p * self.direction)
+        for i, position in enumerate(todo):
+            if i == 0:
+                self.approach(position)
+            else:
+                self.check_cancel()
+                self.lens.move_to(position)
+            self.check_cancel()
+            frame = self.camera.capture()
+            scored = self.scorer.score(frame)
+            self.frames[position] = scored
+            sample = Sample(position, scored.fine, phase)
+            self.order.append(sample)
+            if self.progress is not None:
+                self.progress(min(0.99, len(self.order) / float(self.expected)), sample)
+
+    # ~~ curve analysis
+
+    def level_of(self, wanted: int) -> int:
+        available = min(len(f.levels) for f in self.frames.values())
+        return max(0, min(wanted, available - 1))
+
+    def curve(self, level: int, low: Optional[float] = None,
+              high: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+        positions = sorted(p for p in self.frames
+                           if (low is None or p >= low) and (high is None or p <= high))
+        scores = [self.frames[p].levels[min(level, len(self.frames[p].levels) - 1)] for p in positions]
+        return np.asarray(positions, dtype=float), np.asarray(scores, dtype=float)
+
+    def check_contrast(self) -> None:
+        """Raise :class:`_NoPeak` unless some scale shows a peak clearly above its floor."""
+        dark = min(f.brightness for f in self.frames.values())
+        levels = min(len(f.levels) for f in self.frames.values())
+        best = 0.0
+        for level in range(levels):
+            _, scores = self.curve(level)
+            if scores.max() <= 0:
+                continue
+            best = max(best, scores.max() / max(scores.min(), 1e-12))
+        if best < MIN_CONTRAST:
+            if dark < 8:
+                raise _NoPeak(
+                    f"The region of interest is too dark to focus on (mean grey {dark:.0f} of 255). "
+                    "Add light, or check that the camera shows a picture."
+                )
+            raise _NoPeak(
+                "No focus peak found: sharpness changed by only "
+                f"{(best - 1) * 100:.0f}% over the whole search, which is within the noise. "
+                "The region of interest may have no detail: move it onto edges or text, "
+                "add light, or check that the lens really moves."
+            )
+
+    # ~~ the phases
+
+    def coarse(self, low: Number, high: Number, count: int, phase: str) -> Tuple[float, float]:
+        """Evenly spaced samples over ``[low, high]``; returns (peak estimate, spacing)."""
+        count = max(3, count)
+        positions = [self.snap(low + (high - low) * i / (count - 1)) for i in range(count)]
+        self.sweep(positions, phase)
+        self.check_contrast()
+        level = self.level_of(3)
+        xs, ys = self.curve(level, low, high)
+        spacing = (high - low) / float(count - 1)
+        return fit_peak(xs, ys), spacing
+
+    def zoom(self, estimate: float, step: float, level: int, phase: str) -> float:
+        """Samples ``step`` either side of ``estimate`` (and at it, unless one is already
+        close), fitted on ``level``; re-centred while the best sample is at the edge."""
+        for _ in range(MAX_SHIFTS + 1):
+            centre = self.snap(estimate)
+            positions = [self.snap(centre - step), self.snap(centre + step)]
+            if not any(abs(p - centre) <= step / 2.0 for p in self.frames):
+                positions.append(centre)
+            self.sweep(positions, phase)
+            xs, ys = self.curve(level, centre - 1.6 * step, centre + 1.6 * step)
+            best = xs[int(np.argmax(ys))]
+            at_edge = (best <= positions[0] and positions[0] > self.low) or \
+                      (best >= positions[1] and positions[1] < self.high)
+            estimate = fit_peak(xs, ys)
+            if not at_edge:
+                break
+            estimate = best
+        return estimate
+
+    def is_flat(self, centre: float, step: float) -> bool:
+        xs, ys = self.curve(0, centre - 1.6 * step, centre + 1.6 * step)
+        if len(ys) < 3 or ys.max() <= 0:
+            return False
+        return (ys.max() - ys.min()) / ys.max() < FLAT_ENOUGH
+
+
+def fit_peak(xs: np.ndarray, ys: np.ndarray) -> float:
+    """Peak position of sampled ``(xs, ys)``: a parabola in log-score through the best sample
+    and its neighbours; the middle of the best plateau when the curve is flat there."""
+    if len(xs) == 0:
+        raise ValueError("no samples to fit")
+    top = ys.max()
+    ties = xs[ys >= top * (1 - 1e-9)]
+    i = int(np.argmax(ys))
+    if len(ties) > 1:
+        # Piecewise-constant curve (several positions, one frame): take the plateau's middle.
+        return float((ties.min() + ties.max()) / 2.0)
+    if i == 0 or i == len(xs) - 1:
+        return float(xs[i])
+    x = xs[i - 1:i + 2]
+    y = np.log(np.maximum(ys[i - 1:i + 2], 1e-12))
+    (x0, x1, x2), (y0, y1, y2) = x, y
+    denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    if denom == 0:
+        return float(x1)
+    a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / denom
+    b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
+    if a >= 0:
+        return float(x1)
+    vertex = -b / (2 * a)
+    return float(min(x2, max(x0, vertex)))
+
+
+def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[ProgressFn] = None,
+                  should_cancel: Optional[Callable[[], bool]] = None, refine: bool = False,
+                  window: Optional[float] = None) -> AutofocusResult:
+    """The search behind :func:`octoprint_pifocus.focus.autofocus`; see the module docstring."""
+    started = time.monotonic()
+    start_position = lens.position
+    expected = (REFINE_SAMPLES if refine else COARSE_SAMPLES) + 7
+    search = _Search(lens, camera, scorer, progress, should_cancel, expected)
+    mode = "refine" if refine else "full"
+
+    def finish(position, score, found, message, cancelled=False) -> AutofocusResult:
+        return AutofocusResult(
+            position=position, score=score, found=found, message=message,
+            samples=[(s.position, s.score) for s in search.order], captures=len(search.order),
+            duration=time.monotonic() - started, cancelled=cancelled,
+            start_position=start_position, mode=mode,
+        )
+
+    def go_back(reason: str, cancelled: bool = False) -> AutofocusResult:
+        try:
+            lens.move_to(start_position)
+            where = f"The lens is back at its start position {start_position}."
+        except PiFocusError as exc:
+            where = f"Moving the lens back to {start_position} failed too: {exc}"
+        return finish(lens.position, 0.0, False, f"{reason} {where}".strip(), cancelled)
+
+    try:
+        if refine:
+            half = (window if window is not None else REFINE_WINDOW * (search.high - search.low))
+            if not half > 0:
+                raise ValueError(f"The refine window must be greater than 0, got {window!r}")
+            low = search.snap(start_position - half)
+            high = search.snap(start_position + half)
+            search.direction = 1
+            estimate, spacing = search.coarse(low, high, REFINE_SAMPLES, "coarse")
+        else:
+            # Sweep away from the nearer end, so a Z axis travels as little as possible.
+            search.direction = 1 if start_position - search.low <= search.high - start_position else -1
+            estimate, spacing = search.coarse(search.low, search.high, COARSE_SAMPLES, "coarse")
+
+        level = search.level_of(3)
+        step = spacing / 3.0
+        for _ in range(MAX_ROUNDS):
+            level = max(0, level - 1)
+            if step < max(search.resolution, 1e-9):
+                break
+            estimate = search.zoom(estimate, step, level, "fine")
+            if level == 0 and search.is_flat(estimate, step):
+                break
+            step /= 3.0
+
+        target = search.snap(estimate)
+        search.approach(target)
+        search.check_cancel()
+        final = scorer.score(camera.capture())
+        search.order.append(Sample(target, final.fine, "final"))
+        if progress is not None:
+            progress(1.0, search.order[-1])
+        return finish(target, final.fine, True, "")
+    except _Cancelled:
+        return go_back("Autofocus cancelled.", cancelled=True)
+    except _NoPeak as exc:
+        return go_back(str(exc))
+    except PiFocusError as exc:
+        return go_back(f"Autofocus stopped: {exc}")
