@@ -126,9 +126,15 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def crop_roi(grey: np.ndarray, roi: Roi) -> np.ndarray:
-    """The ROI of a decoded grey image, as a view, at least 8x8 pixels."""
-    h, w = grey.shape[:2]
+def crop_roi(grey: np.ndarray, roi: Roi, full_height: Optional[int] = None,
+             row_offset: int = 0) -> np.ndarray:
+    """The ROI of a decoded grey image, as a view, at least 8x8 pixels.
+
+    ``grey`` may be a horizontal band of the frame: then ``full_height`` is the frame's
+    height and ``row_offset`` the band's first row, both in ``grey``'s pixels.
+    """
+    h = full_height if full_height is not None else grey.shape[0]
+    w = grey.shape[1]
     x, y, rw, rh = roi
     x0 = int(round(x * w))
     y0 = int(round(y * h))
@@ -139,7 +145,7 @@ def crop_roi(grey: np.ndarray, roi: Roi) -> np.ndarray:
             f"ROI {roi!r} covers only {x1 - x0}x{y1 - y0} pixels of a {w}x{h} frame; "
             "it needs at least 8x8. Draw a larger region."
         )
-    return grey[y0:y1, x0:x1]
+    return grey[y0 - row_offset:y1 - row_offset, x0:x1]
 
 
 def choose_reduction(width: int, height: int, roi: Roi, target: int = 480) -> int:
