@@ -47,6 +47,13 @@ MIN_CONTRAST = 1.25
 FLAT_ENOUGH = 0.6
 #: Bracketing moves allowed per zoom round before the fit is trusted as it is.
 MAX_SHIFTS = 2
+#: A view "clearly sees" a peak when its best coarse sample scores this many times its worst.
+CLEAR_PEAK = 3.0
+#: A sample away from the zoomed peak must beat it by this much on the fine view (more than
+#: frame-to-frame noise) to make the search zoom in there instead.
+GLOBAL_MARGIN = 0.04
+#: How many times the global check may send the search elsewhere.
+MAX_GLOBAL_RETRIES = 2
 #: Zoom rounds at most, coarse pass excluded.
 MAX_ROUNDS = 4
 #: Default overshoot for the final approach, as a fraction of the range, when the lens has
@@ -214,16 +221,30 @@ class _Search:
 
     # ~~ the phases
 
-    def coarse(self, low: Number, high: Number, count: int, phase: str) -> Tuple[float, float]:
-        """Evenly spaced samples over ``[low, high]``; returns (peak estimate, spacing)."""
+    def coarse(self, low: Number, high: Number, count: int, phase: str) -> Tuple[float, float, int]:
+        """Evenly spaced samples over ``[low, high]``; returns (peak estimate, spacing, view level)."""
         count = max(3, count)
         positions = [self.snap(low + (high - low) * i / (count - 1)) for i in range(count)]
         self.sweep(positions, phase)
         self.check_contrast()
-        level = self.level_of(3)
+        level = self.coarse_level(low, high)
         xs, ys = self.curve(level, low, high)
         spacing = (high - low) / float(count - 1)
-        return fit_peak(xs, ys), spacing
+        return fit_peak(xs, ys), spacing, level
+
+    def coarse_level(self, low: float, high: float) -> int:
+        """The finest view on which the coarse samples already show a clear peak.
+
+        Coarser views have wider curves, so they see a narrow peak from far away; but in a
+        scene with depth they weigh large shapes over fine detail and can prefer another
+        plane. So the finest view that clearly sees the peak wins, the coarsest otherwise.
+        """
+        coarsest = self.level_of(3)
+        for level in range(coarsest):
+            _, ys = self.curve(level, low, high)
+            if ys.min() > 0 and ys.max() / ys.min() >= CLEAR_PEAK:
+                return level
+        return coarsest
 
     def zoom(self, estimate: float, step: float, level: int, phase: str) -> float:
         """Samples ``step`` either side of ``estimate`` (and at it, unless one is already
@@ -249,6 +270,43 @@ class _Search:
         if len(ys) < 3 or ys.max() <= 0:
             return False
         return (ys.max() - ys.min()) / ys.max() < FLAT_ENOUGH
+
+    def on_plateau(self, centre: float, step: float) -> bool:
+        """The best fine score near ``centre`` is shared by several samples: a lens (or a focus
+        stack) that maps many positions to one frame. Its middle is the answer; zooming further
+        gains nothing."""
+        _, ys = self.curve(0, centre - 1.6 * step, centre + 1.6 * step)
+        return len(ys) > 0 and int(np.sum(ys >= ys.max() * (1 - 1e-9))) >= 2
+
+    def narrow(self, estimate: float, step: float, level: int) -> Tuple[float, float]:
+        """Zoom rounds on ever finer views until the fine curve is flat across a step."""
+        for _ in range(MAX_ROUNDS):
+            level = max(0, level - 1)
+            if step < max(self.resolution, 1e-9):
+                break
+            estimate = self.zoom(estimate, step, level, "fine")
+            if level == 0 and (self.is_flat(estimate, step) or self.on_plateau(estimate, step)):
+                break
+            step /= 3.0
+        return estimate, step
+
+    def check_global(self, estimate: float, step: float, spacing: float) -> Tuple[float, float]:
+        """The answer must be the sharpest at full detail, not only on the coarse view.
+
+        In a scene with depth, the coarse view can favour a different plane than fine
+        detail does. If a sample away from the zoomed peak beats it on the fine view by more
+        than the noise, zoom again around that sample on the fine view.
+        """
+        for _ in range(MAX_GLOBAL_RETRIES):
+            xs, ys = self.curve(0)
+            near = np.abs(xs - estimate) <= 1.6 * step
+            if not near.any() or near.all():
+                break
+            best_far = int(np.argmax(np.where(near, -np.inf, ys)))
+            if ys[best_far] <= ys[near].max() * (1 + GLOBAL_MARGIN):
+                break
+            estimate, step = self.narrow(float(xs[best_far]), spacing / 3.0, 1)
+        return estimate, step
 
 
 def fit_peak(xs: np.ndarray, ys: np.ndarray) -> float:
@@ -312,22 +370,14 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
             low = search.snap(start_position - half)
             high = search.snap(start_position + half)
             search.direction = 1
-            estimate, spacing = search.coarse(low, high, REFINE_SAMPLES, "coarse")
+            estimate, spacing, level = search.coarse(low, high, REFINE_SAMPLES, "coarse")
         else:
             # Sweep away from the nearer end, so a Z axis travels as little as possible.
             search.direction = 1 if start_position - search.low <= search.high - start_position else -1
-            estimate, spacing = search.coarse(search.low, search.high, COARSE_SAMPLES, "coarse")
+            estimate, spacing, level = search.coarse(search.low, search.high, COARSE_SAMPLES, "coarse")
 
-        level = search.level_of(3)
-        step = spacing / 3.0
-        for _ in range(MAX_ROUNDS):
-            level = max(0, level - 1)
-            if step < max(search.resolution, 1e-9):
-                break
-            estimate = search.zoom(estimate, step, level, "fine")
-            if level == 0 and search.is_flat(estimate, step):
-                break
-            step /= 3.0
+        estimate, step = search.narrow(estimate, spacing / 3.0, level + 1)
+        estimate, step = search.check_global(estimate, step, spacing)
 
         target = search.snap(estimate)
         search.approach(target)
