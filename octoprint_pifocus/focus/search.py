@@ -49,6 +49,10 @@ FLAT_ENOUGH = 0.6
 MAX_SHIFTS = 2
 #: A view "clearly sees" a peak when its best coarse sample scores this many times its worst.
 CLEAR_PEAK = 3.0
+#: A second coarse peak is explored when it rises this share of the best one's height.
+SECOND_PEAK = 0.3
+#: Coarse peaks explored at most.
+MAX_CANDIDATES = 2
 #: A sample away from the zoomed peak must beat it by this much on the fine view (more than
 #: frame-to-frame noise) to make the search zoom in there instead.
 GLOBAL_MARGIN = 0.04
@@ -221,8 +225,13 @@ class _Search:
 
     # ~~ the phases
 
-    def coarse(self, low: Number, high: Number, count: int, phase: str) -> Tuple[float, float, int]:
-        """Evenly spaced samples over ``[low, high]``; returns (peak estimate, spacing, view level)."""
+    def coarse(self, low: Number, high: Number, count: int,
+               phase: str) -> Tuple[List[float], float, int]:
+        """Evenly spaced samples over ``[low, high]``.
+
+        Returns the estimated positions of the significant peaks (best first), the spacing,
+        and the view level they were seen on.
+        """
         count = max(3, count)
         positions = [self.snap(low + (high - low) * i / (count - 1)) for i in range(count)]
         self.sweep(positions, phase)
@@ -230,7 +239,8 @@ class _Search:
         level = self.coarse_level(low, high)
         xs, ys = self.curve(level, low, high)
         spacing = (high - low) / float(count - 1)
-        return fit_peak(xs, ys), spacing, level
+        return [fit_peak(xs[max(0, i - 1):i + 2], ys[max(0, i - 1):i + 2])
+                for i in local_peaks(ys)], spacing, level
 
     def coarse_level(self, low: float, high: float) -> int:
         """The finest view on which the coarse samples already show a clear peak.
@@ -290,6 +300,10 @@ class _Search:
             step /= 3.0
         return estimate, step
 
+    def best_near(self, centre: float, step: float) -> float:
+        _, ys = self.curve(0, centre - 1.6 * step, centre + 1.6 * step)
+        return float(ys.max()) if len(ys) else 0.0
+
     def check_global(self, estimate: float, step: float, spacing: float) -> Tuple[float, float]:
         """The answer must be the sharpest at full detail, not only on the coarse view.
 
@@ -307,6 +321,23 @@ class _Search:
                 break
             estimate, step = self.narrow(float(xs[best_far]), spacing / 3.0, 1)
         return estimate, step
+
+
+def local_peaks(ys: np.ndarray) -> List[int]:
+    """Indices of the local maxima of a coarse curve that stand out from its floor, best first.
+
+    A maximum counts when it rises above the curve's floor by at least ``SECOND_PEAK`` of
+    the highest peak's rise: noise in the flat tails never does, a second object does.
+    """
+    floor, top = float(ys.min()), float(ys.max())
+    found = []
+    for i, y in enumerate(ys):
+        left = ys[i - 1] if i > 0 else -np.inf
+        right = ys[i + 1] if i + 1 < len(ys) else -np.inf
+        if y >= left and y > right or (y > left and y >= right):
+            if i == int(np.argmax(ys)) or (y - floor) >= SECOND_PEAK * (top - floor):
+                found.append(i)
+    return sorted(found, key=lambda i: -ys[i])
 
 
 def fit_peak(xs: np.ndarray, ys: np.ndarray) -> float:
@@ -370,14 +401,21 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
             low = search.snap(start_position - half)
             high = search.snap(start_position + half)
             search.direction = 1
-            estimate, spacing, level = search.coarse(low, high, REFINE_SAMPLES, "coarse")
+            peaks, spacing, level = search.coarse(low, high, REFINE_SAMPLES, "coarse")
         else:
             # Sweep away from the nearer end, so a Z axis travels as little as possible.
             search.direction = 1 if start_position - search.low <= search.high - start_position else -1
-            estimate, spacing, level = search.coarse(search.low, search.high, COARSE_SAMPLES, "coarse")
+            peaks, spacing, level = search.coarse(search.low, search.high, COARSE_SAMPLES, "coarse")
 
-        estimate, step = search.narrow(estimate, spacing / 3.0, level + 1)
-        estimate, step = search.check_global(estimate, step, spacing)
+        # Zoom into every significant peak of the coarse pass, keep the sharpest in fine detail:
+        # a second object at another depth must not win just because it was sampled closer.
+        best = None
+        for candidate in peaks[:MAX_CANDIDATES]:
+            estimate, step = search.narrow(candidate, spacing / 3.0, level + 1)
+            score = search.best_near(estimate, step)
+            if best is None or score > best[2] * (1 + GLOBAL_MARGIN):
+                best = (estimate, step, score)
+        estimate, step = search.check_global(best[0], best[1], spacing)
 
         target = search.snap(estimate)
         search.approach(target)
