@@ -37,3 +37,26 @@ def step_stack():
 def scorpion_stack():
     """la3lma_scorpion_lapse: 14 PNGs from a Pi camera on a microscope, not in focus order."""
     return stack_files("la3lma_scorpion_lapse", "scorpion_lapse_*.png")
+
+
+# ~~ A real OctoPrint server (tests/octoprint_server.py)
+
+import octoprint_server as _octoprint_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def octoprint_server():
+    """One real OctoPrint 1.11 for the session: virtual printer connected, PiFocus on its
+    simulated camera (OctoPrint's default and snapshot webcam). Users admin, user and guest
+    (see octoprint_server.DEFAULT_USERS), each with an API key: ``octoprint_server.session(name)``.
+    Tests that need another configuration start their own ``OctoPrintServer``."""
+    server = _octoprint_server.OctoPrintServer(extra_config=_octoprint_server.demo_config())
+    with server:
+        yield server
+
+
+def pytest_terminal_summary(terminalreporter):
+    for url, seconds in _octoprint_server.STARTUPS:
+        terminalreporter.write_line(
+            f"OctoPrint test server {url} started in {seconds:.1f} s "
+            "(until the virtual printer was Operational)")

@@ -270,7 +270,7 @@ class _Search:
             at_edge = (best <= positions[0] and positions[0] > self.low) or \
                       (best >= positions[1] and positions[1] < self.high)
             estimate = fit_peak(xs, ys)
-            if not at_edge:
+            if not at_edge or self.on_plateau(centre, step):
                 break
             estimate = best
         return estimate
@@ -295,7 +295,7 @@ class _Search:
             if step < max(self.resolution, 1e-9):
                 break
             estimate = self.zoom(estimate, step, level, "fine")
-            if level == 0 and (self.is_flat(estimate, step) or self.on_plateau(estimate, step)):
+            if self.on_plateau(estimate, step) or (level == 0 and self.is_flat(estimate, step)):
                 break
             step /= 3.0
         return estimate, step
