@@ -1,0 +1,206 @@
+"""Focus a Pi Camera Module 3 through camera-streamer's HTTP ``/option`` (current OctoPi).
+
+On Bookworm the kernel's lens driver owns the VCM and libcamera runs the camera, so the
+supported way to move the lens is to ask camera-streamer: set ``AfMode`` to manual, then
+``LensPosition`` in dioptres (0 = infinity, 2 = 50 cm). Two URL forms exist:
+
+* since 0.2.2: ``/option?device=CAMERA&key=LensPosition&value=2.5``;
+* before: ``/option?LensPosition=2.5``.
+
+The form is detected once from the reply to a bare ``GET /option``, which changes
+nothing: the new server answers 400 "No key or value passed.", the old one 404 "No options
+passed.". Anything else is not camera-streamer, which is better said than guessed.
+
+camera-streamer compares the ``device`` name exactly, and names the camera ``CAMERA``.
+Plain ``urllib`` with a timeout: no extra dependency for the engine.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, Optional, Tuple
+
+from ..errors import LensError
+from .base import LensBase, Number, check_limits, format_number, probe_entry, snap
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_DEVICE = "CAMERA"
+#: IMX708 (Camera Module 3) in its normal range; macro reaches about 15.
+DEFAULT_LIMITS = (0.0, 12.0)
+FORMS = ("auto", "new", "old")
+
+NEW_SIGNATURE = "no key or value"
+OLD_SIGNATURE = "no options passed"
+
+
+class Reply:
+    """Status and body of one HTTP reply (an error status is a reply too)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body.strip()
+
+    @property
+    def first_line(self) -> str:
+        return self.body.splitlines()[0].strip() if self.body else ""
+
+
+def http_get(url: str, timeout: float) -> Reply:
+    """GET ``url``; connection problems become a :class:`LensError` naming the URL."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local URL
+            return Reply(resp.status, resp.read(65536).decode("utf-8", "replace"))
+    except urllib.error.HTTPError as exc:
+        body = exc.read(65536).decode("utf-8", "replace") if exc.fp is not None else ""
+        return Reply(exc.code, body)
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            raise LensError(_unreachable(url, f"no reply within {timeout:g} s")) from None
+        if isinstance(reason, ConnectionRefusedError):
+            raise LensError(_unreachable(url, "connection refused")) from None
+        raise LensError(_unreachable(url, str(reason))) from None
+    except (socket.timeout, TimeoutError):
+        raise LensError(_unreachable(url, f"no reply within {timeout:g} s")) from None
+    except OSError as exc:
+        raise LensError(_unreachable(url, exc.strerror or str(exc))) from None
+
+
+def _unreachable(url: str, why: str) -> str:
+    base = url.split("/option")[0]
+    return (f"Cannot reach camera-streamer at {base} ({why}): check that camera-streamer is "
+            "running (systemctl status 'camera-streamer*') and that the URL and port are right "
+            "(the default is port 8080).")
+
+
+def detect_form(base_url: str, timeout: float) -> str:
+    """``"new"`` or ``"old"`` from a bare ``GET /option``; :class:`LensError` if neither."""
+    reply = http_get(f"{base_url}/option", timeout)
+    text = reply.body.lower()
+    if reply.status == 400 and NEW_SIGNATURE in text:
+        return "new"
+    if reply.status == 404 and OLD_SIGNATURE in text:
+        return "old"
+    raise LensError(
+        f"{base_url} does not answer like camera-streamer (GET /option gave {reply.status}"
+        f"{': ' + reply.first_line if reply.first_line else ''}). Check the URL: camera-streamer "
+        "listens on port 8080 by default; the OctoPrint web port (80) does not pass /option on."
+    )
+
+
+class CameraStreamerLens(LensBase):
+    """``LensPosition`` in dioptres through camera-streamer; ``form`` is "auto", "new" or "old"."""
+
+    driver = "camera-streamer"
+    units = "dioptre"
+
+    def __init__(self, url: str = DEFAULT_URL, device: Optional[str] = DEFAULT_DEVICE,
+                 limits: Tuple[float, float] = DEFAULT_LIMITS, resolution: float = 0.01,
+                 form: str = "auto", timeout: float = 2.0, position: Optional[Number] = None,
+                 backlash: Optional[Number] = None) -> None:
+        self.url = _check_url(url)
+        self.device = device or None
+        low, high = check_limits(limits, "lens limits (dioptres)")
+        if low < 0:
+            raise ValueError(f"LensPosition is in dioptres and cannot be negative; got limits {limits!r}")
+        self.limits = (float(low), float(high))
+        if not resolution > 0:
+            raise ValueError(f"The resolution must be greater than 0; got {resolution!r}")
+        self.resolution = float(resolution)
+        if form not in FORMS:
+            raise ValueError(f"The URL form must be one of {', '.join(FORMS)}; got {form!r}")
+        self.form = form
+        self.timeout = float(timeout)
+        self.backlash = backlash
+        self.name = "camera-streamer"
+        self._lock = threading.Lock()
+        # camera-streamer cannot report LensPosition: known only once given or set.
+        self.position_known = position is not None
+        self._position = self.checked(position) if position is not None else self.limits[0]
+
+    @property
+    def where(self) -> str:
+        return f"LensPosition of camera-streamer at {self.url}"
+
+    # ~~ requests
+
+    def _form(self) -> str:
+        if self.form == "auto":
+            self.form = detect_form(self.url, self.timeout)
+        return self.form
+
+    def option_url(self, key: str, value: str) -> str:
+        if self._form() == "old":
+            query = urllib.parse.urlencode({key: value})
+        else:
+            params = {"device": self.device} if self.device else {}
+            params.update(key=key, value=value)
+            query = urllib.parse.urlencode(params)
+        return f"{self.url}/option?{query}"
+
+    def set_option(self, key: str, value: str) -> None:
+        """Set one camera option; every reply but 200 becomes a message about this camera."""
+        reply = http_get(self.option_url(key, value), self.timeout)
+        said = f" (camera-streamer said: {reply.first_line})" if reply.first_line else ""
+        if reply.status == 200:
+            return
+        if reply.status == 404:
+            on = f" on device {self.device}" if self.device and self.form == "new" else ""
+            raise LensError(f"The camera exposes no {key} control{on}: this camera has no focus motor "
+                            f"(the Pi Camera Module 3 has one; v1/v2/HQ do not){said}.")
+        if reply.status == 400:
+            raise LensError(f"camera-streamer at {self.url} rejected the request to set {key} "
+                            f"(400 bad request){said}. If this camera-streamer speaks the other URL form, "
+                            "set the form ('old' or 'new') explicitly.")
+        if reply.status == 500:
+            raise LensError(f"camera-streamer at {self.url} could not set {key} to {value} (500){said}. "
+                            "Is the camera running, and does it accept this value?")
+        raise LensError(f"camera-streamer at {self.url} answered {reply.status} when setting {key}{said}.")
+
+    # ~~ moves
+
+    def move_to(self, position: Number) -> None:
+        value = min(self.limits[1], max(self.limits[0], snap(self.checked(position), self.resolution)))
+        with self._lock:
+            self._apply(value)
+
+    def _apply(self, value: float) -> None:
+        # AfMode every time: a restarted camera-streamer comes back in its configured mode.
+        self.set_option("AfMode", "manual" if self._form() == "new" else "0")
+        self.set_option("LensPosition", format_number(value))
+        self._position = value
+        self.position_known = True
+
+    def reapply(self) -> bool:
+        """Send manual mode and the last position again; False if no position is known yet."""
+        if not self.position_known:
+            return False
+        with self._lock:
+            self._apply(self._position)
+        return True
+
+    # ~~ reporting
+
+    def probe(self) -> Dict[str, Any]:
+        try:
+            form = self._form()
+        except LensError as exc:
+            return probe_entry(self.driver, self.url, found=False, message=str(exc))
+        return probe_entry(self.driver, self.url, found=True, chip="libcamera LensPosition",
+                           limits=self.limits, resolution=self.resolution, units=self.units,
+                           position=self._position if self.position_known else None, form=form,
+                           message=f"camera-streamer {'0.2.2 or newer' if form == 'new' else 'before 0.2.2'}"
+                                   + ("" if self.position_known else "; it cannot report the lens position"))
+
+    def close(self) -> None:
+        """Nothing held between requests."""
+
+
+def _check_url(url: str) -> str:
+    parsed = urllib.parse.urlparse(str(url))
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"The camera-streamer URL must look like http://127.0.0.1:8080; got {url!r}")
+    return str(url).rstrip("/")

@@ -1,0 +1,135 @@
+"""``pifocus lens``: probe, set and nudge, in-process and as a real subprocess."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes.camera_streamer_server import CameraStreamerServer
+
+from octoprint_pifocus.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def streamer():
+    server = CameraStreamerServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nothing_here(tmp_path):
+    """An empty device folder and a URL where nothing listens: a machine without devices."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return ["--dev-dir", str(tmp_path), "--url", f"http://127.0.0.1:{port}"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_probe_without_devices_says_so_in_one_line(capsys, nothing_here, tmp_path):
+    code, out, err = run(capsys, "lens", "probe", *nothing_here)
+    assert code == 0 and err == ""
+    assert out.splitlines() == [
+        f"No focus devices found: no I2C buses or V4L2 nodes in {tmp_path}, "
+        f"and no camera-streamer at {nothing_here[-1]}."
+    ]
+
+
+def test_probe_as_a_subprocess(nothing_here):
+    result = subprocess.run([sys.executable, "-m", "octoprint_pifocus", "lens", "probe", *nothing_here],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 1 and result.stdout.startswith("No focus devices found")
+
+
+def test_probe_lists_camera_streamer_and_unanswered_i2c_buses(capsys, streamer, tmp_path):
+    (tmp_path / "i2c-10").touch()         # a bus node that cannot be opened as a bus: reported, not fatal
+    code, out, err = run(capsys, "lens", "probe", "--dev-dir", str(tmp_path), "--url", streamer.url)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "Focus devices:"
+    assert lines[1].startswith(f"  camera-streamer {streamer.url}  libcamera LensPosition  range 0..12 dioptres"
+                               "  current unknown")
+    assert lines[2] == "Also looked at:"
+    assert lines[3] == f"  i2c             {tmp_path}/i2c-10: {tmp_path}/i2c-10 is not an I2C bus device (the I2C ioctls failed on it)."
+
+
+def test_set_through_camera_streamer(capsys, streamer):
+    code, out, err = run(capsys, "lens", "set", "2.5", "--driver", "camera-streamer", "--url", streamer.url)
+    assert (code, err) == (0, "")
+    assert out == f"LensPosition of camera-streamer at {streamer.url} (range 0..12 dioptres): 2.5\n"
+    assert streamer.options == {"AfMode": "manual", "LensPosition": "2.5"}
+
+
+def test_set_with_a_bad_value_exits_non_zero_with_one_line(capsys, streamer):
+    code, out, err = run(capsys, "lens", "set", "14", "--driver", "camera-streamer", "--url", streamer.url)
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"pifocus: error: Position 14 is outside the range 0..12 dioptres of LensPosition of "
+        f"camera-streamer at {streamer.url}; nothing was moved."
+    ]
+    assert streamer.requests == []
+    code, out, err = run(capsys, "lens", "set", "far", "--driver", "simulated")
+    assert code == 1 and err == "pifocus: error: VALUE must be a number, e.g. 512 or 2.5; got 'far'\n"
+
+
+def test_bad_value_as_a_subprocess_has_no_traceback():
+    result = subprocess.run([sys.executable, "-m", "octoprint_pifocus", "lens", "set", "5000", "--driver", "simulated"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "python -m octoprint_pifocus: error: Position 5000 is outside the lens range 0..1023; nothing was moved."
+    ]
+
+
+def test_nudge_moves_from_the_current_position_and_clamps_at_the_end(capsys):
+    code, out, _ = run(capsys, "lens", "nudge", "-12", "--driver", "simulated")
+    assert (code, out) == (0, "simulated VCM (range 0..1023 codes): 512 -> 500\n")
+    code, out, _ = run(capsys, "lens", "nudge", "600", "--driver", "simulated")
+    assert (code, out) == (0, "simulated VCM (range 0..1023 codes): 512 -> 1023 (stopped at the end of the range)\n")
+    code, out, err = run(capsys, "lens", "nudge", "600", "--no-clamp", "--driver", "simulated")
+    assert code == 1 and "Position 1112 is outside the lens range 0..1023" in err
+
+
+def test_nudge_needs_a_known_position(capsys, streamer):
+    code, _, err = run(capsys, "lens", "nudge", "0.5", "--driver", "camera-streamer", "--url", streamer.url)
+    assert code == 1
+    assert "current position of LensPosition of camera-streamer" in err and "set an absolute position first" in err
+    assert streamer.sets() == []
+
+
+def test_options_of_another_driver_are_errors(capsys):
+    code, _, err = run(capsys, "lens", "set", "10", "--driver", "v4l2", "--bus", "10")
+    assert code == 1 and err == "pifocus: error: --bus is an option of the i2c driver, not of v4l2\n"
+
+
+def test_missing_hardware_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "lens", "set", "10", "--driver", "i2c", "--dev-dir", str(tmp_path))
+    assert code == 1 and len(err.splitlines()) == 1 and "No I2C buses (i2c-N) in" in err
+    code, _, err = run(capsys, "lens", "set", "10", "--driver", "i2c", "--bus", "10", "--dev-dir", str(tmp_path))
+    assert code == 1 and f"{tmp_path}/i2c-10 does not exist" in err
+    code, _, err = run(capsys, "lens", "nudge", "10", "--driver", "v4l2", "--dev-dir", str(tmp_path))
+    assert code == 1 and "No V4L2 device with focus_absolute found" in err
+
+
+def test_driver_is_required_and_addresses_are_checked(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["lens", "set", "10"])
+    assert info.value.code == 2 and "--driver" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lens", "set", "10", "--driver", "i2c", "--address", "0x99"])
+    assert "between 0x03 and 0x77" in capsys.readouterr().err
