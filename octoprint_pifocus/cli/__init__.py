@@ -14,7 +14,7 @@ from typing import List, Optional
 from ..errors import PiFocusError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("score", "demo", "lens")
+COMMANDS = ("score", "demo", "lens", "autofocus")
 
 
 def build_parser(prog: str = "pifocus") -> argparse.ArgumentParser:

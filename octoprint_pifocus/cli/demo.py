@@ -8,6 +8,7 @@ from pathlib import Path
 from ..focus import autofocus, measure_sharpness
 from ..sim import SimulatedCamera, SimulatedLens, draw_scene
 from .options import add_focus_options
+from .report import ProgressPrinter, print_result
 
 
 def add_parser(sub) -> None:
@@ -42,31 +43,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"Simulated VCM lens, codes 0..1023, in focus at {focus:.1f} (hidden from the search).")
     print(f"Start at {start}: blur radius {camera.blur_radius():.1f} px, "
           f"sharpness {measure_sharpness(before, args.roi, args.measure):.4g}")
-    print(f"{'frame':>5}  {'phase':<7} {'position':>8}  {'score':>9}")
-    best = [0.0]
-
-    def progress(fraction: float, sample) -> None:
-        mark = "  best so far" if sample.score > best[0] else ""
-        best[0] = max(best[0], sample.score)
-        print(f"{len(seen) + 1:>5}  {sample.phase:<7} {sample.position:>8}  {sample.score:>9.4g}"
-              f"  {int(fraction * 100):>3}%{mark}", flush=True)
-        seen.append(sample)
-
-    seen: list = []
+    progress = ProgressPrinter()
+    progress.header()
     result = autofocus(lens, camera, roi=args.roi, measure=args.measure, progress=progress,
                        refine=args.refine)
-    print()
+    code = print_result(result)
     if result.found:
-        print(f"In focus at {result.position} after {result.captures} frames "
-              f"in {result.duration:.2f} s; score {result.score:.4g}.")
         print(f"Remaining blur radius {camera.blur_radius():.2f} px "
               f"(depth of field: blur <= 0.75 px); lens {abs(lens.actual_position - focus):.1f} codes from focus.")
-    else:
-        print(f"No focus: {result.message}")
     if args.save:
         out = Path(args.save)
         out.mkdir(parents=True, exist_ok=True)
         (out / "before.jpg").write_bytes(before)
         (out / "after.jpg").write_bytes(camera.capture())
         print(f"Saved {out / 'before.jpg'} and {out / 'after.jpg'}")
-    return 0 if result.found else 1
+    return code

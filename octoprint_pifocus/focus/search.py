@@ -390,7 +390,9 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
             lens.move_to(start_position)
             where = f"The lens is back at its start position {start_position}."
         except PiFocusError as exc:
-            where = f"Moving the lens back to {start_position} failed too: {exc}"
+            again = str(exc) in reason
+            where = (f"Moving the lens back to {start_position} failed " +
+                     ("for the same reason." if again else f"too: {exc}"))
         return finish(lens.position, 0.0, False, f"{reason} {where}".strip(), cancelled)
 
     try:
