@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-cli test system-deps bench translations clean
 
 $(STAMP): pyproject.toml setup.py requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,17 +12,28 @@ $(STAMP): pyproject.toml setup.py requirements-test.txt
 	$(PY) -m pip install -e . -r requirements-test.txt
 	touch $(STAMP)
 
-## demo: autofocus a simulated camera, printed as it runs
+## demo: OctoPrint with PiFocus on a simulated camera and printer, on http://127.0.0.1:5000
 demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## demo-cli: the engine alone: autofocus a simulated lens, printed as it runs
+demo-cli: $(STAMP)
 	$(PY) -m octoprint_pifocus demo
 
-## test: the whole test suite
-test: $(STAMP)
+## test: the whole test suite (installs Chromium from Debian for the browser tests)
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## bench: the benchmarks; figures go into bench/results/ and the README
+system-deps:
+	scripts/system-deps.sh
+
+## bench: the benchmarks; paste the tables into the README
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	cd bench && ../$(PY) measures.py && ../$(PY) scoring_speed.py && ../$(PY) search.py
+
+## translations: re-extract, update and compile the catalogues (see scripts/babel.sh)
+translations: $(STAMP)
+	scripts/babel.sh all
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .demo

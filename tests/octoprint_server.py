@@ -185,6 +185,8 @@ class OctoPrintServer:
             for u in users
         }
         self.wait_operational = wait_operational
+        #: The first administrator: start-up checks use its API key.
+        self.admin_name = next(u.name for u in self.users.values() if "admins" in u.groups)
         self._own_basedir = basedir is None
         self.keep_basedir = keep_basedir
         self.basedir = Path(basedir) if basedir else Path(tempfile.mkdtemp(prefix="pifocus-octoprint-"))
@@ -292,7 +294,7 @@ class OctoPrintServer:
         raise ServerStartError(f"OctoPrint on {self.url} {what}.\n{self.log_tail()}")
 
     def _wait_for_api(self, deadline: float) -> None:
-        session = self.session("admin")
+        session = self.session(self.admin_name)
         while True:
             if self.process.poll() is not None:
                 self._fail(f"exited with code {self.process.returncode} during start-up")
@@ -307,7 +309,7 @@ class OctoPrintServer:
             time.sleep(0.1)
 
     def _wait_for_printer(self, deadline: float) -> None:
-        session = self.session("admin")
+        session = self.session(self.admin_name)
         while True:
             state = self.printer_state(session)
             if state == "Operational":
@@ -319,7 +321,7 @@ class OctoPrintServer:
             time.sleep(0.1)
 
     def printer_state(self, session: Optional[requests.Session] = None) -> str:
-        r = (session or self.session("admin")).get(self.url + "/api/connection", timeout=5)
+        r = (session or self.session(self.admin_name)).get(self.url + "/api/connection", timeout=5)
         r.raise_for_status()
         return r.json()["current"]["state"]
 
