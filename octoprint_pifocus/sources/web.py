@@ -1,0 +1,207 @@
+"""URLs, connections and the error messages the HTTP frame sources share.
+
+Stdlib only (``http.client``), so the engine needs no HTTP dependency and every network
+operation gets an explicit timeout. Each failure becomes a :class:`CameraError` that names
+the URL (password hidden) and says what to check, because the person reading it is looking
+at a settings page, not at a traceback. (Named ``web``, not ``http``: a submodule called
+``http`` would shadow the standard library's inside this package's ``__init__``.)
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import re
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+from urllib.parse import unquote, urlsplit
+
+from ..errors import CameraError
+
+#: Where the usual webcam servers keep their pictures, for "wrong path" messages.
+PATH_HINT = ("mjpg-streamer uses /?action=snapshot and /?action=stream, camera-streamer "
+             "/snapshot and /stream, and OctoPrint's proxy puts /webcam/ in front")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed camera URL: where to connect, what to request, and how to name it."""
+
+    url: str  # for messages: the URL with its password hidden
+    scheme: str
+    host: str
+    port: Optional[int]
+    target: str  # path and query, as sent in the request line
+    headers: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_credentials(self) -> bool:
+        return "Authorization" in self.headers
+
+    def connection(self, timeout: float) -> http.client.HTTPConnection:
+        """A new, not yet connected, connection whose every socket operation times out."""
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+
+def parse_url(url: str) -> Endpoint:
+    """Check and split ``url``; ``user:password@`` in it becomes HTTP basic auth."""
+    text = (url or "").strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise CameraError(f"The camera URL {text!r} is not valid ({exc}). "
+                          "Give a full URL like http://host:8080/?action=stream.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CameraError(
+            f"The camera URL {text!r} must be a full http:// or https:// URL with a host, like "
+            "http://octopi.local/webcam/?action=stream. A URL relative to OctoPrint, like "
+            "/webcam/?action=stream, has to be resolved against OctoPrint's address first."
+        )
+    headers = {"User-Agent": "PiFocus", "Accept": "image/jpeg, multipart/x-mixed-replace, */*"}
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    if parts.username is not None:
+        user, password = unquote(parts.username), unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+        netloc = f"{parts.username}:***@{netloc}" if parts.password else f"{parts.username}@{netloc}"
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+    shown = f"{parts.scheme}://{netloc}{target}"
+    return Endpoint(shown, parts.scheme, parts.hostname, port, target, headers)
+
+
+def network_error(exc: BaseException, endpoint: Endpoint, timeout: float) -> CameraError:
+    """A :class:`CameraError` for a socket, TLS or HTTP protocol failure talking to ``endpoint``."""
+    url = endpoint.url
+    if isinstance(exc, CameraError):
+        return exc
+    if isinstance(exc, ConnectionRefusedError):
+        return CameraError(f"Cannot connect to the camera at {url}: connection refused. "
+                           "Is the webcam service running? Check the URL and port.")
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return CameraError(f"The camera at {url} did not answer within {timeout:g} s. Is the "
+                           "webcam service running and not overloaded? Check the URL, or allow "
+                           "a longer timeout.")
+    if isinstance(exc, socket.gaierror):
+        return CameraError(f"Cannot find the host {endpoint.host!r} of the camera URL {url}: "
+                           "check the host name.")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CameraError(f"The HTTPS certificate of {url} is not trusted ({exc.verify_message}). "
+                           "Use http://, or a certificate this system trusts.")
+    if isinstance(exc, ssl.SSLError):
+        return CameraError(f"HTTPS failed with {url} ({exc.reason or exc}). "
+                           "Is it really an https:// URL?")
+    if isinstance(exc, (ConnectionError, http.client.IncompleteRead)):
+        return CameraError(f"The camera at {url} closed the connection "
+                           f"({_detail(exc)}). Is the webcam service restarting or overloaded?")
+    if isinstance(exc, http.client.HTTPException):
+        return CameraError(f"The camera at {url} did not answer with valid HTTP "
+                           f"({_detail(exc)}): check the URL and port.")
+    return CameraError(f"Cannot reach the camera at {url}: {_detail(exc)}. "
+                       "Check the host, port and network.")
+
+
+def status_error(status: int, reason: str, endpoint: Endpoint, location: Optional[str] = None,
+                 text: str = "") -> CameraError:
+    """A :class:`CameraError` for an HTTP answer other than 200; ``text`` is a short plain-text
+    body, which servers often use to say what is wrong ("No snapshot captured yet")."""
+    said = f"{endpoint.url} answered HTTP {status} {reason}".rstrip()
+    said += f" ({text})" if text else ""
+    if status in (401, 403):
+        if endpoint.has_credentials:
+            what = "the user name or password in the URL was refused: check them"
+        else:
+            what = ("it needs a user name and password: put them in the URL as "
+                    "http://user:password@host/...")
+        return CameraError(f"The camera at {said}: {what}.")
+    if status == 404:
+        return CameraError(f"The camera at {said}: wrong path. Check the URL: {PATH_HINT}.")
+    if 300 <= status < 400:
+        where = f" to {location}" if location else ""
+        return CameraError(f"The camera at {said}: it redirects{where}. Use that URL instead.")
+    if status >= 500:
+        return CameraError(f"The camera at {said}: the webcam service has a problem. Is the "
+                           "camera connected and working? Check the service's log.")
+    return CameraError(f"The camera at {said}, not 200 OK. Check the URL: {PATH_HINT}.")
+
+
+def not_jpeg_error(body: bytes, content_type: str, endpoint: Endpoint) -> CameraError:
+    """A :class:`CameraError` for a body that should have been one JPEG and is not."""
+    url = endpoint.url
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype.startswith("multipart/"):
+        return CameraError(f"{url} is an MJPEG stream, not a snapshot URL: use it as a stream.")
+    if not body:
+        return CameraError(f"The camera at {url} sent an empty response instead of a JPEG. "
+                           "The camera may not be delivering pictures: check the webcam service.")
+    if "html" in ctype or body.lstrip()[:1] == b"<":
+        title = _html_title(body)
+        named = f" titled {title!r}" if title else ""
+        return CameraError(f"The camera at {url} sent an HTML page{named} instead of a JPEG: it "
+                           "looks like a login or error page. Check the URL, and the user name "
+                           "and password if the page asks to log in.")
+    if body.startswith(b"\xff\xd8"):
+        return CameraError(f"The camera at {url} sent a JPEG that is cut short or damaged "
+                           f"({len(body)} bytes). The connection or the webcam service is "
+                           "unreliable: check them.")
+    kind = ctype or "an unknown type"
+    return CameraError(f"The camera at {url} sent {len(body)} bytes of {kind} that are not a JPEG "
+                       f"(they start with {bytes(body[:12])!r}). Check that the URL gives a "
+                       "JPEG picture.")
+
+
+def read_text(response: http.client.HTTPResponse, limit: int = 4096) -> bytes:
+    """At most ``limit`` bytes of an error body, for the message; never fails."""
+    try:
+        return response.read(limit)
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+def short_text(body: bytes, content_type: str) -> str:
+    """A short plain-text body as one line, or "" if it is not plain text."""
+    if not (content_type or "").lower().startswith("text/plain"):
+        return ""
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text[:120]
+
+
+def _html_title(body: bytes) -> str:
+    match = re.search(rb"<title[^>]*>(.*?)</title>", body[:65536], re.I | re.S)
+    if not match:
+        return ""
+    return " ".join(match.group(1).decode("utf-8", "replace").split())[:80]
+
+
+def _detail(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def ask_kind(url: str, timeout: float) -> str:
+    """"stream" if ``url`` answers with a multipart body, else "snapshot". Reads the headers
+    only, so it works on a never-ending stream."""
+    endpoint = parse_url(url)
+    conn = endpoint.connection(timeout)
+    try:
+        conn.request("GET", endpoint.target, headers=endpoint.headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise status_error(response.status, response.reason, endpoint,
+                               response.getheader("Location"))
+        ctype = response.getheader("Content-Type", "").lower()
+    except (OSError, http.client.HTTPException) as exc:
+        raise network_error(exc, endpoint, timeout) from None
+    finally:
+        conn.close()
+    return "stream" if ctype.startswith("multipart/") else "snapshot"
