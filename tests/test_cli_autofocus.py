@@ -85,4 +85,4 @@ def test_bad_option_is_a_usage_error_without_traceback():
                   "--settle", "-1")
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert "--settle" in run.stderr
+    assert "settle must be >= 0" in run.stderr

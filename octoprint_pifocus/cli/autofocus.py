@@ -11,6 +11,7 @@ from contextlib import closing
 
 from ..focus import autofocus
 from ..sources import DEFAULT_SETTLE, DEFAULT_TIMEOUT, MODES, open_source
+from ..sources.base import check_timing
 from .lens import add_lens_options, open_lens_from_args
 from .options import add_focus_options
 from .report import ProgressPrinter, print_result
@@ -45,8 +46,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.settle < 0 or args.discard < 0 or args.timeout <= 0:
-        raise ValueError("--settle and --discard must be 0 or more, --timeout more than 0")
+    check_timing(args.settle, args.discard, args.timeout)  # before anything moves
     with closing(open_lens_from_args(args)) as lens, \
             closing(open_source(args.camera, args.mode, args.settle, args.discard, args.timeout)) as camera:
         progress = None if args.json else ProgressPrinter()

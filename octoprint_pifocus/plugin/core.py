@@ -54,6 +54,7 @@ class PiFocusPlugin(
     octoprint.plugin.SettingsPlugin,
     octoprint.plugin.StartupPlugin,
     octoprint.plugin.TemplatePlugin,
+    octoprint.plugin.AssetPlugin,
     octoprint.plugin.WebcamProviderPlugin,
     octoprint.plugin.BlueprintPlugin,
     octoprint.plugin.SimpleApiPlugin,
@@ -110,18 +111,42 @@ class PiFocusPlugin(
     # ~~ TemplatePlugin mixin
 
     def get_template_configs(self):
-        if not self._simulation_enabled():
-            return []
-        # OctoPrint's Control tab shows only webcams that bring a "webcam" template.
-        return [{
-            "type": "webcam",
-            "name": gettext("PiFocus simulated camera"),
-            "template": "pifocus_simcam.jinja2",
-            "custom_bindings": True,
-        }]
+        configs = [
+            # Bound to PiFocusViewModel (static/js/pifocus.js); shown to logged-in users, the
+            # controls inside say why they are disabled (permission, no lens, print running).
+            {
+                "type": "sidebar",
+                "name": "PiFocus",
+                "icon": "fas fa-crosshairs",
+                "template": "pifocus_sidebar.jinja2",
+                "custom_bindings": True,
+                "data_bind": "visible: loginState.loggedIn()",
+            },
+            # Bound to PiFocusSettingsViewModel.
+            {
+                "type": "settings",
+                "name": "PiFocus",
+                "template": "pifocus_settings.jinja2",
+                "custom_bindings": True,
+            },
+        ]
+        if self._simulation_enabled():
+            # OctoPrint's Control tab shows only webcams that bring a "webcam" template.
+            configs.append({
+                "type": "webcam",
+                "name": gettext("PiFocus simulated camera"),
+                "template": "pifocus_simcam.jinja2",
+                "custom_bindings": True,
+            })
+        return configs
 
     def get_template_vars(self):
         return {"simcam_stream": simcam.STREAM_URL}
+
+    # ~~ AssetPlugin mixin
+
+    def get_assets(self):
+        return {"js": ["js/pifocus.js"], "css": ["css/pifocus.css"]}
 
     def is_template_autoescaped(self):
         return True
