@@ -24,7 +24,7 @@ import numpy as np
 
 from common import RESULTS, STACKS
 
-from octoprint_pifocus.focus import autofocus
+from octoprint_pifocus.focus import autofocus, scoring
 from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, StackCamera, draw_scene
 
 DOF_BLUR = 0.75
@@ -68,10 +68,12 @@ def draw_case(rng: np.random.Generator) -> dict:
 
 
 def run_case(args) -> dict:
-    index, case, size = args
+    index, case, size, fine_target = args
     global _scene
     if _scene is None:
         _scene = draw_scene(*size)
+    if fine_target:
+        scoring.FINE_TARGET_PX = fine_target
     out = {"case": case}
     for name in ("pifocus", "seed"):
         lens = SimulatedLens(start=case["start"], hysteresis=case["hysteresis"])
@@ -130,14 +132,17 @@ def main() -> int:
     parser.add_argument("--size", default="640x360", help="simulated frame size (default 640x360)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--fine-target", type=int, default=0,
+                        help="override the fine view's minimum ROI size in px (default: the engine's)")
+    parser.add_argument("--no-stacks", action="store_true", help="skip the real stacks")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     rng = np.random.default_rng(args.seed)
-    jobs = [(i, draw_case(rng), size) for i in range(args.cases)]
+    jobs = [(i, draw_case(rng), size, args.fine_target) for i in range(args.cases)]
     with Pool(args.workers) as pool:
         rows = pool.map(run_case, jobs, chunksize=4)
     summary = {name: summarise(rows, name) for name in ("pifocus", "seed")}
-    summary["stacks"] = stacks()
+    summary["stacks"] = {} if args.no_stacks else stacks()
     print(f"{args.cases} simulated cases at {size[0]}x{size[1]}: blur rate 0.01-0.1 px/code, "
           "noise 1-10, hysteresis 0-16 codes, 3% flicker, JPEG 80")
     print()
@@ -148,6 +153,8 @@ def main() -> int:
         print(f"| {name} | {s['frames_median']:.0f} | {s['frames_p95']:.0f} | {s['frames_max']} | "
               f"{s['success'] * 100:.1f}% | {s['error_dof_median']:.2f} | {s['error_dof_p95']:.2f} |")
     print()
+    if args.no_stacks:
+        return 0
     print("| real stack | PiFocus: sharpest frame chosen | frames | seed sweep: sharpest chosen | frames |")
     print("|---|---|---|---|---|")
     for folder, res in summary["stacks"].items():
