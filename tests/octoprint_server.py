@@ -243,11 +243,15 @@ class OctoPrintServer:
 
     # ~~ process
 
-    def start(self, timeout: float = 90.0) -> "OctoPrintServer":
-        """Start ``octoprint serve`` and wait until its API answers (and the printer is up)."""
+    def start(self, timeout: float = 90.0, prepare: bool = True) -> "OctoPrintServer":
+        """Start ``octoprint serve`` and wait until its API answers (and the printer is up).
+
+        ``prepare=False`` keeps the base folder as the last run left it (see :meth:`restart`).
+        """
         if self.process is not None:
             raise RuntimeError("server already started")
-        self.prepare()
+        if prepare:
+            self.prepare()
         env = self.environment()
         self._stdout = open(self.stdout_path, "wb")
         started = time.monotonic()
@@ -340,6 +344,12 @@ class OctoPrintServer:
             self._stdout.close()
             self._stdout = None
 
+    def restart(self, timeout: float = 90.0) -> "OctoPrintServer":
+        """Stop and start again in the same base folder, with what the server saved (its
+        config.yaml included): what a user sees after restarting OctoPrint."""
+        self.stop()
+        return self.start(timeout, prepare=False)
+
     def cleanup(self) -> None:
         self.stop()
         if self._own_basedir and not self.keep_basedir:
@@ -380,6 +390,17 @@ class OctoPrintServer:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not in the log after {timeout} s\n{self.log_tail()}")
             time.sleep(0.1)
+
+    @property
+    def serial_log_path(self) -> Path:
+        """OctoPrint's serial.log: every line sent and received, with ``serial: {log: true}``."""
+        return self.basedir / "logs" / "serial.log"
+
+    def serial_log_text(self) -> str:
+        try:
+            return self.serial_log_path.read_text(errors="replace")
+        except OSError:
+            return ""
 
     # ~~ clients
 
@@ -425,6 +446,36 @@ class OctoPrintServer:
         for cookie in s.cookies:
             if cookie.name.startswith("csrf_token"):
                 s.headers["X-CSRF-Token"] = cookie.value
+
+    def printer_command(self, *commands: str, user: str = "admin") -> None:
+        """Send G-code through OctoPrint's printer API, as the terminal does."""
+        r = self.session(user).post(self.url + "/api/printer/command", json={"commands": list(commands)},
+                                    timeout=10)
+        if r.status_code != 204:
+            raise RuntimeError(f"printer command failed: HTTP {r.status_code} {r.text[:200]}")
+
+    def print_gcode(self, name: str, text: str, user: str = "admin") -> None:
+        """Upload ``text`` as ``name`` to OctoPrint's local storage, select and print it."""
+        r = self.session(user).post(self.url + "/api/files/local", files={"file": (name, text.encode())},
+                                    data={"select": "true", "print": "true"}, timeout=20)
+        if r.status_code != 201:
+            raise RuntimeError(f"upload of {name} failed: HTTP {r.status_code} {r.text[:200]}")
+
+    def job(self, user: str = "admin") -> Dict[str, Any]:
+        r = self.session(user).get(self.url + "/api/job", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_for_state(self, predicate, timeout: float = 30.0, what: str = "printer state") -> str:
+        """Poll the printer state until ``predicate(state)``; returns the state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.printer_state()
+            if predicate(state):
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: still {state!r} after {timeout} s\n{self.log_tail(40)}")
+            time.sleep(0.1)
 
     def plugin_settings(self, plugin: str, user: str = "admin") -> Dict[str, Any]:
         r = self.session(user).get(self.url + "/api/settings", timeout=10)

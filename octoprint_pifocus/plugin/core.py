@@ -1,60 +1,71 @@
-"""The plugin class OctoPrint instantiates: mixins only, logic lives in the engine and helpers.
+"""The plugin class OctoPrint instantiates: mixins and hooks only, the logic lives in helpers.
 
-Helpers: :mod:`.webcams` (OctoPrint's webcams as frame sources), :mod:`.simulation` (the
-simulated lens and camera), :mod:`.simcam` (the simulated camera's HTTP routes).
+Helpers, all plain classes the tests can drive: :mod:`.controller` (lens, camera, jobs,
+presets, status), :mod:`.automation` (``@PIFOCUS`` commands, autofocus before a print, the
+webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings` (defaults, migration,
+validation), :mod:`.printer_port` (the printer-Z driver's G-code port), :mod:`.webcams`
+(OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam` (the
+simulated lens and camera), :mod:`.cli` (``octoprint plugins pifocus:...``).
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
-from dataclasses import asdict
-from typing import Any, Dict, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 import flask
 from flask_babel import gettext
 
 import octoprint.plugin
+from octoprint.access import ADMIN_GROUP, USER_GROUP
 from octoprint.access.permissions import Permissions
+from octoprint.events import Events
 from octoprint.schema.webcam import RatioEnum, Webcam, WebcamCompatibility
 from octoprint.webcams import WebcamNotAbleToTakeSnapshotException
 
 from .. import __version__
 from ..errors import PiFocusError
-from . import simcam
+from ..focus.measures import DESCRIPTIONS
+from ..lenses.i2c_vcm import CHIPS
+from . import api, simcam
+from . import settings as settings_rules
+from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
+from .cli import cli_commands
+from .controller import SIMULATED_WEBCAM, FocusController
+from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .webcams import OctoPrintWebcams
 
-#: The name of PiFocus's simulated webcam in OctoPrint's webcam list.
-SIMULATED_WEBCAM = "pifocus_simulated"
-
 #: Settings layout version; on_settings_migrate upgrades older ones.
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = settings_rules.VERSION
+
+#: Custom events, fired as plugin_pifocus_<name>.
+EVENTS = ("focus_changed", "autofocus_done", "autofocus_failed")
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 def _error(status: int, message: str):
     return flask.make_response(flask.jsonify(error=message), status)
 
 
-def parse_position(data: Dict[str, Any]) -> float:
-    """The ``position`` of an API command as a number; ``ValueError`` with the reason."""
-    if "position" not in data:
-        raise ValueError("missing 'position'")
-    value = data["position"]
-    if isinstance(value, bool):
-        raise ValueError(f"'position' must be a number, not {value!r}")
-    try:
-        position = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"'position' must be a number, not {value!r}") from None
-    if position != position or position in (float("inf"), float("-inf")):
-        raise ValueError(f"'position' must be a finite number, not {value!r}")
-    return position
+def _can_control() -> bool:
+    return bool(Permissions.PLUGIN_PIFOCUS_CONTROL.can())
+
+
+def _can_admin() -> bool:
+    return bool(Permissions.PLUGIN_PIFOCUS_ADMIN.can())
 
 
 class PiFocusPlugin(
     octoprint.plugin.SettingsPlugin,
     octoprint.plugin.StartupPlugin,
+    octoprint.plugin.ShutdownPlugin,
     octoprint.plugin.TemplatePlugin,
     octoprint.plugin.AssetPlugin,
+    octoprint.plugin.EventHandlerPlugin,
     octoprint.plugin.WebcamProviderPlugin,
     octoprint.plugin.BlueprintPlugin,
     octoprint.plugin.SimpleApiPlugin,
@@ -64,6 +75,49 @@ class PiFocusPlugin(
         self._simulation_lock = threading.Lock()
         self._simulation_error: Optional[str] = None
         self.webcams: Optional[OctoPrintWebcams] = None
+        self.port: Optional[OctoPrintGcodePort] = None
+        self.controller: Optional[FocusController] = None
+        self.automation: Optional[PrintAutomation] = None
+        self.watchdog: Optional[WebcamWatchdog] = None
+
+    # ~~ set-up
+
+    def initialize(self):
+        # No printer when OctoPrint runs without one (its CLI, scripts in its plugin system).
+        self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
+
+    def on_settings_initialized(self):
+        # After the settings migration: build the helpers from the checked settings.
+        self.controller = FocusController(
+            self._config(), port=self.port, simulation=self.simulation,
+            simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
+            publish=self._publish, fire=self._fire, persist=self._persist, logger=self._logger)
+        self.automation = PrintAutomation(self.controller, getattr(self, "_printer", None), self.port, self._publish,
+                                          logger=self._logger)
+        self.watchdog = WebcamWatchdog(self.controller, logger=self._logger)
+
+    def _config(self) -> Dict[str, Any]:
+        """The stored settings, checked. A hand-edited bad section falls back to its defaults."""
+        data = self._settings.get_all_data(merged=True) or {}
+        for _ in range(len(settings_rules.defaults())):
+            try:
+                return settings_rules.check(data)
+            except settings_rules.SettingsError as exc:
+                section = exc.path.split(".")[0]
+                self._logger.error("Stored setting %s is not usable (%s); using the defaults of %s",
+                                   exc.path, exc.message, section)
+                data = {k: v for k, v in data.items() if k != section}
+        return settings_rules.check({})
+
+    def _publish(self, message: Dict[str, Any]) -> None:
+        self._plugin_manager.send_plugin_message(self._identifier, message)
+
+    def _fire(self, name: str, payload: Dict[str, Any]) -> None:
+        self._event_bus.fire(f"plugin_{self._identifier}_{name}", payload)
+
+    def _persist(self, key: str, value: Any) -> None:
+        self._settings.set([key], value)
+        self._settings.save()
 
     # ~~ StartupPlugin mixin
 
@@ -71,65 +125,68 @@ class PiFocusPlugin(
         self.webcams = OctoPrintWebcams(port, host=host)
 
     def on_after_startup(self):
-        self._logger.info("PiFocus %s loaded, simulation %s", __version__,
-                          "on" if self._simulation_enabled() else "off")
+        self._logger.info("PiFocus %s loaded, simulation %s, lens driver %r", __version__,
+                          "on" if self._simulation_enabled() else "off", self.controller.driver)
+        threading.Thread(target=self._start_automation, name="pifocus-startup", daemon=True).start()
+
+    def _start_automation(self) -> None:
+        controller = self.controller
+        controller.open_lens()
+        if controller.config["automation"]["restore_on_startup"]:
+            controller.restore("start-up")
+        controller.publish_status()
+        self.watchdog.start()
+
+    # ~~ ShutdownPlugin mixin
+
+    def on_shutdown(self):
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.controller is not None:
+            self.controller.shutdown()
 
     # ~~ SettingsPlugin mixin
 
     def get_settings_defaults(self):
-        return {
-            "measure": "tenengrad",
-            "roi": [0.25, 0.25, 0.5, 0.5],
-            "camera": {
-                # An OctoPrint webcam by name; empty: OctoPrint's snapshot webcam.
-                "webcam": "",
-                # "snapshot": through the webcam's provider; "stream": its MJPEG stream.
-                "mode": "snapshot",
-                # Seconds to wait after a move, and frames to drop, before a frame counts
-                # (0.25 s: the engine's default, octoprint_pifocus.sources.DEFAULT_SETTLE).
-                "settle": 0.25,
-                "discard": 0,
-                # A camera URL instead of an OctoPrint webcam (snapshot or stream).
-                "url": "",
-            },
-            "simulation": asdict(SimulationSettings()),
-        }
+        return settings_rules.defaults()
+
+    def get_settings_restricted_paths(self):
+        # Camera URLs may carry credentials (http://user:password@camera/...).
+        return {"admin": [["camera", "url"], ["camera_streamer", "url"]]}
 
     def get_settings_version(self):
         return SETTINGS_VERSION
 
     def on_settings_migrate(self, target, current):
-        # Version 1 is the first layout: nothing older to convert yet.
-        if current is not None and current < target:
-            self._logger.info("Settings migrated from version %s to %s", current, target)
+        stored = self._settings.global_get(["plugins", self._identifier], incl_defaults=False)
+        changes = settings_rules.migrate(stored if isinstance(stored, dict) else {}, current)
+        for key, value in changes.items():
+            self._settings.set([key], value)
+        if current != target:
+            self._logger.info("Settings migrated from version %s to %s%s", current, target,
+                              f": {changes}" if changes else "")
 
     def on_settings_save(self, data):
-        result = octoprint.plugin.SettingsPlugin.on_settings_save(self, data)
+        submitted = settings_rules.submitted_sections(data)
+        current = self._settings.get_all_data(merged=True) or {}
+        try:
+            checked = settings_rules.check(settings_rules.merge(current, submitted))
+        except settings_rules.SettingsError as exc:
+            self._logger.warning("Settings not saved: %s (%s)", exc.message, exc.path)
+            self._publish({"type": "settings_error", "field": exc.path,
+                           "message": gettext("PiFocus settings not saved: %(error)s", error=exc.message)})
+            return {}
+        result = octoprint.plugin.SettingsPlugin.on_settings_save(
+            self, {key: checked[key] for key in submitted if key in checked})
         self._reset_simulation()
+        if self.controller is not None:
+            self.controller.configure(self._config())
         return result
 
     # ~~ TemplatePlugin mixin
 
     def get_template_configs(self):
-        configs = [
-            # Bound to PiFocusViewModel (static/js/pifocus.js); shown to logged-in users, the
-            # controls inside say why they are disabled (permission, no lens, print running).
-            {
-                "type": "sidebar",
-                "name": "PiFocus",
-                "icon": "fas fa-crosshairs",
-                "template": "pifocus_sidebar.jinja2",
-                "custom_bindings": True,
-                "data_bind": "visible: loginState.loggedIn()",
-            },
-            # Bound to PiFocusSettingsViewModel.
-            {
-                "type": "settings",
-                "name": "PiFocus",
-                "template": "pifocus_settings.jinja2",
-                "custom_bindings": True,
-            },
-        ]
+        configs: List[Dict[str, Any]] = []
         if self._simulation_enabled():
             # OctoPrint's Control tab shows only webcams that bring a "webcam" template.
             configs.append({
@@ -138,18 +195,47 @@ class PiFocusPlugin(
                 "template": "pifocus_simcam.jinja2",
                 "custom_bindings": True,
             })
+        # The sidebar panel and settings page, once their templates exist.
+        if (TEMPLATES / "pifocus_sidebar.jinja2").is_file():
+            configs.append({
+                "type": "sidebar",
+                "name": gettext("PiFocus"),
+                "icon": "fas fa-crosshairs",
+                "template": "pifocus_sidebar.jinja2",
+                "custom_bindings": True,
+                # Every logged-in user sees the panel; without PLUGIN_PIFOCUS_CONTROL its
+                # controls are disabled and say why (PiFocusViewModel.disabledReason).
+                "data_bind": "visible: loginState.loggedIn()",
+            })
+        if (TEMPLATES / "pifocus_settings.jinja2").is_file():
+            configs.append({"type": "settings", "name": gettext("PiFocus"),
+                            "template": "pifocus_settings.jinja2", "custom_bindings": True})
         return configs
 
     def get_template_vars(self):
-        return {"simcam_stream": simcam.STREAM_URL}
+        return {
+            "simcam_stream": simcam.STREAM_URL,
+            "drivers": [d for d in settings_rules.DRIVERS if d],
+            "measures": DESCRIPTIONS,
+            "chips": sorted(CHIPS),
+            "camera_modes": list(settings_rules.CAMERA_MODES),
+            "failure_policies": list(settings_rules.FAILURE_POLICIES),
+            "preset_name_max": settings_rules.PRESET_NAME_MAX,
+        }
+
+    def is_template_autoescaped(self):
+        return True
 
     # ~~ AssetPlugin mixin
 
     def get_assets(self):
-        return {"js": ["js/pifocus.js"], "css": ["css/pifocus.css"]}
+        def found(folder: str, suffix: str) -> List[str]:
+            base = STATIC / folder
+            return sorted(p.relative_to(STATIC).as_posix() for p in base.glob(f"*{suffix}")) if base.is_dir() else []
 
-    def is_template_autoescaped(self):
-        return True
+        # Vendored libraries (static/js/lib/) load before PiFocus's own scripts.
+        return {"js": found("js/lib", ".js") + found("js", ".js"), "css": found("css", ".css"),
+                "less": found("less", ".less")}
 
     # ~~ WebcamProviderPlugin mixin
 
@@ -194,6 +280,17 @@ class PiFocusPlugin(
         return flask.Response(frame, mimetype="image/jpeg",
                               headers={"Cache-Control": simcam.NO_CACHE})
 
+    @octoprint.plugin.BlueprintPlugin.route("/snapshot", methods=["GET"])
+    def camera_snapshot(self):
+        """A JPEG from the camera PiFocus focuses with, for drawing the region of interest."""
+        if not (_can_control() or _can_admin()):
+            return _error(403, gettext("You need the PiFocus control permission to see its camera."))
+        try:
+            frame = self.controller.snapshot()
+        except (PiFocusError, ValueError, OSError) as exc:
+            return _error(502, str(exc))
+        return flask.Response(frame, mimetype="image/jpeg", headers={"Cache-Control": simcam.NO_CACHE})
+
     def is_blueprint_protected(self):
         return True
 
@@ -203,35 +300,98 @@ class PiFocusPlugin(
     # ~~ SimpleApiPlugin mixin
 
     def get_api_commands(self):
-        return {"move": ["position"]}
+        # No mandatory fields here: PiFocus checks them itself, to answer with a JSON message.
+        return {command: [] for command in api.COMMANDS}
 
     def on_api_command(self, command, data):
-        if command == "move":
-            # Only the simulated VCM for now; issue 5 brings lens drivers and PiFocus's own
-            # permissions. Until then moving is for administrators.
-            if not Permissions.ADMIN.can():
-                return _error(403, gettext("Moving the lens needs administrator rights."))
-            return self._api_move(data)
-        return _error(400, gettext("Unknown command: %(command)s", command=command))
+        status, body = api.handle_command(
+            self.controller, command, data, can_control=_can_control(), can_admin=_can_admin(),
+            current_settings=self._settings.get_all_data(merged=True), logger=self._logger)
+        return flask.make_response(flask.jsonify(body), status)
+
+    def on_api_get(self, request):
+        control, admin = _can_control(), _can_admin()
+        if not (control or admin):
+            return _error(403, gettext("You need the PiFocus control permission for this."))
+        return flask.jsonify(self.controller.status(permissions={"control": control, "admin": admin}))
 
     def is_api_protected(self):
         return True
 
-    def _api_move(self, data):
-        try:
-            position = parse_position(data)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        simulation = self.simulation()
-        if simulation is None:
-            return _error(409, self._simulation_off_message())
-        if simulation.mode != "vcm":
-            return _error(409, gettext("The simulated lens is the printer's Z; move it with G-code."))
-        try:
-            simulation.move(position)
-        except PiFocusError as exc:
-            return _error(400, str(exc))
-        return flask.jsonify(simulation.status())
+    # ~~ EventHandlerPlugin mixin
+
+    def on_event(self, event, payload):
+        if self.controller is None:
+            return
+        if event == Events.DISCONNECTED:
+            self.port.reset()
+        if event in (Events.PRINT_CANCELLING, Events.PRINT_FAILED, Events.DISCONNECTED, Events.ERROR):
+            self.automation.on_print_stopping()
+        if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
+            self.controller.publish_status()
+
+    # ~~ octoprint.access.permissions hook
+
+    def get_additional_permissions(self, *args, **kwargs):
+        return [
+            {
+                "key": "CONTROL",
+                "name": "Focus control",
+                "description": gettext("Allows to move the camera focus, run autofocus and use focus presets"),
+                "default_groups": [USER_GROUP],
+                "roles": ["control"],
+            },
+            {
+                "key": "ADMIN",
+                "name": "Focus administration",
+                "description": gettext("Allows to detect and test focus hardware and to change PiFocus's lens "
+                                       "and camera settings"),
+                "default_groups": [ADMIN_GROUP],
+                "roles": ["admin"],
+                "dangerous": True,
+            },
+        ]
+
+    # ~~ octoprint.events.register_custom_events hook
+
+    def register_custom_events(self, *args, **kwargs):
+        return list(EVENTS)
+
+    # ~~ G-code hooks: @PIFOCUS, the printer-Z port, autofocus before a print
+
+    def on_atcommand_queuing(self, comm, phase, command, parameters, tags=None, *args, **kwargs):
+        if command.upper() != ATCOMMAND or self.automation is None:
+            return
+        self.automation.on_atcommand(parameters, tags)
+
+    def on_gcode_sending(self, *args, **kwargs):
+        return self.port.on_gcode_sending(*args, **kwargs) if self.port is not None else None
+
+    def on_gcode_sent(self, *args, **kwargs):
+        return self.port.on_gcode_sent(*args, **kwargs) if self.port is not None else None
+
+    def on_gcode_received(self, comm, line, *args, **kwargs):
+        return self.port.on_gcode_received(comm, line) if self.port is not None else line
+
+    def on_gcode_script(self, comm, script_type, script_name, *args, **kwargs):
+        if self.automation is None:
+            return None
+        return self.automation.before_print_script(script_type, script_name)
+
+    # ~~ octoprint.plugin.softwareupdate.check_config hook
+
+    def get_update_information(self, *args, **kwargs):
+        return {
+            self._identifier: {
+                "displayName": "PiFocus",
+                "displayVersion": self._plugin_version,
+                "type": "github_release",
+                "user": "pifocus",
+                "repo": "OctoPrint-PiFocus",
+                "current": self._plugin_version,
+                "pip": "https://github.com/pifocus/OctoPrint-PiFocus/archive/{target_version}.zip",
+            }
+        }
 
     # ~~ octoprint.server.http.routes hook
 
@@ -249,7 +409,18 @@ class PiFocusPlugin(
     # ~~ hooks
 
     def hooks(self) -> dict:
-        return {"octoprint.server.http.routes": self.route_hook}
+        return {
+            "octoprint.server.http.routes": self.route_hook,
+            "octoprint.access.permissions": self.get_additional_permissions,
+            "octoprint.events.register_custom_events": self.register_custom_events,
+            "octoprint.comm.protocol.atcommand.queuing": self.on_atcommand_queuing,
+            "octoprint.comm.protocol.gcode.sending": self.on_gcode_sending,
+            "octoprint.comm.protocol.gcode.sent": self.on_gcode_sent,
+            "octoprint.comm.protocol.gcode.received": self.on_gcode_received,
+            "octoprint.comm.protocol.scripts": self.on_gcode_script,
+            "octoprint.cli.commands": cli_commands,
+            "octoprint.plugin.softwareupdate.check_config": self.get_update_information,
+        }
 
     # ~~ simulation
 
@@ -258,12 +429,16 @@ class PiFocusPlugin(
 
     def _simulation_settings(self) -> Optional[SimulationSettings]:
         try:
-            return SimulationSettings.from_dict(self._settings.get(["simulation"], merged=True))
+            settings = SimulationSettings.from_dict(self._settings.get(["simulation"], merged=True))
         except ValueError as exc:
             if self._simulation_error != str(exc):
                 self._logger.error("Simulation settings rejected: %s", exc)
             self._simulation_error = str(exc)
             return None
+        if self._settings.get(["driver"]) == "printer-z" and settings.lens != "printer_z":
+            # Focusing with printer Z: the simulated camera is the microscope on the gantry.
+            settings = dataclasses.replace(settings, lens="printer_z")
+        return settings
 
     def _simulation_off_message(self) -> str:
         if self._simulation_error and self._simulation_enabled():

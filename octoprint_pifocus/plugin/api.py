@@ -1,0 +1,150 @@
+"""The plugin's HTTP API (``/api/plugin/pifocus``), as ``docs/plugin-contract.md`` defines it.
+
+Flask-free: :func:`handle_command` takes the command, its JSON body and what the user may
+do, and returns ``(HTTP status, JSON body)``; the plugin class turns that into a response.
+Every command checks its permission first (403). Bad input is a 400 with a message; a
+request that is fine but cannot be done now (an autofocus running, Z blocked by a print, no
+usable lens) a 409. No input leads to a 500: expected failures are
+:class:`~octoprint_pifocus.errors.PiFocusError` or ``ValueError`` and are answered with
+their message.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Dict, Optional, Tuple
+
+from flask_babel import gettext
+
+from ..errors import PiFocusError
+from . import settings as settings_rules
+from .controller import Conflict, FocusController
+
+CONTROL = "control"
+ADMIN = "admin"
+
+#: Command -> the permission it needs.
+COMMANDS: Dict[str, str] = {
+    "move": CONTROL,
+    "nudge": CONTROL,
+    "autofocus": CONTROL,
+    "cancel": CONTROL,
+    "preset_save": CONTROL,
+    "preset_apply": CONTROL,
+    "preset_delete": CONTROL,
+    "probe": ADMIN,
+    "test": ADMIN,
+    "validate_settings": ADMIN,
+}
+
+Reply = Tuple[int, Dict[str, Any]]
+
+
+class BadRequest(ValueError):
+    """Bad input: a 400 with the message."""
+
+
+def parse_number(data: Dict[str, Any], key: str, required: bool = True) -> Optional[float]:
+    """``data[key]`` as a finite number (numeric strings accepted); ``BadRequest`` otherwise."""
+    if key not in data or data[key] is None and not required:
+        if required:
+            raise BadRequest(gettext("missing '%(key)s'", key=key))
+        return None
+    value = data[key]
+    if isinstance(value, bool):
+        raise BadRequest(gettext("'%(key)s' must be a number, not %(value)s", key=key, value=repr(value)))
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise BadRequest(gettext("'%(key)s' must be a number, not %(value)s",
+                                 key=key, value=repr(value)[:40])) from None
+    if not math.isfinite(number):
+        raise BadRequest(gettext("'%(key)s' must be a finite number, not %(value)s",
+                                 key=key, value=repr(value)[:40]))
+    return number
+
+
+def parse_position(data: Dict[str, Any]) -> float:
+    """The ``position`` of an API command as a number; ``ValueError`` with the reason."""
+    return parse_number(data, "position")
+
+
+def parse_bool(data: Dict[str, Any], key: str, default: bool = False) -> bool:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise BadRequest(gettext("'%(key)s' must be true or false, not %(value)s", key=key, value=repr(value)[:40]))
+
+
+def _name(data: Dict[str, Any]) -> str:
+    if "name" not in data:
+        raise BadRequest(gettext("missing 'name'"))
+    return settings_rules.check_preset_name(data["name"])
+
+
+def handle_command(controller: FocusController, command: str, data: Dict[str, Any], can_control: bool,
+                   can_admin: bool, current_settings: Optional[Dict[str, Any]] = None,
+                   logger: Optional[logging.Logger] = None) -> Reply:
+    """Answer one API command; see the module docstring."""
+    needed = COMMANDS.get(command)
+    if needed is None:
+        return 400, {"error": gettext("Unknown command: %(command)s", command=str(command)[:40])}
+    if not (can_admin if needed == ADMIN else can_control):
+        what = gettext("PiFocus administration") if needed == ADMIN else gettext("PiFocus control")
+        return 403, {"error": gettext("You need the %(permission)s permission for this.", permission=what)}
+    if not isinstance(data, dict):
+        return 400, {"error": gettext("The request body must be a JSON object.")}
+    try:
+        return _dispatch(controller, command, data, current_settings)
+    except Conflict as exc:
+        return 409, {"error": str(exc)}
+    except ValueError as exc:  # BadRequest, SettingsError, range checks
+        return 400, {"error": str(exc)}
+    except PiFocusError as exc:  # the lens or camera failed: the request itself was fine
+        return 409, {"error": str(exc)}
+    except Exception as exc:
+        (logger or logging.getLogger(__name__)).exception("API command %s failed", command)
+        return 500, {"error": gettext("Internal error in PiFocus: %(error)s", error=str(exc))}
+
+
+def _dispatch(controller: FocusController, command: str, data: Dict[str, Any],
+              current_settings: Optional[Dict[str, Any]]) -> Reply:
+    if command == "move":
+        return 200, controller.move(parse_position(data))
+    if command == "nudge":
+        return 200, controller.nudge(parse_number(data, "delta"))
+    if command == "autofocus":
+        return 202, controller.start_autofocus(parse_bool(data, "refine"))
+    if command == "cancel":
+        controller.cancel()
+        return 200, controller.status()
+    if command == "preset_save":
+        name = _name(data)
+        position = parse_number(data, "position", required=False)
+        return 200, controller.preset_save(name, position)
+    if command == "preset_apply":
+        return 200, controller.preset_apply(_name(data))
+    if command == "preset_delete":
+        return 200, controller.preset_delete(_name(data))
+    if command == "probe":
+        driver = data.get("driver") or None
+        if driver is not None and driver not in settings_rules.DRIVERS:
+            raise BadRequest(gettext("Unknown driver %(driver)s: choose one of %(drivers)s",
+                                     driver=repr(driver)[:40], drivers=", ".join(settings_rules.DRIVERS[1:])))
+        return 200, {"devices": controller.probe(driver)}
+    if command == "test":
+        return 200, controller.test()
+    # validate_settings
+    submitted = data.get("settings")
+    if not isinstance(submitted, dict):
+        raise BadRequest(gettext("'settings' must be an object with PiFocus settings"))
+    merged = settings_rules.merge(current_settings or {}, settings_rules.submitted_sections(submitted))
+    try:
+        checked = settings_rules.check(merged)
+    except settings_rules.SettingsError as exc:
+        return 400, {"error": exc.message, "field": exc.path}
+    return 200, {"ok": True, "settings": {k: v for k, v in checked.items() if k not in settings_rules.MANAGED_KEYS}}

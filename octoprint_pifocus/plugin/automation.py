@@ -1,0 +1,242 @@
+"""Automation: ``@PIFOCUS`` commands, autofocus before a print, restore after a webcam restart.
+
+**Holding a print.** ``@PIFOCUS`` lines reach the ``octoprint.comm.protocol.atcommand.queuing``
+hook while OctoPrint's comm layer takes the line from the file (the *queuing* phase, inside
+``_send_from_job``). During a print the hook puts the job on hold right there
+(``printer.set_job_on_hold(True)``): OctoPrint then takes no further line from the file, so
+nothing after the ``@PIFOCUS`` line is sent until the hold ends. The focusing itself runs in a
+thread and the hook returns at once: it runs on OctoPrint's serial threads, and a printer-Z
+autofocus needs those threads to send its moves and read the ``M114`` replies (a synchronous
+``with printer.job_on_hold():`` inside the hook, as BedReady does for a quick snapshot
+check, would deadlock here). The thread first waits for the printer to finish the moves
+queued before the ``@PIFOCUS`` line (``M400``), so the camera sees the scene the G-code set
+up, then focuses, applies the failure policy if needed (pausing or cancelling *while still
+held*, so not one more line of the file is sent), and finally releases the hold.
+Printer-Z moves are allowed only inside that scope (``FocusController.print_hold``).
+
+**Autofocus before every print** reuses this: the ``octoprint.comm.protocol.scripts`` hook
+puts ``@PIFOCUS AUTOFOCUS [REFINE]`` in front of the ``beforePrintStarted`` script, which
+OctoPrint sends as part of the job before the file's first line, so the print is held at its
+start until focus is done, and failures follow the same policy.
+
+**Webcam restarts.** :class:`WebcamWatchdog` takes a snapshot from the configured camera every
+``automation.watchdog_interval`` seconds (10 by default) while a position can be restored.
+When the camera fails and later answers again, it was restarted (a Pi camera stack restart
+also powers the VCM down, camera-streamer comes back in its own focus mode), and the last
+position is re-applied (``reapply()`` where the driver has it, else a move).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from flask_babel import gettext
+
+from ..errors import PiFocusError
+from . import settings as settings_rules
+from .controller import IDLE_TIMEOUT, FocusController
+
+#: The @-command's name: ``@PIFOCUS ...`` in G-code.
+ATCOMMAND = "PIFOCUS"
+#: Tags of what PiFocus asks OctoPrint to do (pause, cancel), for OctoPrint's logs.
+TAGS = {"source:plugin", "plugin:pifocus"}
+
+USAGE = "@PIFOCUS AUTOFOCUS [REFINE] | SET <position> | NUDGE <delta> | PRESET <name>"
+
+
+@dataclass(frozen=True)
+class AtCommand:
+    """One parsed ``@PIFOCUS`` line."""
+
+    action: str  # autofocus | set | nudge | preset
+    refine: bool = False
+    value: Optional[float] = None
+    name: str = ""
+
+
+def parse_atcommand(parameters: str) -> AtCommand:
+    """The part after ``@PIFOCUS``; ``ValueError`` saying what is wrong and the usage."""
+    words = (parameters or "").split()
+    if not words:
+        raise ValueError(gettext("@PIFOCUS needs an action: %(usage)s", usage=USAGE))
+    verb = words[0].upper()
+    rest = words[1:]
+    if verb == "AUTOFOCUS":
+        modes = [w.upper() for w in rest]
+        if modes not in ([], ["REFINE"], ["FULL"]):
+            raise ValueError(gettext("@PIFOCUS AUTOFOCUS takes REFINE or nothing, not %(words)s",
+                                     words=" ".join(rest)))
+        return AtCommand("autofocus", refine=modes == ["REFINE"])
+    if verb in ("SET", "NUDGE"):
+        if len(rest) != 1:
+            raise ValueError(gettext("@PIFOCUS %(verb)s takes one number, e.g. @PIFOCUS %(verb)s 400",
+                                     verb=verb))
+        try:
+            value = float(rest[0])
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(gettext("@PIFOCUS %(verb)s takes one number, not %(value)s",
+                                     verb=verb, value=repr(rest[0])))
+        return AtCommand(verb.lower(), value=value)
+    if verb == "PRESET":
+        name = parameters.strip()[len(words[0]):].strip()
+        return AtCommand("preset", name=settings_rules.check_preset_name(name))
+    raise ValueError(gettext("Unknown @PIFOCUS action %(verb)s: use %(usage)s", verb=repr(words[0]), usage=USAGE))
+
+
+class PrintAutomation:
+    """``@PIFOCUS`` commands and the failure policy, over a controller and OctoPrint's printer."""
+
+    def __init__(self, controller: FocusController, printer, port, publish: Callable[[Dict[str, Any]], None],
+                 logger: Optional[logging.Logger] = None) -> None:
+        self.controller = controller
+        self.printer = printer
+        self.port = port
+        self._publish = publish
+        self._logger = logger or logging.getLogger(__name__)
+        #: Threads of the @-commands still running (tests and shutdown can join them).
+        self.threads: List[threading.Thread] = []
+
+    # ~~ hooks
+
+    def on_atcommand(self, parameters: str, tags: Any = None) -> None:
+        """``@PIFOCUS <parameters>`` was queued. Holds a running print and returns at once."""
+        line = f"@{ATCOMMAND} {parameters or ''}".strip()
+        try:
+            command: Optional[AtCommand] = parse_atcommand(parameters)
+            error = None
+        except ValueError as exc:
+            command, error = None, str(exc)
+        printing = bool(self.printer.is_printing()) and not self.printer.is_cancelling()
+        held = False
+        if printing:
+            held = bool(self.printer.set_job_on_hold(True))
+            self._logger.info("%s: print on hold%s", line, "" if held else " FAILED (job keeps running)")
+        thread = threading.Thread(target=self._run, args=(line, command, error, printing, held),
+                                  name="pifocus-atcommand", daemon=True)
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def before_print_script(self, script_type: str, script_name: str) -> Optional[Tuple[List[str], None]]:
+        """The ``octoprint.comm.protocol.scripts`` answer: autofocus before every print."""
+        automation = self.controller.config["automation"]
+        if script_type != "gcode" or script_name != "beforePrintStarted" or not automation["autofocus_before_print"]:
+            return None
+        refine = automation["before_print_mode"] == "refine"
+        return [f"@{ATCOMMAND} AUTOFOCUS" + (" REFINE" if refine else "")], None
+
+    def on_print_stopping(self) -> None:
+        """The print is being cancelled, failed or the printer went away: stop a held action."""
+        job = self.controller._job
+        if job is not None and job.kind in ("print", "gcode"):
+            job.cancel.set()
+
+    # ~~ running one command
+
+    def _run(self, line: str, command: Optional[AtCommand], error: Optional[str], printing: bool,
+             held: bool) -> None:
+        ok, message = False, error or ""
+        try:
+            if command is not None:
+                ok, message = self._execute(line, command, printing)
+        except Exception as exc:  # whatever happens, the hold is released below
+            self._logger.exception("%s crashed", line)
+            ok, message = False, str(exc)
+        finally:
+            try:
+                self._report(line, ok, message, printing)
+            finally:
+                if held:
+                    self.printer.set_job_on_hold(False)
+                    self._logger.info("%s: print hold released", line)
+
+    def _execute(self, line: str, command: AtCommand, printing: bool) -> Tuple[bool, str]:
+        controller = self.controller
+        try:
+            with controller.print_hold(held=printing) as job:
+                if self.port.is_connected():
+                    # The moves queued before this line first, so the camera sees what they set up.
+                    self.port.wait_idle(IDLE_TIMEOUT)
+                if command.action == "autofocus":
+                    result = controller.autofocus_now(job, command.refine, cause=line)
+                    return result.found, result.message
+                if command.action == "set":
+                    controller.do_move(command.value, cause=line)
+                elif command.action == "nudge":
+                    controller.do_nudge(command.value, cause=line)
+                else:
+                    controller.do_preset_apply(command.name, cause=line)
+                return True, ""
+        except (PiFocusError, ValueError, OSError) as exc:
+            return False, str(exc)
+        finally:
+            controller.publish_status()
+
+    def _report(self, line: str, ok: bool, message: str, printing: bool) -> None:
+        policy = self.controller.config["automation"]["failure_policy"]
+        if ok:
+            self._logger.info("%s done", line)
+            self._publish({"type": "automation", "ok": True, "command": line, "message": "", "policy": None})
+            return
+        self._logger.warning("%s failed: %s (failure policy: %s%s)", line, message, policy,
+                             "" if printing else ", not printing")
+        if printing and policy == "pause":
+            self.printer.pause_print(tags=set(TAGS))
+        elif printing and policy == "cancel":
+            self.printer.cancel_print(tags=set(TAGS))
+        self._publish({"type": "automation", "ok": False, "command": line, "message": message,
+                       "policy": policy if printing else None})
+
+
+class WebcamWatchdog:
+    """Re-applies the last lens position when the camera comes back after failing."""
+
+    def __init__(self, controller: FocusController, logger: Optional[logging.Logger] = None) -> None:
+        self.controller = controller
+        self._logger = logger or logging.getLogger(__name__)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        #: True after a failed snapshot, until one succeeds again.
+        self.down = False
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="pifocus-webcam-watchdog", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(float(self.controller.config["automation"]["watchdog_interval"])):
+            try:
+                self.poll()
+            except Exception:
+                self._logger.exception("Webcam watchdog failed")
+
+    def wanted(self) -> bool:
+        controller = self.controller
+        return (bool(controller.config["automation"]["restore_on_webcam_restart"])
+                and controller.driver not in ("", "printer-z")
+                and controller.last_position() is not None)
+
+    def poll(self) -> Optional[bool]:
+        """One check; returns whether the camera answered (None: not watching or busy)."""
+        controller = self.controller
+        if not self.wanted():
+            self.down = False
+            return None
+        if controller.busy:
+            return None  # an autofocus or a move is using the camera and the lens
+        alive = controller.camera_alive()
+        if not alive and not self.down:
+            self._logger.info("The webcam does not answer; the lens position will be restored when it is back")
+        if alive and self.down:
+            self._logger.info("The webcam answers again: restoring the lens position")
+            controller.restore("webcam restart")
+        self.down = not alive
+        return alive

@@ -1,0 +1,242 @@
+"""PiFocus's settings in a real OctoPrint: migration, round trip, validation, restore on start-up.
+
+The module's server starts from a version 1 configuration (the layout before lens drivers)
+and is restarted once, in the same base folder, to check what survives a restart.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict
+
+import pytest
+import yaml
+
+from octoprint_server import OctoPrintServer, deep_merge, demo_config, run_in_octoprint
+
+API = "/api/plugin/pifocus"
+
+#: Version 1 settings as a user of PiFocus 0.1 had them.
+V1 = {
+    "_config_version": 1,
+    "measure": "brenner",
+    "roi": [0.1, 0.2, 0.3, 0.4],
+    "camera": {"webcam": "", "mode": "snapshot", "settle": 0.5, "discard": 2, "url": ""},
+    "simulation": {"enabled": True, "focus": 300.0, "start": 650.0, "noise": 1.0},
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    config = deep_merge(demo_config(), {"plugins": {"pifocus": V1}})
+    with OctoPrintServer(extra_config=config) as s:
+        yield s
+
+
+def settings(server) -> Dict[str, Any]:
+    return server.plugin_settings("pifocus")
+
+
+def save(server, values: Dict[str, Any]) -> Dict[str, Any]:
+    r = server.session("admin").post(server.url + "/api/settings", json={"plugins": {"pifocus": values}},
+                                     timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["plugins"]["pifocus"]
+
+
+def stored(server) -> Dict[str, Any]:
+    """plugins.pifocus as written in config.yaml."""
+    return yaml.safe_load(server.config_path.read_text())["plugins"]["pifocus"]
+
+
+def status(server) -> Dict[str, Any]:
+    r = server.session("user").get(server.url + API, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
+        time.sleep(0.1)
+
+
+# ~~ migration
+
+
+def test_migration_from_version_1_keeps_the_values(server):
+    data = settings(server)
+    assert data["measure"] == "brenner"
+    assert data["roi"] == [0.1, 0.2, 0.3, 0.4]
+    assert data["camera"]["settle"] == 0.5 and data["camera"]["discard"] == 2
+    assert data["simulation"]["focus"] == 300.0 and data["simulation"]["start"] == 650.0
+    # New in version 2: the driver (the simulated lens was the only one, and it was on) and defaults.
+    assert data["driver"] == "simulated"
+    assert data["automation"]["failure_policy"] == "continue" and data["presets"] == []
+    assert stored(server)["_config_version"] == 2
+    assert "Settings migrated from version 1 to 2" in server.log_text()
+
+
+MIGRATION_SCRIPT = """
+import yaml
+plugin = plugin_manager.get_plugin_info("pifocus").implementation
+with open(settings._configfile) as f:  # what OctoPrint wrote to config.yaml after migrating
+    written = yaml.safe_load(f)
+result = {"stored": written.get("plugins", {}).get("pifocus"),
+          "driver": plugin._settings.get(["driver"]), "measure": plugin._settings.get(["measure"])}
+"""
+
+
+@pytest.mark.parametrize("pifocus, driver", [
+    ({"_config_version": 1, "measure": "brenner", "simulation": {"enabled": False}}, ""),
+    ({"measure": "brenner", "simulation": {"enabled": True}}, "simulated"),  # unversioned: the first layout
+    ({"_config_version": 1, "measure": "brenner", "driver": "i2c"}, "i2c"),  # a driver already set stays
+])
+def test_migration_sets_the_driver_from_the_old_simulation_switch(pifocus, driver):
+    result = run_in_octoprint(MIGRATION_SCRIPT, extra_config={"plugins": {"pifocus": pifocus}})
+    assert result["driver"] == driver
+    assert result["measure"] == "brenner"
+    assert result["stored"]["_config_version"] == 2
+
+
+def test_a_fresh_install_stores_nothing_but_the_version():
+    result = run_in_octoprint(MIGRATION_SCRIPT)
+    assert result["driver"] == "simulated" and result["measure"] == "tenengrad"
+    assert set(result["stored"] or {}) <= {"_config_version"}
+
+
+# ~~ round trip and validation
+
+
+def test_settings_round_trip(server):
+    sent = {
+        "printer_z": {"min": "2.5", "max": "9", "feedrate": "1200", "backlash": 0, "require_homed": False},
+        "camera": {"discard": "1", "mode": "stream"},
+        "i2c": {"address": "0x0d", "bus": "10", "chip": "dw9817"},
+        "search": {"range": "window", "window": 40},
+        "automation": {"failure_policy": "pause", "watchdog_interval": 0.5, "before_print_mode": "full"},
+        "measure": "modified_laplacian",
+    }
+    answer = save(server, sent)
+    for data in (answer, settings(server)):
+        assert data["printer_z"]["min"] == 2.5 and data["printer_z"]["max"] == 9.0
+        assert data["printer_z"]["feedrate"] == 1200.0 and data["printer_z"]["require_homed"] is False
+        assert data["camera"]["discard"] == 1 and data["camera"]["mode"] == "stream"
+        assert data["camera"]["settle"] == 0.5  # not sent: kept
+        assert data["i2c"] == {"address": 13, "bus": 10, "chip": "dw9817", "force": False}
+        assert data["search"] == {"range": "window", "window": 40.0}
+        assert data["automation"]["failure_policy"] == "pause" and data["automation"]["watchdog_interval"] == 0.5
+        assert data["measure"] == "modified_laplacian"
+    assert stored(server)["printer_z"]["min"] == 2.5
+    # Back to what the later tests expect (the watchdog interval stays short).
+    save(server, {"camera": {"mode": "snapshot"}, "search": {"range": "full"}, "measure": "brenner",
+                  "automation": {"failure_policy": "continue"}})
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"driver": "zoom"}, "driver"),
+    ({"roi": [0.8, 0.8, 0.5, 0.5]}, "roi"),
+    ({"roi": "middle"}, "roi"),
+    ({"printer_z": {"min": 5, "max": 2}}, "printer_z.max"),
+    ({"printer_z": {"feedrate": 0}}, "printer_z.feedrate"),
+    ({"camera": {"settle": -1}}, "camera.settle"),
+    ({"camera": {"settle": "soon"}}, "camera.settle"),
+    ({"camera": {"discard": 1.5}}, "camera.discard"),
+    ({"camera": {"url": "ftp://camera/still.jpg"}}, "camera.url"),
+    ({"camera": {"mode": "video"}}, "camera.mode"),
+    ({"automation": {"failure_policy": "explode"}}, "automation.failure_policy"),
+    ({"automation": {"autofocus_before_print": "sometimes"}}, "automation.autofocus_before_print"),
+    ({"i2c": {"address": 200}}, "i2c.address"),
+    ({"search": {"window": 0}}, "search.window"),
+    ({"measure": "sharpest"}, "measure"),
+    ({"simulation": {"fps": 0}}, "simulation"),
+    # A good value next to a bad one is not saved either: the save is refused as a whole.
+    ({"camera": {"settle": 1.0}, "roi": [2, 0, 1, 1]}, "roi"),
+])
+def test_invalid_values_are_refused_and_nothing_is_lost(server, values, field):
+    before = settings(server)
+    log_mark = len(server.log_text())
+    answer = save(server, values)
+    assert answer == before
+    assert settings(server) == before
+    assert "Settings not saved" in server.log_text()[log_mark:]
+    # The same check, asked before saving: a 400 naming the field.
+    r = server.session("admin").post(server.url + API, json={"command": "validate_settings", "settings": values},
+                                     timeout=10)
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field and r.json()["error"]
+
+
+def test_validate_settings_accepts_good_values_and_needs_admin(server):
+    admin = server.session("admin")
+    r = admin.post(server.url + API, json={"command": "validate_settings",
+                                           "settings": {"printer_z": {"min": "1", "max": "4"}}}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["ok"] is True and r.json()["settings"]["printer_z"]["max"] == 4.0
+    assert settings(server)["printer_z"]["max"] == 9.0  # only checked, not saved
+    r = server.session("user").post(server.url + API, json={"command": "validate_settings", "settings": {}},
+                                    timeout=10)
+    assert r.status_code == 403
+
+
+def test_presets_are_not_overwritten_by_a_stale_settings_dialog(server):
+    r = server.session("user").post(server.url + API, json={"command": "preset_save", "name": "bed", "position": 410},
+                                    timeout=10)
+    assert r.status_code == 200, r.text
+    save(server, {"presets": [], "last_position": {"simulated": 1}})
+    assert [p["name"] for p in status(server)["presets"]] == ["bed"]
+    assert settings(server)["presets"] == [{"name": "bed", "position": 410, "driver": "simulated"}]
+
+
+# ~~ restore
+
+
+def test_restore_on_startup(server):
+    r = server.session("user").post(server.url + API, json={"command": "move", "position": 333}, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: (stored(server).get("last_position") or {}).get("simulated") == 333,
+               what="last position written to config.yaml")
+    server.restart()
+    server.wait_for_log("Lens position 333 restored (start-up)")
+    body = status(server)
+    assert body["position"] == 333
+    assert body["simulation"]["position"] == 333  # the simulation starts at 650 (simulation.start)
+    assert [p["name"] for p in body["presets"]] == ["bed"]
+
+
+def test_restore_after_the_webcam_restarts(server):
+    log_mark = len(server.log_text())
+    save(server, {"simulation": {"enabled": False}})  # the simulated webcam goes away...
+    wait_until(lambda: "The webcam does not answer" in server.log_text()[log_mark:], what="watchdog noticing")
+    save(server, {"simulation": {"enabled": True}})  # ...and comes back with its lens at rest (650)
+    wait_until(lambda: "Lens position 333 restored (webcam restart)" in server.log_text()[log_mark:],
+               what="restore after the webcam restart")
+    assert "'position': 650.0" in server.log_text()[log_mark:]  # the new simulation started at rest
+    body = status(server)
+    assert body["position"] == 333 and body["simulation"]["position"] == 333
+
+
+# ~~ the rules, in plain Python
+
+from octoprint_pifocus.plugin import settings as rules  # noqa: E402
+
+
+def test_check_normalises_form_values_and_keeps_defaults():
+    checked = rules.check({"printer_z": {"min": "1.5", "max": "4"}, "camera": {"discard": "2"},
+                           "i2c": {"address": "0x0c", "bus": ""}, "driver": "printer-z"})
+    assert checked["printer_z"]["min"] == 1.5 and checked["printer_z"]["max"] == 4.0
+    assert checked["camera"]["discard"] == 2 and isinstance(checked["camera"]["discard"], int)
+    assert checked["i2c"]["address"] == 12 and checked["i2c"]["bus"] is None
+    assert checked["automation"] == rules.defaults()["automation"]
+    assert rules.check({}) == rules.check(rules.defaults())
+
+
+def test_migrate_only_touches_older_layouts():
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": "true"}}, 1) == {"driver": "simulated"}
+    assert rules.migrate({"measure": "brenner"}, None) == {"driver": ""}
+    assert rules.migrate({"driver": "v4l2"}, 1) == {}
+    assert rules.migrate({}, None) == {}  # a fresh install: the defaults apply
+    assert rules.migrate({"measure": "brenner"}, 2) == {}
