@@ -240,3 +240,18 @@ def test_migrate_only_touches_older_layouts():
     assert rules.migrate({"driver": "v4l2"}, 1) == {}
     assert rules.migrate({}, None) == {}  # a fresh install: the defaults apply
     assert rules.migrate({"measure": "brenner"}, 2) == {}
+
+
+def test_changing_the_driver_clears_the_old_curve(server):
+    save(server, {"driver": "simulated"})
+    r = server.session("user").post(server.url + API, json={"command": "autofocus"}, timeout=10)
+    assert r.status_code == 202, r.text
+    done = wait_until(lambda: (lambda s: s if not s["busy"] and s["last_result"] else None)(status(server)),
+                      timeout=60, what="autofocus to finish")
+    assert len(done["curve"]) >= 6
+    save(server, {"driver": "printer-z"})
+    after = wait_until(lambda: (lambda s: s if s["driver"] == "printer-z" else None)(status(server)),
+                       what="the driver change")
+    # A VCM curve shown in millimetres of Z would only mislead.
+    assert after["curve"] == [] and after["last_result"] is None
+    save(server, {"driver": "simulated"})

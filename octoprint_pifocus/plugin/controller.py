@@ -135,7 +135,11 @@ class FocusController:
     def configure(self, config: Dict[str, Any]) -> None:
         """New checked settings; the lens is reopened on next use if its options changed."""
         with self._state_lock:
+            previous = getattr(self, "config", None)
             self.config = config
+            if previous is not None and previous.get("driver") != config.get("driver"):
+                # A curve in another driver's units would only mislead.
+                self._curve, self._last_result = [], None
         if self._lens is not None and self._lens_key != self._hardware_key():
             self._drop_lens()
         self._lens_error = None
