@@ -24,6 +24,7 @@ import octoprint.webcams
 from octoprint.webcams import WebcamNotAbleToTakeSnapshotException
 
 from ..errors import CameraError
+from ..sources.base import DEFAULT_TIMEOUT, FrameSource
 
 #: Extra seconds on top of the webcam's own snapshot timeout before we give up on a provider:
 #: the provider's own timeout error, when it has one, says more than ours.
@@ -218,25 +219,21 @@ def take_snapshot(webcam) -> bytes:
     return data
 
 
-class OctoPrintWebcamSource:
+class OctoPrintWebcamSource(FrameSource):
     """A frame source for the engine over one OctoPrint webcam: ``capture() -> bytes``.
 
     Same contract as the engine's snapshot source (``octoprint_pifocus.sources``): the engine
     calls ``capture()`` right after each completed lens move, so every call waits ``settle``
     seconds, takes and drops ``discard`` snapshots, and returns the next one: a frame exposed
     after the move, even from a camera whose snapshots lag. The webcam is looked up at each
-    capture, so a provider OctoPrint reloaded is followed.
+    capture, so a provider OctoPrint reloaded is followed. (Its timeout is the webcam's own
+    snapshot timeout, see :func:`take_snapshot`.)
     """
 
     def __init__(self, webcam: Optional[str] = None, settle: float = 0.0, discard: int = 0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if not settle >= 0:
-            raise ValueError(f"settle must be >= 0 seconds, got {settle!r}")
-        if int(discard) != discard or discard < 0:
-            raise ValueError(f"discard must be a whole number >= 0, got {discard!r}")
+        super().__init__(settle, discard, DEFAULT_TIMEOUT)
         self.webcam = webcam or None
-        self.settle = float(settle)
-        self.discard = int(discard)
         self._sleep = sleep
         #: Snapshots taken, discarded ones included, for diagnostics and tests.
         self.snapshots = 0
@@ -252,21 +249,6 @@ class OctoPrintWebcamSource:
         frame = take_snapshot(webcam)
         self.snapshots += 1
         return frame
-
-    def describe(self) -> str:
-        return self.name
-
-    def close(self) -> None:
-        """Nothing is held between captures; here so every source closes the same way."""
-
-    def __enter__(self) -> "OctoPrintWebcamSource":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name}>"
 
 
 #: Bind addresses that mean "every interface": the server reaches itself on loopback.
