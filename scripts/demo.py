@@ -46,6 +46,10 @@ def main() -> int:
     server.port, server.url = args.port, f"http://127.0.0.1:{args.port}"
     print(f"Starting OctoPrint with PiFocus in {basedir} ...", flush=True)
     server.start(timeout=120)
+    # Home the virtual printer, so that switching the driver to printer Z works at once
+    # (Z focus refuses a printer it has not seen homed).
+    server.session(args.user).post(server.url + "/api/printer/printhead",
+                                   json={"command": "home", "axes": ["x", "y", "z"]}, timeout=10)
     print(f"""
   PiFocus demo is running: {server.url}
 
