@@ -39,6 +39,7 @@ from ..lenses import open_lens
 from ..lenses.base import format_number, nudge_target, probe_entry, snap
 from ..lenses.printer_z import PrinterZLens
 from ..sources import open_source
+from .webcams import first_stream
 from . import settings as settings_rules
 
 #: The name of PiFocus's simulated webcam in OctoPrint's webcam list.
@@ -518,10 +519,12 @@ class FocusController:
             webcam = webcams.find(name)
             # PiFocus's own simulated webcam is rendered in-process: its snapshots are always fresh.
             if webcam.providerIdentifier != "pifocus":
-                url = webcams.stream_url(webcam)
+                candidates = webcams.stream_urls(webcam)
+                url = first_stream(candidates)
                 if url:
                     return open_source(url, "stream", settle, discard)
-                self._logger.info("Webcam %s has no stream URL; using its snapshots", webcam.config.name)
+                self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
+                                  webcam.config.name, ", ".join(candidates) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
 
     def snapshot(self) -> bytes:

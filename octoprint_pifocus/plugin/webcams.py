@@ -25,6 +25,7 @@ from octoprint.webcams import WebcamNotAbleToTakeSnapshotException
 
 from ..errors import CameraError
 from ..sources.base import DEFAULT_TIMEOUT, FrameSource
+from ..sources.web import ask_kind
 
 #: Extra seconds on top of the webcam's own snapshot timeout before we give up on a provider:
 #: the provider's own timeout error, when it has one, says more than ours.
@@ -313,6 +314,38 @@ def stream_url(webcam, base_url: str) -> Optional[str]:
                           f"({compat.stream!r}: {exc}). Check the webcam's stream URL.") from None
 
 
+#: Where OctoPi's haproxy serves ``/webcam/`` (and OctoPrint) to the browser: port 80.
+OCTOPI_PROXY_BASE = "http://127.0.0.1/"
+
+
+def stream_url_candidates(webcam, local_base: str) -> List[str]:
+    """Absolute URLs the server may reach ``webcam``'s stream at, most likely first.
+
+    An absolute stream URL is the only candidate. A relative one (OctoPi's
+    ``/webcam/?action=stream``) means "on the host the browser opened", which the server
+    cannot know without a request: OctoPrint's own port serves it on a plain install, and
+    OctoPi's haproxy on port 80 routes ``/webcam/`` to the camera service.
+    """
+    compat = webcam.config.compat
+    if compat is None or not compat.stream:
+        return []
+    if urlsplit(compat.stream.strip()).scheme:
+        return [stream_url(webcam, local_base)]
+    urls = [stream_url(webcam, local_base), stream_url(webcam, OCTOPI_PROXY_BASE)]
+    return list(dict.fromkeys(urls))
+
+
+def first_stream(urls: Iterable[str], timeout: float = 2.0) -> Optional[str]:
+    """The first URL that answers as an MJPEG stream (headers only), or ``None``."""
+    for url in urls:
+        try:
+            if ask_kind(url, timeout) == "stream":
+                return url
+        except CameraError:
+            continue
+    return None
+
+
 class OctoPrintWebcams:
     """The adapter the plugin holds: OctoPrint's webcams, frame sources and stream URLs.
 
@@ -331,6 +364,10 @@ class OctoPrintWebcams:
 
     def source(self, name: Optional[str] = None, settle: float = 0.0, discard: int = 0) -> OctoPrintWebcamSource:
         return OctoPrintWebcamSource(name, settle=settle, discard=discard)
+
+    def stream_urls(self, webcam) -> List[str]:
+        """Where the server may reach ``webcam``'s stream, most likely first."""
+        return stream_url_candidates(webcam, self.local_base)
 
     def stream_url(self, webcam, request_base: Optional[str] = None) -> Optional[str]:
         """``webcam``'s stream URL, absolute: against ``request_base`` if given, else locally."""
