@@ -248,3 +248,55 @@ def test_z_in_millimetres_with_float_positions(scene):
     assert camera.blur_radius() <= DOF
     assert all(2.0 <= p <= 7.0 for p in lens.moves)
     assert abs(result.position * 100 - round(result.position * 100)) < 1e-6
+
+
+class OddCamera:
+    """A user's own camera object that misbehaves the way real set-ups do."""
+
+    def __init__(self, camera, after, failure):
+        self.camera, self.after, self.failure, self.count = camera, after, failure, 0
+
+    def capture(self):
+        self.count += 1
+        if self.count > self.after:
+            if isinstance(self.failure, Exception):
+                raise self.failure
+            return self.failure
+        return self.camera.capture()
+
+
+@pytest.mark.parametrize("failure, words", [
+    (b"<!DOCTYPE html><html>Please log in</html>", ["cannot use", "HTML"]),
+    (OSError(110, "Connection timed out"), ["unexpected error", "TimeoutError", "timed out"]),
+    (RuntimeError("driver bug"), ["unexpected error", "RuntimeError", "driver bug"]),
+])
+def test_any_camera_failure_returns_the_lens(scene, failure, words):
+    lens, camera = setup(scene, 600, start=333)
+    result = autofocus(lens, OddCamera(camera, 3, failure))
+    assert not result.found
+    assert lens.position == 333
+    for word in words:
+        assert word in result.message
+    assert "start position 333" in result.message
+
+
+class UnknownStartLens(SimulatedLens):
+    """Like camera-streamer: the position before the first move cannot be read back."""
+
+    position_known = False
+
+
+def test_failure_with_an_unknown_start_says_where_the_lens_was_left(scene):
+    lens = UnknownStartLens(start=0)
+    camera = SimulatedCamera(np.full_like(scene, 128), lens, 500, noise=3, seed=2)
+    result = autofocus(lens, camera)
+    assert not result.found and lens.position == 0
+    assert "cannot report where it was" in result.message and "left at 0" in result.message
+    assert "back at its start" not in result.message
+
+
+def test_bad_refine_window_is_a_value_error_before_anything_moves(scene):
+    lens, camera = setup(scene, 600, start=100)
+    with pytest.raises(ValueError, match="refine window"):
+        autofocus(lens, camera, refine=True, window=-5)
+    assert lens.moves == []

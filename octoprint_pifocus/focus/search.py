@@ -20,6 +20,7 @@ started and the result says what to do.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,10 +28,11 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import PiFocusError
+from ..errors import CameraError, PiFocusError
 from .scoring import FrameScore, FrameScorer
 
 Number = float
+_logger = logging.getLogger(__name__)
 
 #: Samples in the coarse pass over the full range.
 COARSE_SAMPLES = 6
@@ -179,13 +181,22 @@ class _Search:
                 self.check_cancel()
                 self.lens.move_to(position)
             self.check_cancel()
-            frame = self.camera.capture()
-            scored = self.scorer.score(frame)
+            scored = self.capture_scored()
             self.frames[position] = scored
             sample = Sample(position, scored.fine, phase)
             self.order.append(sample)
             if self.progress is not None:
                 self.progress(min(0.99, len(self.order) / float(self.expected)), sample)
+
+    def capture_scored(self) -> FrameScore:
+        """A frame from the camera, scored. A frame that is not an image is a camera failure
+        (an HTML login page, a truncated JPEG), not a bad argument: the search must end
+        with the lens back at its start, like for any other camera failure."""
+        frame = self.camera.capture()
+        try:
+            return self.scorer.score(frame)
+        except ValueError as exc:
+            raise CameraError(f"The camera sent a frame PiFocus cannot use: {exc}") from None
 
     # ~~ curve analysis
 
@@ -373,9 +384,15 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
     """The search behind :func:`octoprint_pifocus.focus.autofocus`; see the module docstring."""
     started = time.monotonic()
     start_position = lens.position
+    # Drivers that cannot read the lens back (camera-streamer) report a stand-in position.
+    start_known = getattr(lens, "position_known", True) is not False
     expected = (REFINE_SAMPLES if refine else COARSE_SAMPLES) + 7
     search = _Search(lens, camera, scorer, progress, should_cancel, expected)
     mode = "refine" if refine else "full"
+    if refine:
+        half = (window if window is not None else REFINE_WINDOW * (search.high - search.low))
+        if not half > 0:
+            raise ValueError(f"The refine window must be greater than 0, got {window!r}")
 
     def finish(position, score, found, message, cancelled=False) -> AutofocusResult:
         return AutofocusResult(
@@ -388,8 +405,10 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
     def go_back(reason: str, cancelled: bool = False) -> AutofocusResult:
         try:
             lens.move_to(start_position)
-            where = f"The lens is back at its start position {start_position}."
-        except PiFocusError as exc:
+            where = (f"The lens is back at its start position {start_position}." if start_known else
+                     f"This lens cannot report where it was before the search, so it was left at "
+                     f"{start_position}.")
+        except Exception as exc:  # noqa: BLE001 - the reason of the first failure must survive
             again = str(exc) in reason
             where = (f"Moving the lens back to {start_position} failed " +
                      ("for the same reason." if again else f"too: {exc}"))
@@ -397,9 +416,6 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
 
     try:
         if refine:
-            half = (window if window is not None else REFINE_WINDOW * (search.high - search.low))
-            if not half > 0:
-                raise ValueError(f"The refine window must be greater than 0, got {window!r}")
             low = search.snap(start_position - half)
             high = search.snap(start_position + half)
             search.direction = 1
@@ -422,7 +438,7 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
         target = search.snap(estimate)
         search.approach(target)
         search.check_cancel()
-        final = scorer.score(camera.capture())
+        final = search.capture_scored()
         search.order.append(Sample(target, final.fine, "final"))
         if progress is not None:
             progress(1.0, search.order[-1])
@@ -433,3 +449,6 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
         return go_back(str(exc))
     except PiFocusError as exc:
         return go_back(f"Autofocus stopped: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a user's camera or lens object may raise anything
+        _logger.exception("Autofocus stopped by an unexpected error")
+        return go_back(f"Autofocus stopped by an unexpected error ({type(exc).__name__}: {exc}).")
