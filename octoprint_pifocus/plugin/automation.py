@@ -141,8 +141,13 @@ class PrintAutomation:
              held: bool) -> None:
         ok, message = False, error or ""
         try:
-            if command is not None:
-                ok, message = self._execute(line, command, printing)
+            if printing and not held:
+                # Never move while the job runs: without the hold, Z moves would land in the
+                # middle of the print's own moves.
+                message = gettext("OctoPrint did not put the print on hold, so PiFocus did not move "
+                                  "anything. Try again, or focus before the print starts.")
+            elif command is not None:
+                ok, message = self._execute(line, command, held)
         except Exception as exc:  # whatever happens, the hold is released below
             self._logger.exception("%s crashed", line)
             ok, message = False, str(exc)
@@ -154,10 +159,10 @@ class PrintAutomation:
                     self.printer.set_job_on_hold(False)
                     self._logger.info("%s: print hold released", line)
 
-    def _execute(self, line: str, command: AtCommand, printing: bool) -> Tuple[bool, str]:
+    def _execute(self, line: str, command: AtCommand, held: bool) -> Tuple[bool, str]:
         controller = self.controller
         try:
-            with controller.print_hold(held=printing) as job:
+            with controller.print_hold(held=held) as job:
                 if self.port.is_connected():
                     # The moves queued before this line first, so the camera sees what they set up.
                     self.port.wait_idle(IDLE_TIMEOUT)
