@@ -67,11 +67,19 @@ def draw_case(rng: np.random.Generator) -> dict:
     }
 
 
+def load_scene(kind: str, size) -> np.ndarray:
+    """The sharp picture the simulated camera defocuses: drawn, or a real photograph."""
+    if kind == "photo":
+        photo = cv2.imread(str(STACKS / "focus-stack_depthmap" / "pcb_004.JPG"), cv2.IMREAD_COLOR)
+        return cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    return draw_scene(*size)
+
+
 def run_case(args) -> dict:
-    index, case, size, fine_target = args
+    index, case, size, fine_target, scene = args
     global _scene
     if _scene is None:
-        _scene = draw_scene(*size)
+        _scene = load_scene(scene, size)
     if fine_target:
         scoring.FINE_TARGET_PX = fine_target
     out = {"case": case}
@@ -135,15 +143,18 @@ def main() -> int:
     parser.add_argument("--fine-target", type=int, default=0,
                         help="override the fine view's minimum ROI size in px (default: the engine's)")
     parser.add_argument("--no-stacks", action="store_true", help="skip the real stacks")
+    parser.add_argument("--scene", choices=("drawn", "photo"), default="drawn",
+                        help="what the simulated camera looks at: the drawn scene, or the real "
+                             "photograph pcb_004 from the stacks (default drawn)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     rng = np.random.default_rng(args.seed)
-    jobs = [(i, draw_case(rng), size, args.fine_target) for i in range(args.cases)]
+    jobs = [(i, draw_case(rng), size, args.fine_target, args.scene) for i in range(args.cases)]
     with Pool(args.workers) as pool:
         rows = pool.map(run_case, jobs, chunksize=4)
     summary = {name: summarise(rows, name) for name in ("pifocus", "seed")}
     summary["stacks"] = {} if args.no_stacks else stacks()
-    print(f"{args.cases} simulated cases at {size[0]}x{size[1]}: blur rate 0.01-0.1 px/code, "
+    print(f"{args.cases} simulated cases, {args.scene} scene at {size[0]}x{size[1]}: blur rate 0.01-0.1 px/code, "
           "noise 1-10, hysteresis 0-16 codes, 3% flicker, JPEG 80")
     print()
     print("| search | frames median | frames p95 | max | in depth of field | error/DoF median | p95 |")

@@ -68,7 +68,7 @@ def test_default_measure_picks_the_sharpest_pcb_frame(pcb, noise, quality):
     assert int(np.argmax(scores)) == 4
 
 
-@pytest.mark.parametrize("measure", ["tenengrad", "brenner", "modified_laplacian", "laplacian_variance"])
+@pytest.mark.parametrize("measure", ALL)
 @pytest.mark.parametrize("noise", [0, 8])
 def test_real_microscope_stack_ranks_sharp_above_blurred(scorpion, measure, noise):
     scores = [measure_sharpness(webcam(f, noise, 80, seed=i), measure=measure) for i, f in enumerate(scorpion)]

@@ -300,3 +300,24 @@ def test_bad_refine_window_is_a_value_error_before_anything_moves(scene):
     with pytest.raises(ValueError, match="refine window"):
         autofocus(lens, camera, refine=True, window=-5)
     assert lens.moves == []
+
+
+@pytest.fixture(scope="module")
+def photo(pcb_stack):
+    """The sharpest real photograph of the PCB stack, at webcam-ish size."""
+    import cv2
+
+    return cv2.resize(cv2.imread(str(pcb_stack[4])), (640, 480), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("focus, start, rate, noise, hysteresis", [
+    (300.0, 1000, 0.05, 4, 8),
+    (905.5, 20, 0.09, 8, 14),
+    (12.0, 600, 0.02, 3, 0),
+])
+def test_real_photograph_defocused_by_the_model(photo, focus, start, rate, noise, hysteresis):
+    lens, camera = setup(photo, focus, start, rate, noise, hysteresis, seed=9)
+    result = autofocus(lens, camera)
+    assert result.found, result.message
+    assert camera.blur_radius() <= DOF
+    assert result.captures <= 20

@@ -66,6 +66,9 @@ ENGINE_IMPORT = textwrap.dedent("""
         if name == "octoprint_pifocus" or importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
             imported.append(name)
+    from octoprint_pifocus.cli import build_parser
+    build_parser()  # imports every sub-command: score, demo, lens, autofocus
+    imported.append("octoprint_pifocus.cli.*")
     from octoprint_pifocus.focus import autofocus, measure_sharpness
     from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
     lens = SimulatedLens(start=900)

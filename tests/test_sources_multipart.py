@@ -214,3 +214,12 @@ def test_memory_stays_bounded_on_endless_garbage_and_on_a_runaway_frame(frames):
     assert parser.dropped >= 1
     got = parser.feed(b"\r\n--b\r\n\r\n" + frames[1] + b"\r\n", 2.0)
     assert [f.data for f in got] == [frames[1]]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_real_camera_jpegs_in_every_layout(style, pcb_stack):
+    """Real photographs, as a camera wrote them (with their EXIF thumbnails), not cv2's output."""
+    real = [p.read_bytes() for p in pcb_stack[:3]]
+    body = STYLES[style].stream(real)
+    got, _ = parse([body[i:i + 4096] for i in range(0, len(body), 4096)])
+    assert got == real

@@ -180,8 +180,12 @@ class V4L2Lens(LensBase):
         self.name = _describe(self._node, device, sys_dir) or os.path.basename(device)
         self.limits = (info.minimum, info.maximum)
         self.resolution = max(1, info.step)
-        self.auto = self._query(CID_FOCUS_AUTO, AUTO)
-        self._position = self._get(CID_FOCUS_ABSOLUTE, FOCUS)
+        try:
+            self.auto = self._query(CID_FOCUS_AUTO, AUTO)
+            self._position = self._get(CID_FOCUS_ABSOLUTE, FOCUS)
+        except BaseException:
+            self.close()  # do not leak the open device node
+            raise
 
     def _detect(self, dev_dir: str, sys_dir: str) -> str:
         entries = scan(dev_dir, self._opener, sys_dir)
