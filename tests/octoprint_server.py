@@ -43,6 +43,8 @@ class ServerUser:
     password: str
     groups: Sequence[str]
     apikey: str = ""
+    #: Extra permission keys beyond the groups' (e.g. "SETTINGS").
+    permissions: Sequence[str] = ()
 
 
 #: admin: everything. user: OctoPrint's default "users" group (WEBCAM, CONTROL... and what
@@ -181,7 +183,8 @@ class OctoPrintServer:
     ) -> None:
         self.extra_config = extra_config or {}
         self.users: Dict[str, ServerUser] = {
-            u.name: ServerUser(u.name, u.password, tuple(u.groups), u.apikey or secrets.token_hex(16))
+            u.name: ServerUser(u.name, u.password, tuple(u.groups), u.apikey or secrets.token_hex(16),
+                               tuple(u.permissions))
             for u in users
         }
         self.wait_operational = wait_operational
@@ -233,7 +236,7 @@ class OctoPrintServer:
                 "password": UserManager.create_password_hash(user.password),
                 "active": True,
                 "groups": list(user.groups),
-                "permissions": [],
+                "permissions": list(user.permissions),
                 "apikey": user.apikey,
                 "settings": {},
             }

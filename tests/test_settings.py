@@ -255,3 +255,44 @@ def test_changing_the_driver_clears_the_old_curve(server):
     # A VCM curve shown in millimetres of Z would only mislead.
     assert after["curve"] == [] and after["last_result"] is None
     save(server, {"driver": "simulated"})
+
+
+# ~~ who may change PiFocus's settings
+
+from octoprint_server import DEFAULT_USERS, ServerUser  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def settings_user_server():
+    """A user with OctoPrint's SETTINGS permission but not PiFocus administration."""
+    users = DEFAULT_USERS + (ServerUser("tinkerer", "tinkerer-secret", ("users",), permissions=("SETTINGS",)),)
+    config = deep_merge(demo_config(), {"plugins": {"pifocus": {
+        "driver": "simulated", "camera": {"url": "http://cam:secret@127.0.0.1:8080/?action=snapshot"}}}})
+    with OctoPrintServer(extra_config=config, users=users) as s:
+        yield s
+
+
+def test_settings_permission_alone_cannot_change_pifocus(settings_user_server):
+    s = settings_user_server
+    before = settings(s)
+    r = s.session("tinkerer").post(s.url + "/api/settings", json={"plugins": {"pifocus": {
+        "driver": "printer-z", "printer_z": {"min": -100, "max": 500}}}}, timeout=10)
+    assert r.status_code == 200  # OctoPrint saves the rest of its settings
+    after = settings(s)
+    assert after["driver"] == before["driver"] == "simulated"
+    assert after["printer_z"] == before["printer_z"] and after["printer_z"]["min"] >= 0
+    # What the tinkerer sees of the camera URL (it may hold a password) is blanked.
+    shown = s.session("tinkerer").get(s.url + "/api/settings", timeout=10).json()["plugins"]["pifocus"]
+    assert "secret" not in str(shown["camera"]["url"])
+    # The dialog saving its unchanged (blanked) PiFocus section loses nothing.
+    r = s.session("tinkerer").post(s.url + "/api/settings", json={"plugins": {"pifocus": shown}}, timeout=10)
+    assert r.status_code == 200
+    assert stored(s)["camera"]["url"] == "http://cam:secret@127.0.0.1:8080/?action=snapshot"
+
+
+def test_pifocus_admins_can_change_the_driver(settings_user_server):
+    s = settings_user_server
+    r = s.session("admin").post(s.url + "/api/settings", json={"plugins": {"pifocus": {"driver": ""}}}, timeout=10)
+    assert r.status_code == 200
+    assert settings(s)["driver"] == ""
+    assert "secret" in s.session("admin").get(s.url + "/api/settings", timeout=10).json()["plugins"]["pifocus"]["camera"]["url"]

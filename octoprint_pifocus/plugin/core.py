@@ -152,7 +152,7 @@ class PiFocusPlugin(
 
     def get_settings_restricted_paths(self):
         # Camera URLs may carry credentials (http://user:password@camera/...).
-        return {"admin": [["camera", "url"], ["camera_streamer", "url"]]}
+        return {Permissions.PLUGIN_PIFOCUS_ADMIN: [list(path) for path in settings_rules.SECRET_PATHS]}
 
     def get_settings_version(self):
         return SETTINGS_VERSION
@@ -169,6 +169,16 @@ class PiFocusPlugin(
     def on_settings_save(self, data):
         submitted = settings_rules.submitted_sections(data)
         current = self._settings.get_all_data(merged=True) or {}
+        if not _can_admin():
+            # OctoPrint's SETTINGS permission is not enough: the lens driver, the Z window and
+            # the camera are PiFocus administration. Saving other settings with the dialog's
+            # unchanged PiFocus values stays silent.
+            if settings_rules.changes(current, submitted):
+                self._logger.warning("Settings change refused: the user lacks PLUGIN_PIFOCUS_ADMIN")
+                self._publish({"type": "settings_error", "field": None, "message": gettext(
+                    "PiFocus settings not saved: changing them needs the PiFocus administration "
+                    "permission.")})
+            return {}
         try:
             checked = settings_rules.check(settings_rules.merge(current, submitted))
         except settings_rules.SettingsError as exc:

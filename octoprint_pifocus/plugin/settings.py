@@ -378,6 +378,29 @@ def tidy(value: float):
     return int(value) if float(value).is_integer() else round(float(value), 4)
 
 
+#: Settings that may hold credentials: only PiFocus administrators see them on the API.
+SECRET_PATHS = (("camera", "url"), ("camera_streamer", "url"))
+
+
+def changes(current: Dict[str, Any], submitted: Dict[str, Any]) -> bool:
+    """Whether saving ``submitted`` would change anything, once both are checked.
+
+    The secret paths are left out of the comparison: a user who may not see them gets them
+    blanked in the dialog and sends the blanks back unchanged. Something that does not even
+    pass the checks counts as a change (an attempt).
+    """
+    visible = copy.deepcopy(submitted)
+    for section, key in SECRET_PATHS:
+        if isinstance(visible.get(section), dict):
+            visible[section].pop(key, None)
+    try:
+        before = check(current)
+        after = check(merge(current, visible))
+    except SettingsError:
+        return True
+    return any(after.get(key) != before.get(key) for key in visible)
+
+
 def submitted_sections(data: Dict[str, Any]) -> Dict[str, Any]:
     """What the settings dialog sent, without the keys the plugin manages itself."""
     return {k: v for k, v in (data or {}).items() if k not in MANAGED_KEYS and not k.startswith("_")}
