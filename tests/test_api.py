@@ -449,3 +449,12 @@ def test_octoprint_plugins_runs_the_engine_cli(tmp_path):
     failed = subprocess.run(run + ["pifocus:lens", "set", "--driver", "simulated", "5000"],
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1 and "outside" in failed.stderr, failed.stdout + failed.stderr
+
+
+@pytest.mark.parametrize("body", ['"command"', "null", "123", '{"command": ["move"]}', '{"command": {}}',
+                                  "[1, 2]", '{"position": 5}', "{not json"])
+def test_bodies_that_are_not_a_command_object_are_a_400(octoprint_server, body):
+    r = octoprint_server.session("user").post(octoprint_server.url + API, data=body, timeout=10,
+                                              headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "command" in r.json()["error"]

@@ -55,6 +55,10 @@ def _can_control() -> bool:
     return bool(Permissions.PLUGIN_PIFOCUS_CONTROL.can())
 
 
+#: Where OctoPrint serves this plugin's SimpleApiPlugin.
+API_PATH = "/api/plugin/pifocus"
+
+
 def _can_admin() -> bool:
     return bool(Permissions.PLUGIN_PIFOCUS_ADMIN.can())
 
@@ -416,10 +420,30 @@ class PiFocusPlugin(
             },
         )]
 
+    # ~~ octoprint.server.api.before_request hook
+
+    def api_before_request_hook(self, *args, **kwargs):
+        return [self._check_api_body]
+
+    def _check_api_body(self):
+        """A 400 for command bodies OctoPrint's own parser would answer with a 500.
+
+        OctoPrint reads ``{"command": ...}`` before the plugin sees the request and fails on
+        a body that is not a JSON object or a command that is not a string.
+        """
+        if flask.request.method != "POST" or flask.request.path.rstrip("/") != API_PATH:
+            return None
+        body = flask.request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+            return _error(400, gettext('The body must be a JSON object with a "command" string, '
+                                       'e.g. {"command": "move", "position": 400}.'))
+        return None
+
     # ~~ hooks
 
     def hooks(self) -> dict:
         return {
+            "octoprint.server.api.before_request": self.api_before_request_hook,
             "octoprint.server.http.routes": self.route_hook,
             "octoprint.access.permissions": self.get_additional_permissions,
             "octoprint.events.register_custom_events": self.register_custom_events,
