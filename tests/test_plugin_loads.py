@@ -89,3 +89,16 @@ def test_engine_imports_and_runs_without_octoprint():
     assert {"octoprint_pifocus", "octoprint_pifocus.focus", "octoprint_pifocus.sim"} <= set(out["imported"])
     assert out["leaked"] == []
     assert out["found"] is True and abs(out["position"] - 300) <= 15
+
+
+def test_software_update_knows_pifocus(octoprint_server):
+    """OctoPrint's Software Update lists PiFocus from its hook (offline here, so no remote version)."""
+    import octoprint_pifocus
+
+    r = octoprint_server.session("admin").get(
+        octoprint_server.url + "/plugin/softwareupdate/check?check=pifocus", timeout=60)
+    assert r.status_code == 200, r.text
+    info = r.json()["information"]["pifocus"]
+    assert info["displayName"] == "PiFocus"
+    assert info["displayVersion"] == octoprint_pifocus.__version__
+    assert info["compatible"] is True and info["disabled"] is False
