@@ -156,6 +156,11 @@ def test_move_and_nudge(octoprint_server):
     ("preset_save", {"name": "x" * 33}, ["at most 32"]),
     ("preset_save", {"name": 12}, ["text"]),
     ("preset_save", {"name": "a\nb"}, ["control characters"]),
+    ("preset_save", {"name": "a\u200b"}, ["invisible", "U+200B"]),  # zero-width space
+    ("preset_save", {"name": "\u202egnp.exe"}, ["invisible", "U+202E"]),  # bidi override
+    ("preset_save", {"name": "a\u0085b"}, ["control characters", "U+0085"]),  # C1 control
+    ("preset_save", {"name": "a\u2028b"}, ["U+2028"]),  # line separator
+    ("preset_apply", {"name": "bed\u200d"}, ["invisible", "U+200D"]),
     ("preset_save", {"name": "far", "position": 2000}, ["outside"]),
     ("preset_save", {"name": "far", "position": "near"}, ["number"]),
     ("preset_apply", {"name": "no such preset"}, ["no preset", "no such preset"]),
@@ -227,6 +232,56 @@ def test_presets_save_apply_delete(octoprint_server):
     assert post(octoprint_server, "preset_apply", name="bed").status_code == 400
     assert post(octoprint_server, "preset_delete", name="NOZZLE").status_code == 200
     assert status(octoprint_server)["presets"] == []
+
+
+def test_preset_names_are_nfc_normalised(octoprint_server):
+    r = post(octoprint_server, "preset_save", name="Cafe\u0301", position=410)  # e + combining acute
+    assert r.status_code == 200, r.text
+    assert {"name": "Caf\u00e9", "position": 410} in r.json()["presets"]
+    # The composed spelling is the same preset: replaced, not doubled, and found.
+    presets = post(octoprint_server, "preset_save", name="Caf\u00e9", position=420).json()["presets"]
+    assert [p["position"] for p in presets if p["name"] == "Caf\u00e9"] == [420] and len(
+        [p for p in presets if p["name"].startswith("Caf")]) == 1
+    assert post(octoprint_server, "preset_apply", name="Cafe\u0301").json()["position"] == 420
+    assert post(octoprint_server, "preset_delete", name="caf\u00e9").status_code == 200
+
+
+def test_preset_save_without_a_position_waits_for_the_running_job(octoprint_server):
+    moved_to(octoprint_server, 800)
+    assert post(octoprint_server, "autofocus").status_code == 202
+    try:
+        r = post(octoprint_server, "preset_save", name="mid-search")
+        assert r.status_code == 409, r.text
+        assert "autofocus is running" in r.json()["error"] and "position" in r.json()["error"]
+        given = post(octoprint_server, "preset_save", name="given", position=400)  # a position: fine
+        assert given.status_code == 200, given.text
+    finally:
+        post(octoprint_server, "cancel")
+        wait_idle(octoprint_server)
+    names = [p["name"] for p in status(octoprint_server)["presets"]]
+    assert "mid-search" not in names and "given" in names
+    assert post(octoprint_server, "preset_delete", name="given").status_code == 200
+
+
+def test_a_search_window_finer_than_the_lens_is_refused(octoprint_server):
+    admin = octoprint_server.session("admin")
+
+    def window(value):
+        r = admin.post(octoprint_server.url + "/api/settings",
+                       json={"plugins": {"pifocus": {"search": {"window": value}}}}, timeout=10)
+        assert r.status_code == 200
+
+    window(0.5)  # a valid setting (lens units), but less than one step of a VCM
+    try:
+        assert octoprint_server.plugin_settings("pifocus")["search"]["window"] == 0.5
+        moved_to(octoprint_server, 500)
+        r = post(octoprint_server, "autofocus", refine=True)
+        assert r.status_code == 409, r.text
+        assert "search.window" in r.json()["error"] and "three steps" in r.json()["error"]
+        assert not status(octoprint_server)["busy"] and status(octoprint_server)["position"] == 500
+    finally:
+        window(80)
+    assert octoprint_server.plugin_settings("pifocus")["search"]["window"] == 80
 
 
 # ~~ autofocus

@@ -42,6 +42,10 @@ def status(server):
     return server.session("user").get(server.url + API, timeout=10).json()
 
 
+def settings_of(server):
+    return server.plugin_settings("pifocus")
+
+
 def save_settings(server, values):
     r = server.session("admin").post(server.url + "/api/settings", json={"plugins": {"pifocus": values}},
                                      timeout=10)
@@ -134,8 +138,10 @@ def test_atcommand_from_the_terminal_runs_without_a_print(server):
 
 def test_printer_z_moves_only_inside_the_hold(server):
     window = (3.0, 8.0)
+    # Z stays at the focus here (the blur is checked below); going back is the next test's.
     save_settings(server, {"driver": "printer-z",
-                           "printer_z": {"min": window[0], "max": window[1], "feedrate": 3000, "backlash": 0.2}})
+                           "printer_z": {"min": window[0], "max": window[1], "feedrate": 3000, "backlash": 0.2,
+                                         "restore_after_print_action": False}})
     try:
         assert status(server)["driver"] == "printer-z"
         logs = Logs(server)
@@ -158,8 +164,101 @@ def test_printer_z_moves_only_inside_the_hold(server):
         assert body["simulation"]["lens"] == "printer_z" and body["simulation"]["blur_radius"] < 1.0
         assert body["z_blocked"] is None
     finally:
-        save_settings(server, {"driver": "simulated"})
+        save_settings(server, {"driver": "simulated", "printer_z": {"restore_after_print_action": True}})
     assert status(server)["driver"] == "simulated"
+
+
+Z_WINDOW = (3.0, 8.0)
+
+
+def z_lines(texts: List[str]) -> List[float]:
+    """The Z of every G0/G1 line with a Z among ``texts``."""
+    return [float(m.group(1)) for m in (re.match(r"^G[01] .*Z(-?[\d.]+)", t) for t in texts) if m]
+
+
+def use_printer_z(server) -> None:
+    save_settings(server, {"driver": "printer-z", "printer_z": {"min": Z_WINDOW[0], "max": Z_WINDOW[1],
+                                                                "feedrate": 3000, "backlash": 0.2}})
+    assert status(server)["driver"] == "printer-z"
+
+
+def test_a_held_printer_z_action_gives_the_print_its_z_back(server):
+    """The microscope's Z is the tool's: after the autofocus the print goes on at its own Z,
+    here below the Z window (the search first went up to the window's lower end)."""
+    use_printer_z(server)
+    try:
+        assert settings_of(server)["printer_z"]["restore_after_print_action"] is True  # the default
+        logs = Logs(server)
+        print_and_wait(server, "zback.gcode", "G28\nG90\nM83\nG1 Z1.5 F3000\nG1 X10 F6000\n"
+                                              "@PIFOCUS AUTOFOCUS\nG1 X20 F6000\nG1 X30\n")
+        texts = [text for _, text in logs.sent()]
+        x10, x20 = texts.index("G1 X10 F6000"), texts.index("G1 X20 F6000")
+        ours = z_lines(texts[x10 + 1:x20])
+        assert len(ours) >= 8, texts[x10:x20]
+        assert any(Z_WINDOW[0] <= z <= Z_WINDOW[1] for z in ours[:-1])  # it focused in the window...
+        assert z_lines(texts[:x20])[-1] == 1.5, ours  # ...and the next file line runs at the print's Z
+        assert z_lines(texts[x20:]) == []
+        assert status(server)["last_result"]["found"] is True
+        assert "back to the print's Z" in logs.log()
+    finally:
+        save_settings(server, {"driver": "simulated"})
+
+
+def test_a_print_started_during_an_api_autofocus_waits_for_z_to_go_back(server):
+    """A print started while an API autofocus moves Z is held before its first line: the run
+    is cancelled, Z goes back to where the run started, and only then does the file go on."""
+    use_printer_z(server)
+    try:
+        server.printer_command("G28")
+        deadline = time.monotonic() + 10
+        while status(server)["z_blocked"] is not None:
+            assert time.monotonic() < deadline, status(server)["z_blocked"]
+            time.sleep(0.1)
+        api(server, "move", position=5)
+        logs = Logs(server)
+        api(server, "autofocus")
+        time.sleep(1.0)
+        assert status(server)["activity"] == "autofocus"
+        print_and_wait(server, "after-autofocus.gcode", "G1 X11 F6000\nG1 X12\n")
+        texts = [text for _, text in logs.sent()]
+        first = texts.index("G1 X11 F6000")
+        before = z_lines(texts[:first])
+        assert len(before) >= 3 and before[-1] == 5.0, before  # back at the start before the file's line
+        assert z_lines(texts[first:]) == [], texts[first:]  # nothing of PiFocus's after it
+        result = status(server)["last_result"]
+        assert result["cancelled"] is True, result
+        assert "A print started during PiFocus's autofocus" in logs.log()
+        assert status(server)["z_blocked"] is None and not status(server)["busy"]
+    finally:
+        save_settings(server, {"driver": "simulated"})
+
+
+def test_a_users_cancel_of_a_held_autofocus_is_no_failure(server):
+    """Cancelling a held @PIFOCUS autofocus (a CONTROL user's API cancel) is reported as
+    cancelled and the print goes on, whatever the failure policy."""
+    save_settings(server, {"automation": {"failure_policy": "cancel"}})
+    api(server, "move", position=900)
+    logs = Logs(server)
+    try:
+        server.print_gcode("usercancel.gcode", "G90\nG1 X10 F6000\n@PIFOCUS AUTOFOCUS\nG1 X20 F6000\nG1 X30\n")
+        deadline = time.monotonic() + 20
+        while status(server)["activity"] != "print":
+            assert time.monotonic() < deadline, logs.log()[-2000:]
+            time.sleep(0.05)
+        time.sleep(0.3)
+        api(server, "cancel", user="user")
+        server.wait_for_state(lambda s: s == "Operational", timeout=60, what="the print to end")
+        texts = [text for _, text in logs.sent()]
+        assert "G1 X20 F6000" in texts and "G1 X30" in texts, texts  # the print went on to its end
+        log = logs.log()
+        assert "@PIFOCUS AUTOFOCUS cancelled by a user" in log, log[-3000:]
+        assert "failure policy: cancel" not in log and "Print job cancelled" not in log
+        assert status(server)["last_result"]["cancelled"] is True
+    finally:
+        if server.printer_state() != "Operational":
+            server.session("admin").post(server.url + "/api/job", json={"command": "cancel"}, timeout=10)
+            server.wait_for_state(lambda s: s == "Operational", timeout=30, what="cancel")
+        save_settings(server, {"automation": {"failure_policy": "continue"}})
 
 
 @pytest.mark.parametrize("policy, line, end_state", [

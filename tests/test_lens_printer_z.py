@@ -214,3 +214,17 @@ def test_track_positioning_and_restore_lines():
     assert restore_lines(Positioning(False, True)) == ["M83"]
     assert restore_lines(Positioning(True, True)) == ["G91"]
     assert restore_lines(Positioning(True, False)) == ["G91", "M82"]
+
+
+def test_restore_z_goes_back_below_the_window_without_an_overshoot(printer):
+    """A held print's Z (a first layer) may lie below the microscope's window: going back there
+    is allowed, straight down, never below it (backlash overshoot would push into the part)."""
+    lens = PrinterZLens(printer, window=(3.0, 8.0), feedrate=6000, backlash=0.5)
+    lens.move_to(6.0)
+    printer.received.clear()
+    lens.restore_z(1.2)
+    assert printer.z() == 1.2 and lens.position == 1.2
+    assert z_values(printer.received) == [1.2], printer.received
+    assert printer.received[-1] == "M114"
+    with pytest.raises(ValueError):
+        lens.restore_z(float("nan"))

@@ -151,6 +151,10 @@ def test_settings_round_trip(server):
     ({"automation": {"autofocus_before_print": "sometimes"}}, "automation.autofocus_before_print"),
     ({"i2c": {"address": 200}}, "i2c.address"),
     ({"search": {"window": 0}}, "search.window"),
+    ({"search": {"window": 1e-300}}, "search.window"),
+    ({"search": {"window": 1e300}}, "search.window"),
+    ({"driver": "printer-z", "search": {"window": 0.02}}, "search.window"),  # < 3 Z steps of 0.01 mm
+    ({"printer_z": {"restore_after_print_action": "maybe"}}, "printer_z.restore_after_print_action"),
     ({"measure": "sharpest"}, "measure"),
     ({"simulation": {"fps": 0}}, "simulation"),
     # A good value next to a bad one is not saved either: the save is refused as a whole.

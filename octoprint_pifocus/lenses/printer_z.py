@@ -24,6 +24,7 @@ final-approach overshoot.
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from contextlib import contextmanager
@@ -148,6 +149,30 @@ class PrinterZLens(LensBase):
                     f"{format_number(target)}: is a software endstop or Z limit stopping it?"
                 )
             self._position = target
+
+    def restore_z(self, z: Number) -> None:
+        """Move back to ``z``, a Z the printer reported before PiFocus moved it (a held print's Z).
+
+        Not confined to the window: the print itself was at ``z`` (a first layer sits far
+        below a microscope's window). Otherwise a move like :meth:`move_to` (same checks, modes
+        restored, confirmed with ``M114``), but with no backlash overshoot: going below the
+        print's Z, even briefly, could push the nozzle into the part.
+        """
+        target = float(z)
+        if not math.isfinite(target):
+            raise ValueError(f"Z to go back to must be a finite number; got {z!r}")
+        with self._lock:
+            self._check_allowed()
+            before = self._positioning()
+            current = self.position
+            self._send(["G90", self._g1(target), "M400"] + restore_lines(before))
+            reached = self.read_z(timeout=abs(current - target) / self.feedrate * 60.0 + SETTLE_MARGIN)
+            self._position = reached
+            if abs(reached - target) > max(self.resolution, 0.01) + 1e-9:
+                raise LensError(
+                    f"The printer reports Z={format_number(reached)} after the move back to "
+                    f"{format_number(target)}: is a software endstop or Z limit stopping it?"
+                )
 
     def _g1(self, z: float) -> str:
         return f"G1 Z{format_number(z)} F{format_number(self.feedrate)}"

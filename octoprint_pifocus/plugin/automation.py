@@ -14,6 +14,23 @@ up, then focuses, applies the failure policy if needed (pausing or cancelling *w
 held*, so not one more line of the file is sent), and finally releases the hold.
 Printer-Z moves are allowed only inside that scope (``FocusController.print_hold``).
 
+**Z is the tool's Z.** With the printer-Z driver the microscope rides on the print head, so a
+held print must not resume at the focus Z: before the hold is released, Z goes back to the Z
+the printer reported before PiFocus's first move (``printer_z.restore_after_print_action``,
+on by default; outside the Z window too, with no backlash overshoot below it).
+
+**A print starting while PiFocus moves Z.** An API autofocus or move (or a ``@PIFOCUS`` line
+from the terminal) may still run when a print starts. OctoPrint calls the scripts hook for
+``beforePrintStarted`` inside ``startPrint`` with its job lock held, before it sends any line
+of the job, so :meth:`PrintAutomation.before_print_script` puts the job on hold right there,
+cancels the PiFocus run (an autofocus goes back to its start under that hold), then moves Z
+back to where the run found it and releases the hold. Z lines PiFocus had queued just before
+the print started are sent ahead of the file's lines and undone by that move.
+
+**Cancelled by a user.** A ``cancel`` from the API during a held action is no failure: it is
+reported as cancelled (``"cancelled": true``), Z goes back as above, and the print goes on;
+``automation.failure_policy`` applies only to real failures.
+
 **Autofocus before every print** reuses this: the ``octoprint.comm.protocol.scripts`` hook
 puts ``@PIFOCUS AUTOFOCUS [REFINE]`` in front of the ``beforePrintStarted`` script, which
 OctoPrint sends as part of the job before the file's first line, so the print is held at its
@@ -122,9 +139,15 @@ class PrintAutomation:
         thread.start()
 
     def before_print_script(self, script_type: str, script_name: str) -> Optional[Tuple[List[str], None]]:
-        """The ``octoprint.comm.protocol.scripts`` answer: autofocus before every print."""
+        """The ``octoprint.comm.protocol.scripts`` answer: autofocus before every print.
+
+        ``beforePrintStarted`` is asked for inside OctoPrint's ``startPrint`` before the job's
+        first line: the moment to hold the print for a printer-Z run it interrupts."""
+        if script_type != "gcode" or script_name != "beforePrintStarted":
+            return None
+        self.on_print_starting()
         automation = self.controller.config["automation"]
-        if script_type != "gcode" or script_name != "beforePrintStarted" or not automation["autofocus_before_print"]:
+        if not automation["autofocus_before_print"]:
             return None
         refine = automation["before_print_mode"] == "refine"
         return [f"@{ATCOMMAND} AUTOFOCUS" + (" REFINE" if refine else "")], None
@@ -133,13 +156,48 @@ class PrintAutomation:
         """The print is being cancelled, failed or the printer went away: stop a held action."""
         job = self.controller._job
         if job is not None and job.kind in ("print", "gcode"):
-            job.cancel.set()
+            job.stop("print stopping")
+
+    def on_print_starting(self) -> None:
+        """A print starts (no line of it sent yet): hold it while a printer-Z run it interrupts
+        goes back, see the module docstring."""
+        job = self.controller.print_starting()
+        if job is None:
+            return
+        held = bool(self.printer.set_job_on_hold(True))
+        if not held:
+            # Without the hold the run's lens must not move again: its moves would land in the print.
+            if job.lens is not None:
+                job.lens.print_held = False
+            self._logger.warning("A print started during PiFocus's %s and OctoPrint did not hold it: "
+                                 "the run is cancelled, Z stays where it is", job.kind)
+            return
+        self._logger.info("A print started during PiFocus's %s: print on hold, moving Z back first", job.kind)
+        thread = threading.Thread(target=self._return_after_print_start, args=(job,),
+                                  name="pifocus-print-start", daemon=True)
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _return_after_print_start(self, job) -> None:
+        line = "print start"
+        try:
+            self.controller.return_after_print_start(job)
+            self._logger.info("Z is back where PiFocus's %s found it: releasing the print", job.kind)
+        except Exception as exc:  # whatever happens, the hold is released below
+            self._logger.exception("Moving Z back before the print failed")
+            self._report(line, False, gettext("A print started while PiFocus moved Z, and moving Z back "
+                                              "failed: %(error)s", error=str(exc)), True)
+        finally:
+            if job.lens is not None:
+                job.lens.print_held = False
+            self.printer.set_job_on_hold(False)
+            self.controller.publish_status()
 
     # ~~ running one command
 
     def _run(self, line: str, command: Optional[AtCommand], error: Optional[str], printing: bool,
              held: bool) -> None:
-        ok, message = False, error or ""
+        ok, message, cancelled = False, error or "", False
         try:
             if printing and not held:
                 # Never move while the job runs: without the hold, Z moves would land in the
@@ -147,45 +205,69 @@ class PrintAutomation:
                 message = gettext("OctoPrint did not put the print on hold, so PiFocus did not move "
                                   "anything. Try again, or focus before the print starts.")
             elif command is not None:
-                ok, message = self._execute(line, command, held)
+                ok, message, cancelled = self._execute(line, command, held)
         except Exception as exc:  # whatever happens, the hold is released below
             self._logger.exception("%s crashed", line)
             ok, message = False, str(exc)
         finally:
             try:
-                self._report(line, ok, message, printing)
+                self._report(line, ok, message, printing, cancelled)
             finally:
                 if held:
                     self.printer.set_job_on_hold(False)
                     self._logger.info("%s: print hold released", line)
 
-    def _execute(self, line: str, command: AtCommand, held: bool) -> Tuple[bool, str]:
+    def _execute(self, line: str, command: AtCommand, held: bool) -> Tuple[bool, str, bool]:
+        """Run one action; ``(ok, message, cancelled by a user)``."""
         controller = self.controller
         try:
             with controller.print_hold(held=held) as job:
-                if self.port.is_connected():
-                    # The moves queued before this line first, so the camera sees what they set up.
-                    self.port.wait_idle(IDLE_TIMEOUT)
-                if command.action == "autofocus":
-                    result = controller.autofocus_now(job, command.refine, cause=line)
-                    return result.found, result.message
-                if command.action == "set":
-                    controller.do_move(command.value, cause=line)
-                elif command.action == "nudge":
-                    controller.do_nudge(command.value, cause=line)
-                else:
-                    controller.do_preset_apply(command.name, cause=line)
-                return True, ""
+                try:
+                    ok, message = self._action(line, command, job)
+                except (PiFocusError, ValueError, OSError) as exc:
+                    ok, message = False, str(exc)
+                cancelled = not ok and job.cancel_reason == "user"
+                if held and controller.config["printer_z"]["restore_after_print_action"]:
+                    try:
+                        controller.return_z(job.start, f"{line}: back to the print's Z")
+                    except (PiFocusError, ValueError, OSError) as exc:
+                        failed = gettext("Moving Z back to the print's Z %(z)s failed: %(error)s",
+                                         z=job.start, error=str(exc))
+                        return False, f"{message} {failed}".strip(), False
+                return ok, message, cancelled
         except (PiFocusError, ValueError, OSError) as exc:
-            return False, str(exc)
+            return False, str(exc), False
         finally:
             controller.publish_status()
 
-    def _report(self, line: str, ok: bool, message: str, printing: bool) -> None:
+    def _action(self, line: str, command: AtCommand, job) -> Tuple[bool, str]:
+        controller = self.controller
+        if self.port.is_connected():
+            # The moves queued before this line first, so the camera sees what they set up.
+            self.port.wait_idle(IDLE_TIMEOUT)
+        if command.action == "autofocus":
+            result = controller.autofocus_now(job, command.refine, cause=line)
+            return result.found, result.message
+        if command.action == "set":
+            controller.do_move(command.value, cause=line)
+        elif command.action == "nudge":
+            controller.do_nudge(command.value, cause=line)
+        else:
+            controller.do_preset_apply(command.name, cause=line)
+        return True, ""
+
+    def _report(self, line: str, ok: bool, message: str, printing: bool, cancelled: bool = False) -> None:
         policy = self.controller.config["automation"]["failure_policy"]
         if ok:
             self._logger.info("%s done", line)
-            self._publish({"type": "automation", "ok": True, "command": line, "message": "", "policy": None})
+            self._publish({"type": "automation", "ok": True, "command": line, "message": "", "policy": None,
+                           "cancelled": False})
+            return
+        if cancelled:
+            # A user's cancel is no failure: the print goes on, whatever the failure policy.
+            self._logger.info("%s cancelled by a user: %s (failure policy not applied)", line, message)
+            self._publish({"type": "automation", "ok": False, "command": line, "message": message,
+                           "policy": None, "cancelled": True})
             return
         self._logger.warning("%s failed: %s (failure policy: %s%s)", line, message, policy,
                              "" if printing else ", not printing")
@@ -194,7 +276,7 @@ class PrintAutomation:
         elif printing and policy == "cancel":
             self.printer.cancel_print(tags=set(TAGS))
         self._publish({"type": "automation", "ok": False, "command": line, "message": message,
-                       "policy": policy if printing else None})
+                       "policy": policy if printing else None, "cancelled": False})
 
 
 class WebcamWatchdog:

@@ -82,13 +82,28 @@ class ZBlocked(Conflict):
 
 
 class Job:
-    """One lens operation; ``cancel`` asks it to stop, ``done`` is set when it ended."""
+    """One lens operation; ``cancel`` asks it to stop, ``done`` is set when it ended.
+
+    A printer-Z job notes its lens and the Z before its first move (``lens``, ``start``):
+    a print starting meanwhile, or a held print's action, puts Z back there.
+    ``cancel_reason`` says who asked it to stop ("user", "print started", ...).
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.cancel = threading.Event()
+        self.cancel_reason: Optional[str] = None
         self.done = threading.Event()
         self.started = time.monotonic()
+        self.lens: Optional[PrinterZLens] = None
+        self.start: Optional[float] = None
+        #: Set when a print started while this job ran (it then moves only under that print's hold).
+        self.print_started = False
+
+    def stop(self, reason: str) -> None:
+        if not self.cancel.is_set():
+            self.cancel_reason = reason
+        self.cancel.set()
 
 
 class FocusController:
@@ -309,13 +324,67 @@ class FocusController:
         finally:
             self._release(job)
 
-    def cancel(self) -> bool:
-        """Ask the running job to stop; False when nothing runs."""
+    def cancel(self, reason: str = "user") -> bool:
+        """Ask the running job to stop; False when nothing runs. ``reason``: who asks ("user"
+        for the API's cancel; a held print's action cancelled by a user is not a failure)."""
         job = self._job
         if job is None:
             return False
-        job.cancel.set()
+        job.stop(reason)
         return True
+
+    def _note_start(self, lens, job: Optional[Job] = None) -> None:
+        """Before a printer-Z job's first move: note its lens and the Z it started from."""
+        if not isinstance(lens, PrinterZLens):
+            return
+        job = job or self._job
+        if job is None or job.lens is not None:
+            return
+        start = lens.position  # asks the printer (M114) on a fresh lens
+        with self._state_lock:
+            if job.lens is None:
+                job.lens, job.start = lens, start
+
+    def print_starting(self) -> Optional[Job]:
+        """A print is starting and holds before its first line; the job it interrupts, or None.
+
+        Called by :class:`~.automation.PrintAutomation` with the print already on hold: a
+        printer-Z job that is not a held print's own (an API autofocus or move, a @PIFOCUS
+        line from the terminal) is cancelled, and its lens may move under that hold, so an
+        autofocus goes back to its start. :meth:`return_after_print_start` then puts Z where
+        the job found it before the hold is released.
+        """
+        if self.driver != "printer-z":
+            return None
+        with self._state_lock:
+            job = self._job
+            if job is None or job.kind == "print":
+                return None
+            job.print_started = True
+            if job.lens is not None:
+                job.lens.print_held = True
+        job.stop("print started")
+        return job
+
+    def return_after_print_start(self, job: Job, wait: float = HOLD_WAIT) -> Optional[float]:
+        """Inside the hold a starting print took: wait for ``job`` to end, then move Z back to
+        where it started. Returns the Z restored, or None when nothing had to move."""
+        with self.print_hold(held=True, wait=wait):
+            return self.return_z(job.start, "print started: back to the Z before PiFocus moved")
+
+    def return_z(self, start: Optional[float], cause: str) -> Optional[float]:
+        """Inside a held print's job: printer Z back to ``start`` (a Z the printer reported before
+        PiFocus moved it, maybe outside the window). None when it is there already."""
+        if start is None or self.driver != "printer-z":
+            return None
+        lens = self.lens()
+        if abs(lens.position - start) <= lens.resolution / 2:
+            return None
+        started = time.monotonic()
+        lens.restore_z(start)
+        self._logger.info("Printer Z back at %s (%s)", start, cause)
+        self._moved(lens, cause, time.monotonic() - started)
+        return start
 
     @contextlib.contextmanager
     def print_hold(self, held: bool = True, wait: float = HOLD_WAIT) -> Iterator[Job]:
@@ -362,6 +431,7 @@ class FocusController:
         self._move(lens, target, cause)
 
     def _move(self, lens, target, cause: str) -> None:
+        self._note_start(lens)
         started = time.monotonic()
         lens.move_to(target)
         self._moved(lens, cause, time.monotonic() - started)
@@ -403,6 +473,7 @@ class FocusController:
         try:
             lens = self.lens()
             self._check_z()
+            self._search_window(lens, refine)
             camera = self.camera()
         except BaseException:
             self._release(job)
@@ -441,10 +512,26 @@ class FocusController:
             self._phase = "coarse"
             self._progress = 0.0
 
-    def run_autofocus(self, job: Job, lens, camera, refine: bool, cause: str) -> AutofocusResult:
+    def _search_window(self, lens, refine: bool) -> Optional[float]:
+        """The refine window (half-width) for ``lens``, None for a full search; :class:`Conflict`
+        when ``search.window`` is below three lens steps (a search that cannot move)."""
         search = self.config["search"]
-        windowed = refine or search["range"] == "window"
-        window = float(search["window"]) if windowed else None
+        if not (refine or search["range"] == "window"):
+            return None
+        window = float(search["window"])
+        resolution = float(getattr(lens, "resolution", 0) or 0)
+        if resolution > 0 and window < 3 * resolution:
+            raise Conflict(gettext(
+                "The search window (search.window) is %(window)s %(units)s, less than three steps of this "
+                "lens (%(smallest)s %(units)s): set a larger window in Settings > PiFocus.",
+                window=format_number(window), smallest=format_number(3 * resolution),
+                units=getattr(lens, "units", "")))
+        low, high = lens.limits
+        return min(window, float(high - low))
+
+    def run_autofocus(self, job: Job, lens, camera, refine: bool, cause: str) -> AutofocusResult:
+        windowed = refine or self.config["search"]["range"] == "window"
+        window = float(self.config["search"]["window"]) if windowed else None
         self._logger.info("Autofocus started (%s, %s) on %r with %s", cause,
                           "window %g" % window if windowed else "full range", _describe(lens),
                           getattr(camera, "name", camera))
@@ -460,6 +547,8 @@ class FocusController:
 
         started = time.monotonic()
         try:
+            window = self._search_window(lens, refine)
+            self._note_start(lens, job)
             self._into_limits(lens)
             result = autofocus(lens, camera, roi=self.config["roi"], measure=self.config["measure"],
                                progress=progress, should_cancel=job.cancel.is_set,
@@ -607,6 +696,12 @@ class FocusController:
         name = settings_rules.check_preset_name(name)
         lens = self.lens()
         if position is None:
+            job = self._job
+            if job is not None:
+                # Mid-search (or mid-move) the lens is anywhere: that is no position to keep.
+                raise Busy(gettext("PiFocus is busy (%(what)s), so the lens is not at a position worth "
+                                   "saving: save the preset when it is done, or give a position.",
+                                   what=_job_name(job.kind)))
             position = self._position(lens)
             if position is None:
                 raise Unavailable(gettext("The lens position is unknown: move the lens, then save the preset."))
@@ -694,6 +789,7 @@ class FocusController:
             try:
                 lens = self.lens()
                 self._check_z()
+                self._note_start(lens)
                 start = lens.position
                 low, high = lens.limits
                 step = max(float(getattr(lens, "resolution", 0) or 0), (high - low) * 0.02)
@@ -764,7 +860,7 @@ class FocusController:
     # ~~ shutdown
 
     def shutdown(self) -> None:
-        self.cancel()
+        self.cancel("shutdown")
         self.flush()
         self._drop_lens()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import unicodedata
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -41,6 +42,11 @@ FAILURE_POLICIES = ("continue", "pause", "cancel")
 #: (the settings dialog holds a copy from when it was opened, which may be stale).
 MANAGED_KEYS = ("presets", "last_position")
 
+#: search.window (half-width in lens units): a search must be able to move (a finer window than
+#: the lens can step is refused when the search starts), and no lens range is larger.
+SEARCH_WINDOW_MIN = 0.001
+SEARCH_WINDOW_MAX = 100000
+
 #: Preset names: 1 to this many characters.
 PRESET_NAME_MAX = 32
 #: Presets kept at most per driver.
@@ -55,7 +61,10 @@ def defaults() -> Dict[str, Any]:
         "v4l2": {"device": ""},
         "camera_streamer": {"url": "http://127.0.0.1:8080", "device": "CAMERA", "min": 0.0, "max": 12.0},
         "printer_z": {"min": 0.0, "max": 10.0, "feedrate": 300, "backlash": 0.1, "resolution": 0.01,
-                      "require_homed": True},
+                      "require_homed": True,
+                      # After a held print's @PIFOCUS action, Z goes back to the print's Z: the
+                      # microscope's Z is the tool's Z.
+                      "restore_after_print_action": True},
         "camera": {
             # An OctoPrint webcam by name; empty: OctoPrint's snapshot webcam.
             "webcam": "",
@@ -262,6 +271,8 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
         "backlash": _number(pz.get("backlash"), "printer_z.backlash", 0, 10),
         "resolution": _number(pz.get("resolution"), "printer_z.resolution", maximum=1, above=0),
         "require_homed": _bool(pz.get("require_homed"), "printer_z.require_homed"),
+        "restore_after_print_action": _bool(pz.get("restore_after_print_action"),
+                                            "printer_z.restore_after_print_action"),
     }
 
     camera = _section(merged, "camera")
@@ -280,8 +291,13 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
     out["measure"] = _choice(merged.get("measure"), "measure", tuple(sorted(MEASURES)))
 
     search = _section(merged, "search")
-    out["search"] = {"range": _choice(search.get("range"), "search.range", SEARCH_RANGES),
-                     "window": _number(search.get("window"), "search.window", above=0)}
+    window = _number(search.get("window"), "search.window", SEARCH_WINDOW_MIN, SEARCH_WINDOW_MAX)
+    if out["driver"] == "printer-z" and window < 3 * out["printer_z"]["resolution"]:
+        raise SettingsError("search.window", gettext(
+            "search.window must be at least three Z steps (%(minimum)s mm with printer_z.resolution "
+            "%(resolution)s), not %(value)s", minimum=_fmt(3 * out["printer_z"]["resolution"]),
+            resolution=_fmt(out["printer_z"]["resolution"]), value=_fmt(window)))
+    out["search"] = {"range": _choice(search.get("range"), "search.range", SEARCH_RANGES), "window": window}
 
     auto = _section(merged, "automation")
     out["automation"] = {
@@ -327,17 +343,25 @@ def merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def check_preset_name(value: Any) -> str:
-    """A preset name: text of 1 to 32 printable characters, trimmed; ``ValueError`` otherwise."""
+    """A preset name: text of 1 to 32 printable characters, NFC-normalised and trimmed;
+    ``ValueError`` otherwise.
+
+    Refused: control characters (Unicode category Cc, C0 and C1), format characters (Cf:
+    zero-width spaces and joiners, bidi overrides, soft hyphens) and line and paragraph
+    separators (Zl, Zp): names that look alike but differ, or reorder what is shown around them.
+    """
     if not isinstance(value, str):
         raise ValueError(gettext("The preset name must be text, not %(value)s", value=repr(value)[:40]))
-    name = value.strip()
+    name = unicodedata.normalize("NFC", value).strip()
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            raise ValueError(gettext("The preset name must not contain control characters or invisible "
+                                     "formatting characters (found U+%(code)s)", code=f"{ord(char):04X}"))
     if not name:
         raise ValueError(gettext("The preset name must not be empty"))
     if len(name) > PRESET_NAME_MAX:
         raise ValueError(gettext("The preset name must be at most %(count)d characters, not %(length)d",
                                  count=PRESET_NAME_MAX, length=len(name)))
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValueError(gettext("The preset name must not contain control characters"))
     return name
 
 

@@ -827,10 +827,21 @@ $(function () {
                 cancel: gettext("The print was cancelled.")
             };
             var text = [data.message || "", _.has(policies, data.policy) ? policies[data.policy] : ""];
+            var command = {command: data.command || "@PIFOCUS"};
+            if (data.cancelled) {
+                // Cancelled by a user: no failure, the print goes on.
+                new PNotify({
+                    title: _.sprintf(gettext("%(command)s cancelled"), command),
+                    text: _.escape(_.filter([data.message || "", policies["continue"]]).join(" ")),
+                    type: "info",
+                    hide: true
+                });
+                return;
+            }
             new PNotify({
                 title: data.ok
-                    ? _.sprintf(gettext("%(command)s done"), {command: data.command || "@PIFOCUS"})
-                    : _.sprintf(gettext("%(command)s failed"), {command: data.command || "@PIFOCUS"}),
+                    ? _.sprintf(gettext("%(command)s done"), command)
+                    : _.sprintf(gettext("%(command)s failed"), command),
                 text: _.escape(_.filter(text).join(" ")),
                 type: data.ok ? "success" : "error",
                 hide: !!data.ok
@@ -853,7 +864,8 @@ $(function () {
             feedrate: 300,
             backlash: 0.1,
             resolution: 0.01,
-            require_homed: true
+            require_homed: true,
+            restore_after_print_action: true
         },
         camera: {webcam: "", url: "", mode: "snapshot", settle: 0.25, discard: 0},
         roi: [0.25, 0.25, 0.5, 0.5],
