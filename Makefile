@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cli test system-deps bench translations clean
+.PHONY: demo demo-cli test test-py39 system-deps bench translations clean
 
 $(STAMP): pyproject.toml setup.py requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo-cli: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## test-py39: the whole suite again on Python 3.9, what OctoPi ships (in .venv39)
+test-py39:
+	$(MAKE) test PYTHON="$$(scripts/find-python.sh 3.9)" VENV=.venv39
+
 system-deps:
 	scripts/system-deps.sh
 
@@ -36,4 +40,4 @@ translations: $(STAMP)
 	scripts/babel.sh all
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .demo
+	rm -rf $(VENV) .venv39 build dist *.egg-info .demo
