@@ -412,3 +412,32 @@ def test_lens_changes_reach_an_open_sidebar(server, browser):
     expect(autofocus).to_be_enabled()
     assert_no_script_errors(page)
     page.context.close()
+
+
+def test_detect_lists_what_it_found_and_fills_in_the_form(server, browser):
+    from fakes.camera_streamer_server import CameraStreamerServer
+
+    streamer = CameraStreamerServer()
+    try:
+        r = server.session("admin").post(server.url + "/api/settings", timeout=10, json={
+            "plugins": {"pifocus": {"camera_streamer": {"url": streamer.url}}}})
+        assert r.status_code == 200, r.text
+        page = open_octoprint(browser, server, "admin")
+        open_pifocus_settings(page)
+        settings = page.locator("#settings_plugin_pifocus")
+        settings.locator("#pifocus-driver").select_option("camera-streamer")
+        url = settings.locator("#pifocus-cs-url")
+        url.fill("http://127.0.0.1:9")  # a wrong guess, which Detect replaces
+        url.dispatch_event("change")
+        settings.locator("button.pifocus-detect").click()
+        row = settings.locator(".pifocus-devices tbody tr").first
+        expect(row).to_contain_text(streamer.url.replace("http://", ""), timeout=15_000)
+        expect(row.locator("i.fa-check")).to_have_count(1)
+        expect(url).to_have_value(streamer.url)
+        # Detect asked the camera-streamer for its options; it moved nothing.
+        assert [path for path, _ in streamer.requests] and not streamer.options.get("LensPosition")
+        assert_no_script_errors(page)
+        page.context.close()  # closed without saving: the driver stays as it was
+    finally:
+        streamer.stop()
+    assert server.plugin_settings("pifocus")["driver"] == "simulated"
