@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from octoprint_pifocus.focus import measure_sharpness
-from octoprint_pifocus.focus.decode import choose_reduction, decode_grey, jpeg_size, validate_roi
+from octoprint_pifocus.focus.decode import choose_reduction, decode_grey, validate_roi
+from octoprint_pifocus.focus.jpeg_header import jpeg_size
 from octoprint_pifocus.focus.scoring import FrameScorer
 from octoprint_pifocus.sim import draw_scene
 

@@ -61,3 +61,12 @@ def test_truncated_jpeg_falls_back(scene):
     data = encode(scene, 1)
     # Cut in the middle of the scan: marker count no longer adds up, so no band is made.
     assert roi_band(data[: len(data) // 2], 0.25, 0.5) is None
+
+
+def test_header_walk_stops_at_a_cut_header(scene):
+    from octoprint_pifocus.focus.jpeg_header import header_segments, jpeg_size
+
+    data = encode(scene, 1)
+    assert jpeg_size(data) == (1000, 700)
+    assert [m for m, _, _ in header_segments(data)][-1] == 0xDA
+    assert jpeg_size(data[:20]) is None  # cut before the SOF: no size, no crash

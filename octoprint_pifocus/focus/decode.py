@@ -156,26 +156,3 @@ def choose_reduction(width: int, height: int, roi: Roi, target: int = 480) -> in
         if side / factor >= target:
             best = factor
     return best
-
-
-def jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
-    """Width and height from a JPEG's SOF header without decoding it; ``None`` if not found."""
-    i = 2
-    n = len(data)
-    if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
-        return None
-    while i + 9 < n:
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        length = (data[i + 2] << 8) | data[i + 3]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height = (data[i + 5] << 8) | data[i + 6]
-            width = (data[i + 7] << 8) | data[i + 8]
-            return width, height
-        i += 2 + length
-    return None

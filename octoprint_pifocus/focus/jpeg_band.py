@@ -17,6 +17,8 @@ import re
 import struct
 from typing import NamedTuple, Optional
 
+from .jpeg_header import SOF_MARKERS, SOS, header_segments
+
 _RST = re.compile(rb"\xff[\xd0-\xd7]")
 #: Baseline and extended sequential Huffman frames: the only kinds this can cut.
 _SOF_SEQUENTIAL = (0xC0, 0xC1)
@@ -44,21 +46,10 @@ class _Header(NamedTuple):
 
 
 def _parse(data: bytes) -> Optional[_Header]:
-    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
-        return None
-    i, n = 2, len(data)
     sof = None
     restart = 0
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = struct.unpack_from(">H", data, i + 2)[0]
-        body = i + 4
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+    for marker, body, length in header_segments(data):
+        if marker in SOF_MARKERS:
             if marker not in _SOF_SEQUENTIAL:
                 return None  # progressive or arithmetic: not cuttable this way
             height, width, ncomp = struct.unpack_from(">HHB", data, body + 1)
@@ -66,7 +57,7 @@ def _parse(data: bytes) -> Optional[_Header]:
             sof = (body + 1, width, height, ncomp, factors)
         elif marker == 0xDD:
             restart = struct.unpack_from(">H", data, body)[0]
-        elif marker == 0xDA:
+        elif marker == SOS:
             if sof is None or restart == 0:
                 return None
             offset, width, height, ncomp, factors = sof
@@ -80,8 +71,7 @@ def _parse(data: bytes) -> Optional[_Header]:
                 mcu_h = 8 * max(f & 0x0F for f in factors)
             else:
                 return None
-            return _Header(offset, width, height, mcu_w, mcu_h, restart, i + 2 + length)
-        i += 2 + length
+            return _Header(offset, width, height, mcu_w, mcu_h, restart, body + length)
     return None
 
 

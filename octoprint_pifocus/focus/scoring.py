@@ -12,8 +12,9 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .decode import Roi, choose_reduction, crop_roi, decode_grey, validate_roi
 from .jpeg_band import roi_band
-from .decode import Roi, choose_reduction, crop_roi, decode_grey, jpeg_size, validate_roi
+from .jpeg_header import jpeg_size
 from .measures import DARK_LEVEL, get_measure, score_grey
 
 #: The fine view's ROI keeps at least this many pixels on its longer side. Chosen by
