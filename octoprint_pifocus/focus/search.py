@@ -60,6 +60,9 @@ MAX_CANDIDATES = 2
 GLOBAL_MARGIN = 0.04
 #: How many times the global check may send the search elsewhere.
 MAX_GLOBAL_RETRIES = 2
+#: A zoom round's samples are those within this many steps of its centre: its own three,
+#: plus an earlier one that happens to fall close.
+NEAR_STEPS = 1.6
 #: Zoom rounds at most, coarse pass excluded.
 MAX_ROUNDS = 4
 #: Default overshoot for the final approach, as a fraction of the range, when the lens has
@@ -267,6 +270,10 @@ class _Search:
                 return level
         return coarsest
 
+    def near(self, level: int, centre: float, step: float) -> Tuple[np.ndarray, np.ndarray]:
+        """The samples of one zoom round around ``centre``: within ``NEAR_STEPS`` steps."""
+        return self.curve(level, centre - NEAR_STEPS * step, centre + NEAR_STEPS * step)
+
     def zoom(self, estimate: float, step: float, level: int, phase: str) -> float:
         """Samples ``step`` either side of ``estimate`` (and at it, unless one is already
         close), fitted on ``level``; re-centred while the best sample is at the edge."""
@@ -276,7 +283,7 @@ class _Search:
             if not any(abs(p - centre) <= step / 2.0 for p in self.frames):
                 positions.append(centre)
             self.sweep(positions, phase)
-            xs, ys = self.curve(level, centre - 1.6 * step, centre + 1.6 * step)
+            xs, ys = self.near(level, centre, step)
             best = xs[int(np.argmax(ys))]
             at_edge = (best <= positions[0] and positions[0] > self.low) or \
                       (best >= positions[1] and positions[1] < self.high)
@@ -287,7 +294,7 @@ class _Search:
         return estimate
 
     def is_flat(self, centre: float, step: float) -> bool:
-        xs, ys = self.curve(0, centre - 1.6 * step, centre + 1.6 * step)
+        _, ys = self.near(0, centre, step)
         if len(ys) < 3 or ys.max() <= 0:
             return False
         return (ys.max() - ys.min()) / ys.max() < FLAT_ENOUGH
@@ -296,7 +303,7 @@ class _Search:
         """The best fine score near ``centre`` is shared by several samples: a lens (or a focus
         stack) that maps many positions to one frame. Its middle is the answer; zooming further
         gains nothing."""
-        _, ys = self.curve(0, centre - 1.6 * step, centre + 1.6 * step)
+        _, ys = self.near(0, centre, step)
         return len(ys) > 0 and int(np.sum(ys >= ys.max() * (1 - 1e-9))) >= 2
 
     def narrow(self, estimate: float, step: float, level: int) -> Tuple[float, float]:
@@ -312,7 +319,7 @@ class _Search:
         return estimate, step
 
     def best_near(self, centre: float, step: float) -> float:
-        _, ys = self.curve(0, centre - 1.6 * step, centre + 1.6 * step)
+        _, ys = self.near(0, centre, step)
         return float(ys.max()) if len(ys) else 0.0
 
     def check_global(self, estimate: float, step: float, spacing: float) -> Tuple[float, float]:
@@ -324,7 +331,7 @@ class _Search:
         """
         for _ in range(MAX_GLOBAL_RETRIES):
             xs, ys = self.curve(0)
-            near = np.abs(xs - estimate) <= 1.6 * step
+            near = np.abs(xs - estimate) <= NEAR_STEPS * step
             if not near.any() or near.all():
                 break
             best_far = int(np.argmax(np.where(near, -np.inf, ys)))
