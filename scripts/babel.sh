@@ -32,7 +32,7 @@ POT=translations/messages.pot
 PACKAGE_DIR=octoprint_pifocus/translations
 
 version() {
-    sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n 1
+    sed -n 's/^__version__ = "\(.*\)"/\1/p' octoprint_pifocus/__init__.py | head -n 1
 }
 
 languages() {
