@@ -14,8 +14,15 @@ __plugin_description__ = (
     "VCM lenses, V4L2 webcams, camera-streamer and microscopes moved by printer Z."
 )
 __plugin_author__ = "PiFocus developers"
-__plugin_license__ = "AGPLv3"
+__plugin_license__ = "AGPL-3.0-or-later"
 __plugin_pythoncompat__ = ">=3.9,<4"
+
+
+def __plugin_check__():
+    # Before anything imports OctoPrint 1.9+ modules: on an older OctoPrint, one log line.
+    from .compat import check_octoprint
+
+    return check_octoprint()
 
 
 def __plugin_load__():
