@@ -291,15 +291,26 @@ class WebcamWatchdog:
         self.down = False
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="pifocus-webcam-watchdog", daemon=True)
+        """Start watching; again after :meth:`stop` too (the plugin enabled again)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="pifocus-webcam-watchdog",
+                                            daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 5.0) -> None:
+        """Stop watching; waits up to ``wait`` s for a check under way to end."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(float(self.controller.config["automation"]["watchdog_interval"])):
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(float(self.controller.config["automation"]["watchdog_interval"])):
             try:
                 self.poll()
             except Exception:

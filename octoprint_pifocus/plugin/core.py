@@ -43,6 +43,10 @@ SETTINGS_VERSION = settings_rules.VERSION
 #: Custom events, fired as plugin_pifocus_<name>.
 EVENTS = ("focus_changed", "autofocus_done", "autofocus_failed")
 
+#: The Plugin Manager's events for a plugin switched off or on (payload ``id``).
+PLUGIN_DISABLED_EVENT = "plugin_pluginmanager_disable_plugin"
+PLUGIN_ENABLED_EVENT = "plugin_pluginmanager_enable_plugin"
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -83,6 +87,9 @@ class PiFocusPlugin(
         self.controller: Optional[FocusController] = None
         self.automation: Optional[PrintAutomation] = None
         self.watchdog: Optional[WebcamWatchdog] = None
+        #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
+        #: uninstalled, pending a restart); None while it runs.
+        self._stopped: Optional[str] = None
 
     # ~~ set-up
 
@@ -144,10 +151,45 @@ class PiFocusPlugin(
     # ~~ ShutdownPlugin mixin
 
     def on_shutdown(self):
+        self._stop_background("shutdown")
+
+    # ~~ disabled or uninstalled, pending OctoPrint's restart
+
+    def on_plugin_disabled(self):
+        self._stop_background("disabled")
+
+    def on_plugin_pending_uninstall(self):
+        self._stop_background("uninstalled")
+
+    def _stop_background(self, why: str) -> None:
+        """Stop every thread and timer of PiFocus. PiFocus needs a restart to unload (it adds
+        routes and permissions), so after a disable or an uninstall in the Plugin Manager it
+        stays loaded until then: nothing of it may keep running, polling the webcam or moving
+        the lens. A running autofocus is cancelled (the lens goes back), the last position saved."""
+        if self._stopped is not None and why != "shutdown":
+            return
+        self._stopped = why
+        if why != "shutdown":
+            self._logger.info("PiFocus was %s: its threads stop now, the rest goes with OctoPrint's "
+                              "next restart", why)
         if self.watchdog is not None:
             self.watchdog.stop()
         if self.controller is not None:
             self.controller.shutdown()
+
+    def _resume_background(self) -> None:
+        """Enabled again before the restart that would have unloaded it: run as before."""
+        if self._stopped not in ("disabled",):
+            return
+        self._stopped = None
+        self._logger.info("PiFocus was enabled again: running as before")
+        threading.Thread(target=self._start_automation, name="pifocus-startup", daemon=True).start()
+
+    def _stopped_message(self) -> str:
+        if self._stopped == "uninstalled":
+            return gettext("PiFocus is being uninstalled: restart OctoPrint to finish.")
+        return gettext("PiFocus is disabled and unloads when OctoPrint restarts; enable it again in the "
+                       "Plugin Manager to use it.")
 
     # ~~ SettingsPlugin mixin
 
@@ -318,6 +360,8 @@ class PiFocusPlugin(
         return {command: [] for command in api.COMMANDS}
 
     def on_api_command(self, command, data):
+        if self._stopped is not None:
+            return _error(409, self._stopped_message())
         status, body = api.handle_command(
             self.controller, command, data, can_control=_can_control(), can_admin=_can_admin(),
             current_settings=self._settings.get_all_data(merged=True), logger=self._logger)
@@ -327,6 +371,8 @@ class PiFocusPlugin(
         control, admin = _can_control(), _can_admin()
         if not (control or admin):
             return _error(403, gettext("You need the PiFocus control permission for this."))
+        if self._stopped is not None:
+            return _error(409, self._stopped_message())
         return flask.jsonify(self.controller.status(permissions={"control": control, "admin": admin}))
 
     def is_api_protected(self):
@@ -336,6 +382,15 @@ class PiFocusPlugin(
 
     def on_event(self, event, payload):
         if self.controller is None:
+            return
+        if event in (PLUGIN_DISABLED_EVENT, PLUGIN_ENABLED_EVENT) and (payload or {}).get("id") == self._identifier:
+            # Disabling PiFocus needs a restart, so OctoPrint does not call on_plugin_disabled.
+            if event == PLUGIN_DISABLED_EVENT:
+                self._stop_background("disabled")
+            else:
+                self._resume_background()
+            return
+        if self._stopped is not None:
             return
         if event == Events.DISCONNECTED:
             self.port.reset()
@@ -376,6 +431,9 @@ class PiFocusPlugin(
     def on_atcommand_queuing(self, comm, phase, command, parameters, tags=None, *args, **kwargs):
         if command.upper() != ATCOMMAND or self.automation is None:
             return
+        if self._stopped is not None:
+            self._logger.warning("@%s %s ignored: %s", ATCOMMAND, parameters, self._stopped_message())
+            return
         self.automation.on_atcommand(parameters, tags)
 
     def on_gcode_sending(self, *args, **kwargs):
@@ -388,7 +446,7 @@ class PiFocusPlugin(
         return self.port.on_gcode_received(comm, line) if self.port is not None else line
 
     def on_gcode_script(self, comm, script_type, script_name, *args, **kwargs):
-        if self.automation is None:
+        if self.automation is None or self._stopped is not None:
             return None
         return self.automation.before_print_script(script_type, script_name)
 
