@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cli test test-py39 system-deps bench translations clean
+.PHONY: demo demo-cli test test-py39 test-old-octoprint system-deps bench translations clean
 
 $(STAMP): pyproject.toml setup.py requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP) system-deps
 test-py39:
 	$(MAKE) test PYTHON="$$(scripts/find-python.sh 3.9)" VENV=.venv39
 
+## test-old-octoprint: on OctoPrint 1.8.7, PiFocus refuses to load with one log line (needs Python 3.9)
+test-old-octoprint:
+	"$$(scripts/find-python.sh 3.9)" scripts/check-old-octoprint.py
+
 system-deps:
 	scripts/system-deps.sh
 
@@ -40,4 +44,4 @@ translations: $(STAMP)
 	scripts/babel.sh all
 
 clean:
-	rm -rf $(VENV) .venv39 build dist *.egg-info .demo
+	rm -rf $(VENV) .venv39 .venv-octoprint-1.8 build dist *.egg-info .demo
