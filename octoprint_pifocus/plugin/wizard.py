@@ -35,7 +35,7 @@ def is_required(driver: Optional[str]) -> bool:
 
 
 def details(driver: str, simulation_on: bool, printer_connected: bool) -> Dict[str, Any]:
-    """What the wizard's page gets from OctoPrint's wizard API (``GET /setup/wizard``)."""
+    """What the wizard's page gets from OctoPrint's wizard API (``GET /api/setup/wizard``)."""
     return {
         "driver": driver or "",
         "simulation": bool(simulation_on),
@@ -61,11 +61,15 @@ def label(entry: Dict[str, Any]) -> str:
     """A user's name for what a probe entry found."""
     driver = entry.get("driver")
     device = str(entry.get("device") or "")
+    if driver == "i2c" and not isinstance(entry.get("bus"), int):  # no bus to try at all
+        return gettext("Arducam motorized-focus lens on an I2C bus")
+    if driver == "v4l2" and "*" in device:  # no video device at all
+        return gettext("USB webcam with a focus control (focus_absolute)")
     if driver == "i2c":
         address = entry.get("address")
         return gettext("Arducam motorized-focus lens (%(chip)s) on I2C bus %(bus)s at %(address)s",
                        chip=str(entry.get("chip") or "VCM").upper(),
-                       bus=entry.get("bus") if entry.get("bus") is not None else device,
+                       bus=entry["bus"],
                        address=f"0x{address:02X}" if isinstance(address, int) else "?")
     if driver == "v4l2":
         return gettext("USB webcam %(device)s with a focus control (focus_absolute)%(name)s",

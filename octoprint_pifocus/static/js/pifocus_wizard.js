@@ -339,7 +339,8 @@ $(function () {
         };
 
         self.onAfterWizardTabChange = function (current) {
-            if (current === "wizard_plugin_pifocus" && !self.detected()) {
+            // The first call names the tab as a selector ("#wizard_plugin_pifocus"), later ones by id.
+            if (String(current).replace(/^#/, "") === "wizard_plugin_pifocus" && !self.detected()) {
                 self.inDialog(false);
                 self.start();
             }
