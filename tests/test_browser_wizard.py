@@ -9,7 +9,8 @@ driver configured, the wizard not seen yet. The tests click what a user clicks:
   reload the wizard stays away and the sidebar works;
 - Settings > PiFocus > Run set-up opens the same steps again;
 - skipping (Finish without choosing) leaves a working plugin without a driver: the sidebar says
-  so in one sentence with a button that opens the set-up; the API refuses moves with 409.
+  so in one sentence with a button that opens the set-up; the API refuses moves with 409; a
+  save the settings checks refuse shows why and keeps the choices on screen.
 
 Screenshots: test-artifacts/pifocus-wizard-*.png.
 """
@@ -39,7 +40,10 @@ def server():
 
 @pytest.fixture(scope="module")
 def skip_server():
-    with OctoPrintServer(extra_config=fresh_config(), users=DEFAULT_USERS) as server:
+    # A hand-edited Z window the settings checks refuse: every PiFocus save is refused until
+    # it is fixed, which the set-up must show without losing the user's choices.
+    config = deep_merge(fresh_config(), {"plugins": {"pifocus": {"printer_z": {"min": 9, "max": 2}}}})
+    with OctoPrintServer(extra_config=config, users=DEFAULT_USERS) as server:
         yield server
 
 
@@ -207,6 +211,19 @@ def test_skipping_leaves_a_working_plugin_without_a_driver(skip_server, browser)
     expect(dialog).to_be_visible()
     expect(choice(dialog, "simulated").locator("i.fa-check")).to_have_count(1, timeout=20_000)
     screenshot(page, "pifocus-wizard-dialog.png", DIALOG)
+
+    # A refused save: the message, and the choices stay on screen.
+    choice(dialog, "simulated").locator("input[type=radio]").check()
+    dialog.locator("button.pifocus-setup-save-lens").click()
+    error = dialog.locator(".pifocus-setup-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("The Z window needs min < max")
+    expect(error).to_contain_text("(printer_z.max)")  # the setting to fix in Settings > PiFocus
+    expect(dialog.locator(".pifocus-setup-step-lens")).to_be_visible()
+    expect(choice(dialog, "simulated").locator("input[type=radio]")).to_be_checked()
+    expect(dialog.locator("select.pifocus-setup-webcam")).to_have_value("pifocus_simulated")
+    assert server.plugin_settings("pifocus")["driver"] == ""
+    screenshot(page, "pifocus-wizard-refused.png", DIALOG)
     # After a reload the wizard does not come back by itself.
     page.reload()
     expect(page.locator(SIDEBAR).locator(".pifocus-no-driver")).to_be_visible()

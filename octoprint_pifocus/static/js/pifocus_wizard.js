@@ -145,7 +145,11 @@ $(function () {
                     );
                 })
                 .fail(function (xhr) {
-                    deferred.reject(errorText(xhr));
+                    // validate_settings names the setting: say which one, to find it in the settings.
+                    var field = xhr && xhr.responseJSON ? xhr.responseJSON.field : "";
+                    var message = errorText(xhr);
+                    if (field && message.indexOf(field) < 0) message += " (" + field + ")";
+                    deferred.reject(message);
                 });
             return deferred
                 .fail(function (message) {
