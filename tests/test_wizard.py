@@ -61,7 +61,7 @@ def test_choices_list_usable_devices_first_with_the_settings_that_select_them():
     assert choices[2]["settings"] == {"driver": "camera-streamer"}
     assert "secret" not in choices[2]["label"] and "cam:***@127.0.0.1:8080" in choices[2]["label"]
     assert choices[3]["settings"] == {"driver": "printer-z"} and "home" in choices[3]["message"]
-    assert choices[4]["settings"] == {"driver": "simulated"} and choices[4]["webcam"] == wizard.SIMULATED_WEBCAM
+    assert choices[4]["settings"] == {"driver": "simulated"} and choices[4]["webcam"] == "pifocus_simulated"
     assert choices[5]["settings"] is None and choices[5]["message"] == "nothing answers at 0x0C"
 
 

@@ -19,11 +19,10 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
+from .controller import SIMULATED_WEBCAM
+
 #: Raise it when the set-up asks for something new that existing installs must be shown.
 WIZARD_VERSION = 1
-
-#: The simulated webcam the simulated lens blurs (controller.SIMULATED_WEBCAM).
-SIMULATED_WEBCAM = "pifocus_simulated"
 
 #: The order the wizard lists drivers in: real hardware first, the demo last.
 ORDER = ("i2c", "v4l2", "camera-streamer", "printer-z", "simulated")

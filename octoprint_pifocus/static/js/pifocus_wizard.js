@@ -338,10 +338,6 @@ $(function () {
 
         // ~~ OctoPrint's wizard dialog
 
-        self.onWizardDetails = function (response) {
-            self.details = response && response.pifocus ? response.pifocus.details : undefined;
-        };
-
         self.onAfterWizardTabChange = function (current) {
             // The first call names the tab as a selector ("#wizard_plugin_pifocus"), later ones by id.
             if (String(current).replace(/^#/, "") === "wizard_plugin_pifocus" && !self.detected()) {
