@@ -2,6 +2,8 @@
 
 The module's server starts from a version 1 configuration (the layout before lens drivers)
 and is restarted once, in the same base folder, to check what survives a restart.
+Version 2 configurations (the simulated driver by default; version 3 has none) are upgraded
+in OctoPrint's own plugin system (``run_in_octoprint``) and once in a running server.
 """
 from __future__ import annotations
 
@@ -154,6 +156,27 @@ def test_migration_from_version_2_loses_nothing(simulation, driver):
     assert merged["simulation"]["enabled"] is simulation and merged["simulation"]["focus"] == 300.0
     if driver:  # the presets of the driver in use are the ones offered
         assert result["controller"]["presets"] == [{"name": "bed", "position": 410}]
+
+
+def test_a_version_2_install_upgrades_in_a_running_octoprint():
+    """The upgrade a PiFocus 0.2 user sees: same lens, presets and position, no wizard."""
+    config = deep_merge(demo_config(), {"plugins": {"pifocus": deep_merge(V2, {"simulation": {"focus": 300.0}})}})
+    del config["plugins"]["pifocus"]["driver"]  # never stored in version 2: the old default was in use
+    with OctoPrintServer(extra_config=config) as s:
+        data = settings(s)
+        assert data["driver"] == "simulated" and stored(s)["driver"] == "simulated"
+        assert stored(s)["_config_version"] == 3
+        for key in ("measure", "roi", "presets", "last_position"):
+            assert data[key] == V2[key], key
+        assert data["automation"]["autofocus_before_print"] is True and data["automation"]["failure_policy"] == "pause"
+        assert data["search"] == {"range": "window", "window": 40}
+        s.wait_for_log("Lens position 333 restored (start-up)")
+        body = status(s)
+        assert body["position"] == 333 and body["lens_ok"] is True
+        assert body["presets"] == [{"name": "bed", "position": 410}]
+        assert "Settings migrated from version 2 to 3" in s.log_text()
+        r = s.session("admin").get(s.url + "/api/setup/wizard", timeout=10)
+        assert r.status_code == 200 and r.json()["pifocus"]["required"] is False
 
 
 def test_migration_from_version_1_loses_nothing():

@@ -34,7 +34,8 @@ def is_required(driver: Optional[str]) -> bool:
 
 
 def details(driver: str, simulation_on: bool, printer_connected: bool) -> Dict[str, Any]:
-    """What the wizard's page gets from OctoPrint's wizard API (``GET /api/setup/wizard``)."""
+    """PiFocus's part of OctoPrint's wizard API (``GET /api/setup/wizard``): what a client
+    needs to know about the set-up's starting point."""
     return {
         "driver": driver or "",
         "simulation": bool(simulation_on),
