@@ -3,9 +3,12 @@
  *
  * - PiFocusViewModel: the sidebar panel (position, slider, nudges, Go, Autofocus with a live
  *   focus curve, result, presets) and the region-of-interest overlay on the Control tab's
- *   webcam.
- * - PiFocusSettingsViewModel: Settings > PiFocus (lens driver with Detect and Test, camera,
- *   the region of interest drawn on a snapshot, search, printer Z, automation).
+ *   webcam; without a lens driver, one sentence and the button that opens the set-up.
+ * - PiFocusSettingsViewModel: Settings > PiFocus (lens driver with Detect, Test and Run
+ *   set-up, camera, the region of interest drawn on a snapshot, search, printer Z, automation).
+ *
+ * The set-up itself is pifocus_wizard.js; what the view models share (formatting, the curve,
+ * the run view, the ROI editor) is pifocus_shared.js.
  *
  * Both talk to the plugin's SimpleApi (GET/POST api/plugin/pifocus) and listen to its plugin
  * messages: {type: "status"|"progress"|"result"|"settings_error"}. The shapes are in
