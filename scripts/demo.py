@@ -39,7 +39,7 @@ def main() -> int:
         shutil.rmtree(basedir)
     password = secrets.token_urlsafe(9)
     config = demo_config(hysteresis=4.0, noise=3.0)
-    config["plugins"]["pifocus"]["driver"] = "simulated"
+    config["plugins"]["pifocus"]["driver"] = "simulated"  # explicit: a fresh install has none (and its wizard)
     server = OctoPrintServer(extra_config=config,
                              users=(ServerUser(args.user, password, ("admins", "users")),),
                              basedir=basedir, keep_basedir=True)

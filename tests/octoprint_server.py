@@ -147,7 +147,7 @@ def _stop_leftovers() -> None:
 
 
 def demo_config(**simulation: Any) -> Dict[str, Any]:
-    """Extra config for PiFocus on its simulated camera, as the demo sets it up.
+    """Extra config for PiFocus on its simulated lens and camera, as the demo sets it up.
 
     OctoPrint's ``webcam.snapshotWebcam`` defaults to ``classic`` even when the Classic Webcam
     has no snapshot URL, so the simulated webcam is made the default and snapshot webcam
@@ -157,7 +157,9 @@ def demo_config(**simulation: Any) -> Dict[str, Any]:
     return {
         "webcam": {"defaultWebcam": "pifocus_simulated", "snapshotWebcam": "pifocus_simulated"},
         "appearance": {"components": {"order": {"webcam": ["plugin_pifocus"]}}},
-        "plugins": {"pifocus": {"simulation": dict({"enabled": True}, **simulation)}},
+        # The simulated lens, chosen explicitly: a fresh install has no lens driver (and its
+        # set-up wizard); the demo and the tests that use this start set up.
+        "plugins": {"pifocus": {"driver": "simulated", "simulation": dict({"enabled": True}, **simulation)}},
     }
 
 

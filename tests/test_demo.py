@@ -88,6 +88,11 @@ def test_demo_prints_how_to_log_in_and_shows_a_blurred_webcam(demo):
     assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
     connection = s.get(printed["url"] + "/api/connection", timeout=10).json()
     assert connection["current"]["state"] == "Operational"
+    # Set up explicitly with the simulated lens: PiFocus's set-up wizard is not shown.
+    wizard = s.get(printed["url"] + "/api/setup/wizard", timeout=10).json()["pifocus"]
+    assert wizard["required"] is False
+    page = s.get(printed["url"] + "/", timeout=30).text
+    assert 'id="sidebar_plugin_pifocus"' in page and 'id="wizard_plugin_pifocus"' not in page
 
 
 def test_demo_autofocus_then_printer_z(demo):

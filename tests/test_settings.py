@@ -2,6 +2,8 @@
 
 The module's server starts from a version 1 configuration (the layout before lens drivers)
 and is restarted once, in the same base folder, to check what survives a restart.
+Version 2 configurations (the simulated driver by default; version 3 has none) are upgraded
+in OctoPrint's own plugin system (``run_in_octoprint``) and once in a running server.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ V1 = {
 @pytest.fixture(scope="module")
 def server():
     config = deep_merge(demo_config(), {"plugins": {"pifocus": V1}})
+    del config["plugins"]["pifocus"]["driver"]  # version 1 had no drivers: the migration sets it
     with OctoPrintServer(extra_config=config) as s:
         yield s
 
@@ -73,11 +76,12 @@ def test_migration_from_version_1_keeps_the_values(server):
     assert data["roi"] == [0.1, 0.2, 0.3, 0.4]
     assert data["camera"]["settle"] == 0.5 and data["camera"]["discard"] == 2
     assert data["simulation"]["focus"] == 300.0 and data["simulation"]["start"] == 650.0
-    # New in version 2: the driver (the simulated lens was the only one, and it was on) and defaults.
+    # New since version 2: the driver (the simulated lens was the only one, and it was on) and defaults.
     assert data["driver"] == "simulated"
+    assert stored(server)["driver"] == "simulated"  # written: the default is now no driver
     assert data["automation"]["failure_policy"] == "continue" and data["presets"] == []
-    assert stored(server)["_config_version"] == 2
-    assert "Settings migrated from version 1 to 2" in server.log_text()
+    assert stored(server)["_config_version"] == 3
+    assert "Settings migrated from version 1 to 3" in server.log_text()
 
 
 MIGRATION_SCRIPT = """
@@ -94,17 +98,100 @@ result = {"stored": written.get("plugins", {}).get("pifocus"),
     ({"_config_version": 1, "measure": "brenner", "simulation": {"enabled": False}}, ""),
     ({"measure": "brenner", "simulation": {"enabled": True}}, "simulated"),  # unversioned: the first layout
     ({"_config_version": 1, "measure": "brenner", "driver": "i2c"}, "i2c"),  # a driver already set stays
+    # Version 2 defaulted to the simulated driver: with the simulation on, that is what it used.
+    ({"_config_version": 2, "measure": "brenner", "simulation": {"enabled": True}}, "simulated"),
+    ({"_config_version": 2, "measure": "brenner", "simulation": {"enabled": False}}, ""),
+    ({"_config_version": 2, "measure": "brenner"}, ""),
+    ({"_config_version": 2, "measure": "brenner", "driver": "v4l2", "simulation": {"enabled": True}}, "v4l2"),
 ])
 def test_migration_sets_the_driver_from_the_old_simulation_switch(pifocus, driver):
     result = run_in_octoprint(MIGRATION_SCRIPT, extra_config={"plugins": {"pifocus": pifocus}})
     assert result["driver"] == driver
     assert result["measure"] == "brenner"
-    assert result["stored"]["_config_version"] == 2
+    assert result["stored"]["_config_version"] == 3
+    # Only a driver that differs from the default (none) is written.
+    assert result["stored"].get("driver", "") == driver
+
+
+#: A version 2 config.yaml section as a PiFocus 0.2 user had it: presets, last positions, a
+#: region of interest, automation, and no driver stored (the simulated default was in use).
+V2 = {
+    "_config_version": 2,
+    "measure": "brenner",
+    "roi": [0.1, 0.2, 0.3, 0.4],
+    "camera": {"webcam": "pifocus_simulated", "settle": 0.5},
+    "presets": [{"name": "bed", "position": 410, "driver": "simulated"},
+                {"name": "nozzle", "position": 4.5, "driver": "printer-z"}],
+    "last_position": {"simulated": 333, "printer-z": 4.25},
+    "automation": {"autofocus_before_print": True, "failure_policy": "pause", "watchdog_interval": 2.0},
+    "printer_z": {"min": 1.0, "max": 9.0},
+    "search": {"range": "window", "window": 40},
+}
+
+FULL_SCRIPT = """
+import yaml
+plugin = plugin_manager.get_plugin_info("pifocus").implementation
+with open(settings._configfile) as f:
+    written = yaml.safe_load(f)
+result = {"stored": written.get("plugins", {}).get("pifocus"),
+          "merged": plugin._settings.get_all_data(merged=True),
+          "controller": {"driver": plugin.controller.driver, "presets": plugin.controller.presets()}}
+"""
+
+
+@pytest.mark.parametrize("simulation, driver", [(True, "simulated"), (False, "")])
+def test_migration_from_version_2_loses_nothing(simulation, driver):
+    pifocus = deep_merge(V2, {"simulation": {"enabled": simulation, "focus": 300.0}})
+    result = run_in_octoprint(FULL_SCRIPT, extra_config={"plugins": {"pifocus": pifocus}})
+    stored_, merged = result["stored"], result["merged"]
+    assert stored_["_config_version"] == 3
+    assert merged["driver"] == result["controller"]["driver"] == driver
+    for key in ("measure", "roi", "presets", "last_position"):
+        assert stored_[key] == V2[key] and merged[key] == V2[key], key
+    assert merged["camera"]["webcam"] == "pifocus_simulated" and merged["camera"]["settle"] == 0.5
+    assert merged["automation"]["autofocus_before_print"] is True
+    assert merged["automation"]["failure_policy"] == "pause" and merged["automation"]["watchdog_interval"] == 2.0
+    assert merged["printer_z"]["min"] == 1.0 and merged["printer_z"]["max"] == 9.0
+    assert merged["search"] == {"range": "window", "window": 40}
+    assert merged["simulation"]["enabled"] is simulation and merged["simulation"]["focus"] == 300.0
+    if driver:  # the presets of the driver in use are the ones offered
+        assert result["controller"]["presets"] == [{"name": "bed", "position": 410}]
+
+
+def test_a_version_2_install_upgrades_in_a_running_octoprint():
+    """The upgrade a PiFocus 0.2 user sees: same lens, presets and position, no wizard."""
+    config = deep_merge(demo_config(), {"plugins": {"pifocus": deep_merge(V2, {"simulation": {"focus": 300.0}})}})
+    del config["plugins"]["pifocus"]["driver"]  # never stored in version 2: the old default was in use
+    with OctoPrintServer(extra_config=config) as s:
+        data = settings(s)
+        assert data["driver"] == "simulated" and stored(s)["driver"] == "simulated"
+        assert stored(s)["_config_version"] == 3
+        for key in ("measure", "roi", "presets", "last_position"):
+            assert data[key] == V2[key], key
+        assert data["automation"]["autofocus_before_print"] is True and data["automation"]["failure_policy"] == "pause"
+        assert data["search"] == {"range": "window", "window": 40}
+        s.wait_for_log("Lens position 333 restored (start-up)")
+        body = status(s)
+        assert body["position"] == 333 and body["lens_ok"] is True
+        assert body["presets"] == [{"name": "bed", "position": 410}]
+        assert "Settings migrated from version 2 to 3" in s.log_text()
+        r = s.session("admin").get(s.url + "/api/setup/wizard", timeout=10)
+        assert r.status_code == 200 and r.json()["pifocus"]["required"] is False
+
+
+def test_migration_from_version_1_loses_nothing():
+    v1 = dict(V1, camera=dict(V1["camera"], webcam="pifocus_simulated"))
+    result = run_in_octoprint(FULL_SCRIPT, extra_config={"plugins": {"pifocus": v1}})
+    merged = result["merged"]
+    assert result["stored"]["_config_version"] == 3 and merged["driver"] == "simulated"
+    assert merged["measure"] == "brenner" and merged["roi"] == [0.1, 0.2, 0.3, 0.4]
+    assert merged["camera"]["webcam"] == "pifocus_simulated" and merged["camera"]["discard"] == 2
+    assert merged["simulation"]["focus"] == 300.0 and merged["simulation"]["start"] == 650.0
 
 
 def test_a_fresh_install_stores_nothing_but_the_version():
     result = run_in_octoprint(MIGRATION_SCRIPT)
-    assert result["driver"] == "simulated" and result["measure"] == "tenengrad"
+    assert result["driver"] == "" and result["measure"] == "tenengrad"
     assert set(result["stored"] or {}) <= {"_config_version"}
 
 
@@ -240,10 +327,14 @@ def test_check_normalises_form_values_and_keeps_defaults():
 
 def test_migrate_only_touches_older_layouts():
     assert rules.migrate({"measure": "brenner", "simulation": {"enabled": "true"}}, 1) == {"driver": "simulated"}
-    assert rules.migrate({"measure": "brenner"}, None) == {"driver": ""}
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": True}}, 2) == {"driver": "simulated"}
+    assert rules.migrate({"measure": "brenner"}, None) == {}  # no driver: the default, none
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": False}}, 2) == {}
     assert rules.migrate({"driver": "v4l2"}, 1) == {}
+    assert rules.migrate({"driver": "", "simulation": {"enabled": True}}, 2) == {}  # "" chosen: kept
     assert rules.migrate({}, None) == {}  # a fresh install: the defaults apply
-    assert rules.migrate({"measure": "brenner"}, 2) == {}
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": True}}, 3) == {}
+    assert rules.defaults()["driver"] == ""
 
 
 def test_changing_the_driver_clears_the_old_curve(server):

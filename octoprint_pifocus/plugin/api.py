@@ -18,6 +18,7 @@ from flask_babel import gettext
 
 from ..errors import PiFocusError
 from . import settings as settings_rules
+from . import wizard
 from .controller import Conflict, FocusController
 
 CONTROL = "control"
@@ -135,7 +136,8 @@ def _dispatch(controller: FocusController, command: str, data: Dict[str, Any],
         if driver is not None and driver not in settings_rules.DRIVERS:
             raise BadRequest(gettext("Unknown driver %(driver)s: choose one of %(drivers)s",
                                      driver=repr(driver)[:40], drivers=", ".join(settings_rules.DRIVERS[1:])))
-        return 200, {"devices": controller.probe(driver)}
+        devices = controller.probe(driver)
+        return 200, {"devices": devices, "choices": wizard.choices(devices)}
     if command == "test":
         return 200, controller.test()
     # validate_settings

@@ -195,7 +195,8 @@ class FocusController:
         """The lens for the next operation; :class:`Unavailable` with the reason otherwise."""
         driver = self.driver
         if driver == "":
-            raise Unavailable(gettext("No lens driver is configured: choose one in Settings > PiFocus."))
+            raise Unavailable(gettext("No lens driver is configured: run the set-up (the button in the PiFocus "
+                                      "sidebar, or Run set-up in Settings > PiFocus)."))
         if driver == "simulated":
             simulation = self._simulation()
             if simulation is None:

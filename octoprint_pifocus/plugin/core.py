@@ -5,7 +5,8 @@ presets, status), :mod:`.automation` (``@PIFOCUS`` commands, autofocus before a 
 webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings` (defaults, migration,
 validation), :mod:`.printer_port` (the printer-Z driver's G-code port), :mod:`.webcams`
 (OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam` (the
-simulated lens and camera), :mod:`.cli` (``octoprint plugins pifocus:...``).
+simulated lens and camera), :mod:`.wizard` (when the set-up wizard shows, what Detect
+offers), :mod:`.cli` (``octoprint plugins pifocus:...``).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from ..focus.measures import DESCRIPTIONS
 from ..lenses.i2c_vcm import CHIPS
 from . import api, simcam
 from . import settings as settings_rules
+from . import wizard as wizard_rules
 from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
 from .controller import SIMULATED_WEBCAM, FocusController
@@ -77,6 +79,7 @@ class PiFocusPlugin(
     octoprint.plugin.WebcamProviderPlugin,
     octoprint.plugin.BlueprintPlugin,
     octoprint.plugin.SimpleApiPlugin,
+    octoprint.plugin.WizardPlugin,
 ):
     def __init__(self) -> None:
         self._simulation: Optional[Simulation] = None
@@ -266,6 +269,11 @@ class PiFocusPlugin(
         if (TEMPLATES / "pifocus_settings.jinja2").is_file():
             configs.append({"type": "settings", "name": gettext("PiFocus"),
                             "template": "pifocus_settings.jinja2", "custom_bindings": True})
+        # The set-up: a page of OctoPrint's wizard dialog on the first start (see WizardPlugin
+        # below), and the same steps in a dialog of its own for later (sidebar, settings).
+        configs.append({"type": "wizard", "name": gettext("Camera focus (PiFocus)"),
+                        "template": "pifocus_wizard.jinja2", "custom_bindings": True})
+        configs.append({"type": "generic", "template": "pifocus_setup_dialog.jinja2", "custom_bindings": True})
         return configs
 
     def get_template_vars(self):
@@ -281,6 +289,24 @@ class PiFocusPlugin(
 
     def is_template_autoescaped(self):
         return True
+
+    # ~~ WizardPlugin mixin
+
+    def is_wizard_required(self):
+        # Read from the settings, not the controller: OctoPrint may ask before start-up ends.
+        return wizard_rules.is_required(self._settings.get(["driver"]))
+
+    def get_wizard_version(self):
+        return wizard_rules.WIZARD_VERSION
+
+    def get_wizard_details(self):
+        return wizard_rules.details(self._settings.get(["driver"]) or "", self._simulation_enabled(),
+                                    self.port is not None and self.port.is_connected())
+
+    def on_wizard_finish(self, handled):
+        if handled:
+            driver = self._settings.get(["driver"]) or ""
+            self._logger.info("Set-up wizard finished, lens driver %s", repr(driver) if driver else "none (skipped)")
 
     # ~~ AssetPlugin mixin
 

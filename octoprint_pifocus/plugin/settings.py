@@ -1,4 +1,4 @@
-"""PiFocus's settings (``plugins.pifocus``): defaults, version 2, migration and validation.
+"""PiFocus's settings (``plugins.pifocus``): defaults, version 3, migration and validation.
 
 Plain Python (no OctoPrint imports) so the rules are testable and the plugin class stays
 thin. The layout is the one in ``docs/plugin-contract.md``.
@@ -29,7 +29,7 @@ from ..lenses.i2c_vcm import CHIPS
 from .simulation import SimulationSettings
 
 #: Settings layout version; :func:`migrate` upgrades older ones.
-VERSION = 2
+VERSION = 3
 
 #: Lens drivers the settings can name ("" = none configured).
 DRIVERS = ("", "simulated", "i2c", "v4l2", "camera-streamer", "printer-z")
@@ -54,9 +54,9 @@ PRESETS_MAX = 50
 
 
 def defaults() -> Dict[str, Any]:
-    """The version 2 defaults (a fresh copy)."""
+    """The version 3 defaults (a fresh copy): no lens driver until the user sets one up."""
     return {
-        "driver": "simulated",
+        "driver": "",
         "i2c": {"bus": None, "address": 12, "chip": "dw9714", "force": False},
         "v4l2": {"device": ""},
         "camera_streamer": {"url": "http://127.0.0.1:8080", "device": "CAMERA", "min": 0.0, "max": 12.0},
@@ -107,14 +107,17 @@ class SettingsError(ValueError):
 
 
 def migrate(stored: Optional[Dict[str, Any]], current: Optional[int]) -> Dict[str, Any]:
-    """The values to write so that ``stored`` (layout ``current``) reads as version 2.
+    """The values to write so that ``stored`` (layout ``current``) reads as version 3.
 
     Version 1 (also what ``None``/0 means: settings written before versioning) had
     ``measure``, ``roi``, ``camera`` and ``simulation`` with the same meaning as now; they
     stay. It had no lens drivers: the only lens was the simulated one, in use while
-    ``simulation.enabled``. So the driver becomes ``simulated`` when the simulation was on
-    and none ("") otherwise, unless a driver is already set. A fresh install (nothing
-    stored) gets nothing written: the defaults apply.
+    ``simulation.enabled``. Version 2 added the drivers with ``simulated`` as the default;
+    version 3 defaults to none ("": a fresh install is set up by the wizard). So for both, a
+    config that never stored ``driver`` but had the simulation on was using the simulated
+    lens: it gets ``driver: simulated`` written. With the simulation off it gets nothing
+    written (the new default, none, is what it could use). A driver already set stays, and a
+    fresh install (nothing stored) gets nothing written: the defaults apply.
     """
     stored = {k: v for k, v in (stored or {}).items() if not k.startswith("_")}
     if current is not None and current >= VERSION:
@@ -125,7 +128,8 @@ def migrate(stored: Optional[Dict[str, Any]], current: Optional[int]) -> Dict[st
     if "driver" not in stored:
         simulation = stored.get("simulation") or {}
         enabled = simulation.get("enabled", False) if isinstance(simulation, dict) else False
-        changes["driver"] = "simulated" if _truthy(enabled) else ""
+        if _truthy(enabled):
+            changes["driver"] = "simulated"
     return changes
 
 

@@ -3,9 +3,12 @@
  *
  * - PiFocusViewModel: the sidebar panel (position, slider, nudges, Go, Autofocus with a live
  *   focus curve, result, presets) and the region-of-interest overlay on the Control tab's
- *   webcam.
- * - PiFocusSettingsViewModel: Settings > PiFocus (lens driver with Detect and Test, camera,
- *   the region of interest drawn on a snapshot, search, printer Z, automation).
+ *   webcam; without a lens driver, one sentence and the button that opens the set-up.
+ * - PiFocusSettingsViewModel: Settings > PiFocus (lens driver with Detect, Test and Run
+ *   set-up, camera, the region of interest drawn on a snapshot, search, printer Z, automation).
+ *
+ * The set-up itself is pifocus_wizard.js; what the view models share (formatting, the curve,
+ * the run view, the ROI editor) is pifocus_shared.js.
  *
  * Both talk to the plugin's SimpleApi (GET/POST api/plugin/pifocus) and listen to its plugin
  * messages: {type: "status"|"progress"|"result"|"settings_error"}. The shapes are in
@@ -21,237 +24,17 @@ $(function () {
     var PLUGIN = "pifocus";
     var OPTIONS_KEY = "plugin.pifocus.options";
 
-    // ~~ helpers
+    // ~~ helpers, the plot, the run view and the ROI editor: pifocus_shared.js
 
-    function isNumber(value) {
-        return typeof value === "number" && isFinite(value);
-    }
-
-    function toNumber(value) {
-        if (isNumber(value)) return value;
-        if (typeof value === "string" && value.trim() !== "") {
-            var parsed = Number(value);
-            if (isFinite(parsed)) return parsed;
-        }
-        return null;
-    }
-
-    /** Decimals to show for values on a grid of ``resolution`` (1 -> 0, 0.01 -> 2). */
-    function decimalsFor(resolution) {
-        if (!isNumber(resolution) || resolution <= 0 || resolution >= 1) return 0;
-        return Math.min(6, Math.max(0, Math.ceil(-Math.log10(resolution) - 1e-9)));
-    }
-
-    function formatNumber(value, decimals) {
-        if (!isNumber(value)) return "–";
-        return value.toFixed(decimals === undefined ? 0 : decimals);
-    }
-
-    /** Focus scores have no unit and any magnitude: three significant digits. */
-    function formatScore(value) {
-        if (!isNumber(value)) return "–";
-        var abs = Math.abs(value);
-        if (abs >= 1000) return value.toFixed(0);
-        if (abs === 0) return "0";
-        return value.toPrecision(3);
-    }
-
-    function formatSeconds(value) {
-        if (!isNumber(value)) return "–";
-        return value < 10 ? value.toFixed(1) : value.toFixed(0);
-    }
-
-    /** The message of a failed API call: the plugin's {"error": ...} or the HTTP status. */
-    function errorText(xhr) {
-        if (xhr) {
-            var body = xhr.responseJSON;
-            if (!body && xhr.responseText) {
-                try {
-                    body = JSON.parse(xhr.responseText);
-                } catch (e) {
-                    body = undefined;
-                }
-            }
-            if (body && typeof body.error === "string") return body.error;
-            if (xhr.status === 403) return gettext("You do not have the permission for this.");
-            if (xhr.status) return xhr.status + " " + (xhr.statusText || "");
-        }
-        return gettext("The server did not answer.");
-    }
-
-    function notifyError(title, text) {
-        new PNotify({
-            title: title,
-            text: _.escape(text),
-            type: "error",
-            hide: true,
-            delay: 8000
-        });
-    }
-
-    // Labels of the status's units and phases. Built on first use: OctoPrint defines gettext
-    // after the plugins' scripts ran, just before it constructs the view models.
-    var labels = undefined;
-
-    function label(kind, key) {
-        if (labels === undefined) {
-            labels = {
-                units: {code: gettext("code"), dioptre: gettext("dioptres"), mm: gettext("mm")},
-                phases: {
-                    coarse: gettext("Coarse search"),
-                    fine: gettext("Fine search"),
-                    final: gettext("Final approach")
-                }
-            };
-        }
-        return _.has(labels[kind], key) ? labels[kind][key] : undefined;
-    }
-
-    function unitsLabel(units) {
-        return label("units", units) || (units ? String(units) : "");
-    }
-
-    function phaseLabel(phase) {
-        return label("phases", phase) || gettext("Starting");
-    }
-
-    function validSample(sample) {
-        return (
-            Array.isArray(sample) &&
-            sample.length >= 2 &&
-            isNumber(sample[0]) &&
-            isNumber(sample[1])
-        );
-    }
-
-    function validRoi(roi) {
-        if (!Array.isArray(roi) || roi.length !== 4) return false;
-        for (var i = 0; i < 4; i++) {
-            if (!isNumber(roi[i])) return false;
-        }
-        return roi[2] > 0 && roi[3] > 0;
-    }
-
-    // ~~ the plot of the focus curve (inline SVG, see pifocus_sidebar.jinja2)
-
-    var PLOT = {width: 300, height: 140, left: 8, right: 8, top: 14, bottom: 20};
-
-    /**
-     * Everything the SVG needs, in its own coordinates: points, the line through them in
-     * position order, x ticks and the marker of the chosen peak.
-     */
-    function plotGeometry(samples, limits, decimals, busy, result) {
-        var innerW = PLOT.width - PLOT.left - PLOT.right;
-        var innerH = PLOT.height - PLOT.top - PLOT.bottom;
-        var positions = _.map(samples, function (s) {
-            return s[0];
-        });
-        var scores = _.map(samples, function (s) {
-            return s[1];
-        });
-        var peak = null;
-        if (!busy && result && result.found && isNumber(result.position)) {
-            peak = {position: result.position, score: isNumber(result.score) ? result.score : null};
-            positions = positions.concat([result.position]);
-            if (peak.score !== null) scores = scores.concat([peak.score]);
-        }
-
-        // x: the span the search covered (a refine run stays readable), padded, within the
-        // lens limits; before any sample, the whole range.
-        var lo, hi;
-        var haveLimits = Array.isArray(limits) && isNumber(limits[0]) && isNumber(limits[1]) && limits[1] > limits[0];
-        if (positions.length) {
-            lo = _.min(positions);
-            hi = _.max(positions);
-            var pad = Math.max((hi - lo) * 0.06, haveLimits ? (limits[1] - limits[0]) * 0.02 : 0);
-            // Padding stays inside the lens range, unless the samples do not (a curve of
-            // another driver, before a new run replaces it).
-            var inside = haveLimits && lo >= limits[0] && hi <= limits[1];
-            lo = inside ? Math.max(limits[0], lo - pad) : lo - pad;
-            hi = inside ? Math.min(limits[1], hi + pad) : hi + pad;
-        } else if (haveLimits) {
-            lo = limits[0];
-            hi = limits[1];
-        } else {
-            lo = 0;
-            hi = 1;
-        }
-        if (!(hi > lo)) {
-            lo -= 1;
-            hi += 1;
-        }
-
-        var ymax = scores.length ? _.max(scores) : 1;
-        var ymin = scores.length ? Math.min(0, _.min(scores)) : 0;
-        if (!(ymax > ymin)) ymax = ymin + 1;
-        ymax = ymin + (ymax - ymin) * 1.08;
-
-        function x(p) {
-            return PLOT.left + ((p - lo) / (hi - lo)) * innerW;
-        }
-        function y(s) {
-            return PLOT.top + innerH - ((s - ymin) / (ymax - ymin)) * innerH;
-        }
-        function r1(v) {
-            return Math.round(v * 10) / 10;
-        }
-
-        var last = samples.length - 1;
-        var points = _.map(samples, function (s, i) {
-            var latest = busy && i === last;
-            return {
-                cx: r1(x(s[0])),
-                cy: r1(y(s[1])),
-                r: latest ? 4.5 : 3,
-                cls: "pifocus-point" + (latest ? " pifocus-point-latest" : ""),
-                title: formatNumber(s[0], decimals) + ": " + formatScore(s[1])
-            };
-        });
-
-        var sorted = _.sortBy(samples, function (s) {
-            return s[0];
-        });
-        var path = _.map(sorted, function (s, i) {
-            return (i === 0 ? "M" : "L") + r1(x(s[0])) + " " + r1(y(s[1]));
-        }).join(" ");
-
-        // No ticks on a made-up axis (no samples and no lens range yet).
-        var ticks = !positions.length && !haveLimits ? [] : _.map([lo, (lo + hi) / 2, hi], function (value, i) {
-            return {
-                x: r1(x(value)),
-                label: formatNumber(value, decimals),
-                anchor: i === 0 ? "start" : i === 2 ? "end" : "middle"
-            };
-        });
-
-        var marker = null;
-        if (peak) {
-            var px = r1(x(peak.position));
-            var py = peak.score !== null ? r1(y(peak.score)) : PLOT.top;
-            marker = {
-                x: px,
-                y: py,
-                label: formatNumber(peak.position, decimals),
-                anchor: px < PLOT.width * 0.2 ? "start" : px > PLOT.width * 0.8 ? "end" : "middle",
-                labelY: Math.max(PLOT.top - 3, py - 8)
-            };
-        }
-
-        return {
-            width: PLOT.width,
-            height: PLOT.height,
-            viewBox: "0 0 " + PLOT.width + " " + PLOT.height,
-            points: points,
-            path: path,
-            ticks: ticks,
-            peak: marker,
-            axisY: PLOT.top + innerH,
-            axisX0: PLOT.left,
-            axisX1: PLOT.width - PLOT.right,
-            top: PLOT.top,
-            count: samples.length
-        };
-    }
+    var shared = window.PiFocusShared;
+    var isNumber = shared.isNumber;
+    var toNumber = shared.toNumber;
+    var decimalsFor = shared.decimalsFor;
+    var formatNumber = shared.formatNumber;
+    var errorText = shared.errorText;
+    var notifyError = shared.notifyError;
+    var unitsLabel = shared.unitsLabel;
+    var validRoi = shared.validRoi;
 
     // ~~ the sidebar
 
@@ -261,14 +44,10 @@ $(function () {
         self.loginState = parameters[0];
         self.access = parameters[1];
         self.settings = parameters[2];
+        self.wizard = parameters[3]; // the set-up (pifocus_wizard.js)
 
         self.status = ko.observable(undefined);
         self.loadError = ko.observable("");
-        self.curve = ko.observableArray([]);
-        self.busy = ko.observable(false);
-        self.phase = ko.observable(null);
-        self.progress = ko.observable(0);
-        self.lastResult = ko.observable(null);
         self.sending = ko.observable(false);
 
         self.refine = ko.observable(false);
@@ -316,17 +95,35 @@ $(function () {
             if (!self.canControl()) return self.noPermission;
             var st = self.status();
             if (!st) return self.loadError() || gettext("Loading the lens status…");
-            if (!st.driver) {
-                return gettext(
-                    "No lens is configured. Choose a lens driver in Settings > PiFocus."
-                );
-            }
+            if (!st.driver) return self.noDriverText();
             if (st.lens_ok === false) {
                 return st.lens_error || gettext("The lens cannot be used right now.");
             }
             if (st.z_blocked) return String(st.z_blocked);
             return "";
         });
+
+        // ~~ no lens driver yet (a fresh install, or the set-up was skipped)
+
+        self.noDriver = ko.pureComputed(function () {
+            var st = self.status();
+            return !!st && self.canControl() && !st.driver;
+        });
+        /** PLUGIN_PIFOCUS_ADMIN: the set-up detects, tests and saves settings. */
+        self.canSetUp = ko.pureComputed(function () {
+            if (!self.loginState.loggedIn()) return false;
+            if (hasPermission("PLUGIN_PIFOCUS_ADMIN")) return true;
+            var st = self.status();
+            return !!(st && st.permissions && st.permissions.admin);
+        });
+        self.noDriverText = ko.pureComputed(function () {
+            return self.canSetUp()
+                ? gettext("PiFocus has no lens driver yet: set it up to focus your camera.")
+                : gettext("PiFocus has no lens driver yet: ask an administrator to set it up.");
+        });
+        self.openSetup = function () {
+            if (self.wizard && self.canSetUp()) self.wizard.open();
+        };
 
         self.busyReason = gettext("An autofocus is running. Wait for it or cancel it.");
 
@@ -440,67 +237,9 @@ $(function () {
             });
         };
 
-        // ~~ autofocus, result, curve
+        // ~~ autofocus, result, curve: the run view shared with the set-up wizard
 
-        self.progressPercent = ko.pureComputed(function () {
-            var value = self.progress();
-            value = isNumber(value) ? Math.max(0, Math.min(1, value)) : 0;
-            return Math.round(value * 100) + "%";
-        });
-        self.phaseText = ko.pureComputed(function () {
-            return phaseLabel(self.phase());
-        });
-        self.progressText = ko.pureComputed(function () {
-            return _.sprintf(gettext("%(phase)s, %(frames)d frames"), {
-                phase: self.phaseText(),
-                frames: self.curve().length
-            });
-        });
-
-        self.samples = ko.pureComputed(function () {
-            return _.filter(self.curve(), validSample);
-        });
-
-        self.plot = ko.pureComputed(function () {
-            return plotGeometry(
-                self.samples(),
-                self.limits(),
-                self.decimals(),
-                self.busy(),
-                self.lastResult()
-            );
-        });
-
-        self.result = ko.pureComputed(function () {
-            var result = self.lastResult();
-            if (!result || typeof result !== "object" || self.busy()) return null;
-            var decimals = self.decimals();
-            var kind = result.found ? "success" : result.cancelled ? "warning" : "error";
-            var title = result.found
-                ? _.sprintf(gettext("In focus at %(position)s %(units)s"), {
-                      position: formatNumber(result.position, decimals),
-                      units: self.units()
-                  })
-                : result.cancelled
-                ? gettext("Autofocus cancelled")
-                : gettext("Autofocus failed");
-            var details = _.sprintf(
-                gettext("score %(score)s · %(frames)s frames · %(seconds)s s"),
-                {
-                    score: formatScore(result.score),
-                    frames: isNumber(result.captures) ? result.captures : "–",
-                    seconds: formatSeconds(result.duration)
-                }
-            );
-            return {
-                kind: kind,
-                css: "alert-" + kind,
-                title: title,
-                details: details,
-                message: result.message || "",
-                position: isNumber(result.position) ? formatNumber(result.position, decimals) : ""
-            };
-        });
+        shared.addRunView(self);
 
         // ~~ presets
 
@@ -532,42 +271,13 @@ $(function () {
         /** A status from GET, a command's reply or a push; keeps a live curve that is longer. */
         self.fromStatus = function (st) {
             if (!st || typeof st !== "object") return;
-            var curve = Array.isArray(st.curve) ? st.curve.slice() : [];
-            // Same run (busy before and after): a late reply must not drop pushed samples.
-            if (!(st.busy && self.busy() && self.curve().length > curve.length)) {
-                self.curve(curve);
-            }
+            self.runFromStatus(st);
             self.status(st);
             self.loadError("");
-            self.busy(!!st.busy);
-            self.phase(st.phase || null);
-            self.progress(isNumber(st.progress) ? st.progress : 0);
-            if (st.last_result !== undefined) self.lastResult(st.last_result);
             if (!self.sliderDragging() && isNumber(st.position)) {
                 self.sliderValue(st.position);
             }
             self.updateRoiOverlay();
-        };
-
-        self.fromProgress = function (data) {
-            if (!self.busy()) {
-                // A run started (here or in another browser, by G-code, before a print).
-                self.busy(true);
-                self.curve([]);
-            }
-            if (isNumber(data.fraction)) self.progress(data.fraction);
-            if (data.phase) self.phase(data.phase);
-            if (validSample(data.sample)) self.curve.push([data.sample[0], data.sample[1]]);
-        };
-
-        self.fromResult = function (result) {
-            if (!result || typeof result !== "object") return;
-            self.lastResult(result);
-            self.busy(false);
-            self.progress(1);
-            if (Array.isArray(result.samples) && result.samples.length >= self.curve().length) {
-                self.curve(result.samples.slice());
-            }
         };
 
         self.requestStatus = function () {
@@ -854,7 +564,7 @@ $(function () {
     /** The settings of docs/plugin-contract.md, for keys an older backend (or a restricted
      * view) does not send: the bindings of the settings page must find every observable. */
     var SETTINGS_SHAPE = {
-        driver: "simulated",
+        driver: "",
         i2c: {bus: null, address: 12, chip: "dw9714", force: false},
         v4l2: {device: ""},
         camera_streamer: {url: "http://127.0.0.1:8080", device: "CAMERA", min: 0.0, max: 12.0},
@@ -930,6 +640,12 @@ $(function () {
         self.settingsViewModel = parameters[0];
         self.loginState = parameters[1];
         self.access = parameters[2];
+        self.wizard = parameters[3]; // the set-up (pifocus_wizard.js)
+
+        /** Run set-up: the set-up dialog over the settings; what it saves, the form shows. */
+        self.runSetup = function () {
+            if (self.wizard && self.canAdmin()) self.wizard.open();
+        };
 
         self.pf = undefined; // settings.plugins.pifocus, set in onBeforeBinding
 
@@ -1113,15 +829,7 @@ $(function () {
         // ~~ camera: OctoPrint's webcams or a URL
 
         self.webcams = ko.pureComputed(function () {
-            var webcams = self.settingsViewModel.webcam_webcams
-                ? self.settingsViewModel.webcam_webcams() || []
-                : [];
-            return _.map(webcams, function (w) {
-                var name = ko.unwrap(w.name);
-                var label = ko.unwrap(w.displayName) || name;
-                if (ko.unwrap(w.canSnapshot) === false) label += " " + gettext("(no snapshots)");
-                return {value: name, label: label};
-            });
+            return shared.webcamChoices(self.settingsViewModel);
         });
         self.cameraChoices = ko.pureComputed(function () {
             return [{value: "", label: gettext("OctoPrint's snapshot webcam")}]
@@ -1147,120 +855,12 @@ $(function () {
             }
         });
 
-        // ~~ the region of interest, dragged on a snapshot
+        // ~~ the region of interest, dragged on a snapshot (shared with the set-up wizard)
 
-        self.snapshotUrl = ko.observable("");
-        self.snapshotLoading = ko.observable(false);
-        self.snapshotError = ko.observable("");
-        self.draft = ko.observable(null); // the rectangle being dragged, [x, y, w, h]
-        var dragStart = null;
-
-        self.refreshSnapshot = function () {
-            self.snapshotLoading(true);
-            self.snapshotError("");
-            var url = OctoPrint.getBlueprintUrl(PLUGIN) + "snapshot?_=" + Date.now();
-            fetch(url, {credentials: "same-origin", cache: "no-store"})
-                .then(function (response) {
-                    if (response.ok) return response.blob();
-                    return response.text().then(function (text) {
-                        var message = response.status + " " + response.statusText;
-                        try {
-                            var body = JSON.parse(text);
-                            if (body && body.error) message = body.error;
-                        } catch (e) {
-                            // not JSON: keep the status line
-                        }
-                        throw new Error(message);
-                    });
-                })
-                .then(function (blob) {
-                    var old = self.snapshotUrl();
-                    self.snapshotUrl(URL.createObjectURL(blob));
-                    if (old) URL.revokeObjectURL(old);
-                })
-                .catch(function (error) {
-                    self.snapshotError(
-                        _.sprintf(gettext("No snapshot from the camera: %(error)s"), {
-                            error: error && error.message ? error.message : String(error)
-                        })
-                    );
-                })
-                .then(function () {
-                    self.snapshotLoading(false);
-                });
-        };
-
-        self.roiValue = ko.pureComputed(function () {
-            var draft = self.draft();
-            if (draft) return draft;
-            var roi = self.pf ? ko.toJS(self.pf.roi) : null;
-            return validRoi(roi) ? roi : [0, 0, 1, 1];
-        });
-        self.roiStyle = ko.pureComputed(function () {
-            var roi = self.roiValue();
-            return {
-                left: roi[0] * 100 + "%",
-                top: roi[1] * 100 + "%",
-                width: roi[2] * 100 + "%",
-                height: roi[3] * 100 + "%"
-            };
-        });
-        self.roiText = ko.pureComputed(function () {
-            var roi = self.roiValue();
-            return _.sprintf(gettext("x %(x)s%%, y %(y)s%%, width %(w)s%%, height %(h)s%%"), {
-                x: Math.round(roi[0] * 100),
-                y: Math.round(roi[1] * 100),
-                w: Math.round(roi[2] * 100),
-                h: Math.round(roi[3] * 100)
-            });
+        shared.addRoiEditor(self, function () {
+            return self.pf ? self.pf.roi : null;
         });
 
-        function fractionAt(event, element) {
-            var rect = element.getBoundingClientRect();
-            var x = (event.clientX - rect.left) / rect.width;
-            var y = (event.clientY - rect.top) / rect.height;
-            return [Math.max(0, Math.min(1, x)), Math.max(0, Math.min(1, y))];
-        }
-        function rectangle(a, b) {
-            var round = function (v) {
-                return Math.round(v * 10000) / 10000;
-            };
-            var x = Math.min(a[0], b[0]);
-            var y = Math.min(a[1], b[1]);
-            return [round(x), round(y), round(Math.abs(a[0] - b[0])), round(Math.abs(a[1] - b[1]))];
-        }
-
-        self.roiPointerDown = function (data, event) {
-            if (!self.snapshotUrl() || event.button !== 0) return true;
-            var element = event.currentTarget;
-            dragStart = fractionAt(event, element);
-            self.draft([dragStart[0], dragStart[1], 0, 0]);
-            if (element.setPointerCapture && event.pointerId !== undefined) {
-                try {
-                    element.setPointerCapture(event.pointerId);
-                } catch (e) {
-                    // synthetic events have no capturable pointer
-                }
-            }
-            return false;
-        };
-        self.roiPointerMove = function (data, event) {
-            if (!dragStart) return true;
-            self.draft(rectangle(dragStart, fractionAt(event, event.currentTarget)));
-            return false;
-        };
-        self.roiPointerUp = function (data, event) {
-            if (!dragStart) return true;
-            var roi = rectangle(dragStart, fractionAt(event, event.currentTarget));
-            dragStart = null;
-            self.draft(null);
-            // A click or a sliver is not a region: keep the old one.
-            if (roi[2] >= 0.02 && roi[3] >= 0.02) self.pf.roi(roi);
-            return false;
-        };
-        self.resetRoi = function () {
-            if (self.pf) self.pf.roi([0.25, 0.25, 0.5, 0.5]);
-        };
 
         // ~~ OctoPrint's callbacks
 
@@ -1358,14 +958,14 @@ $(function () {
     OCTOPRINT_VIEWMODELS.push({
         construct: PiFocusViewModel,
         name: "piFocusViewModel",
-        dependencies: ["loginStateViewModel", "accessViewModel", "settingsViewModel"],
+        dependencies: ["loginStateViewModel", "accessViewModel", "settingsViewModel", "piFocusWizardViewModel"],
         elements: ["#sidebar_plugin_pifocus_wrapper"]
     });
 
     OCTOPRINT_VIEWMODELS.push({
         construct: PiFocusSettingsViewModel,
         name: "piFocusSettingsViewModel",
-        dependencies: ["settingsViewModel", "loginStateViewModel", "accessViewModel"],
+        dependencies: ["settingsViewModel", "loginStateViewModel", "accessViewModel", "piFocusWizardViewModel"],
         elements: ["#settings_plugin_pifocus"]
     });
 });

@@ -1,0 +1,517 @@
+/*
+ * What the PiFocus view models share (window.PiFocusShared): number and score formatting,
+ * API error texts, the geometry of the focus-curve plot, the live run (progress, curve,
+ * result from the status and the pushed messages) and the region-of-interest editor on a
+ * snapshot. The sidebar and settings (pifocus.js) and the set-up wizard (pifocus_wizard.js)
+ * use the same code, so a curve or a dragged region behaves the same everywhere.
+ *
+ * Defined when the script loads (the view models are built later, at document ready); no
+ * gettext here at load time: OctoPrint defines it just before it builds the view models.
+ */
+window.PiFocusShared = (function () {
+    "use strict";
+
+    var PLUGIN = "pifocus";
+
+    // ~~ helpers
+
+    function isNumber(value) {
+        return typeof value === "number" && isFinite(value);
+    }
+
+    function toNumber(value) {
+        if (isNumber(value)) return value;
+        if (typeof value === "string" && value.trim() !== "") {
+            var parsed = Number(value);
+            if (isFinite(parsed)) return parsed;
+        }
+        return null;
+    }
+
+    /** Decimals to show for values on a grid of ``resolution`` (1 -> 0, 0.01 -> 2). */
+    function decimalsFor(resolution) {
+        if (!isNumber(resolution) || resolution <= 0 || resolution >= 1) return 0;
+        return Math.min(6, Math.max(0, Math.ceil(-Math.log10(resolution) - 1e-9)));
+    }
+
+    function formatNumber(value, decimals) {
+        if (!isNumber(value)) return "–";
+        return value.toFixed(decimals === undefined ? 0 : decimals);
+    }
+
+    /** Focus scores have no unit and any magnitude: three significant digits. */
+    function formatScore(value) {
+        if (!isNumber(value)) return "–";
+        var abs = Math.abs(value);
+        if (abs >= 1000) return value.toFixed(0);
+        if (abs === 0) return "0";
+        return value.toPrecision(3);
+    }
+
+    function formatSeconds(value) {
+        if (!isNumber(value)) return "–";
+        return value < 10 ? value.toFixed(1) : value.toFixed(0);
+    }
+
+    /** The message of a failed API call: the plugin's {"error": ...} or the HTTP status. */
+    function errorText(xhr) {
+        if (xhr) {
+            var body = xhr.responseJSON;
+            if (!body && xhr.responseText) {
+                try {
+                    body = JSON.parse(xhr.responseText);
+                } catch (e) {
+                    body = undefined;
+                }
+            }
+            if (body && typeof body.error === "string") return body.error;
+            if (xhr.status === 403) return gettext("You do not have the permission for this.");
+            if (xhr.status) return xhr.status + " " + (xhr.statusText || "");
+        }
+        return gettext("The server did not answer.");
+    }
+
+    function notifyError(title, text) {
+        new PNotify({
+            title: title,
+            text: _.escape(text),
+            type: "error",
+            hide: true,
+            delay: 8000
+        });
+    }
+
+    // Labels of the status's units and phases. Built on first use: OctoPrint defines gettext
+    // after the plugins' scripts ran, just before it constructs the view models.
+    var labels = undefined;
+
+    function label(kind, key) {
+        if (labels === undefined) {
+            labels = {
+                units: {code: gettext("code"), dioptre: gettext("dioptres"), mm: gettext("mm")},
+                phases: {
+                    coarse: gettext("Coarse search"),
+                    fine: gettext("Fine search"),
+                    final: gettext("Final approach")
+                }
+            };
+        }
+        return _.has(labels[kind], key) ? labels[kind][key] : undefined;
+    }
+
+    function unitsLabel(units) {
+        return label("units", units) || (units ? String(units) : "");
+    }
+
+    function phaseLabel(phase) {
+        return label("phases", phase) || gettext("Starting");
+    }
+
+    function validSample(sample) {
+        return (
+            Array.isArray(sample) &&
+            sample.length >= 2 &&
+            isNumber(sample[0]) &&
+            isNumber(sample[1])
+        );
+    }
+
+    function validRoi(roi) {
+        if (!Array.isArray(roi) || roi.length !== 4) return false;
+        for (var i = 0; i < 4; i++) {
+            if (!isNumber(roi[i])) return false;
+        }
+        return roi[2] > 0 && roi[3] > 0;
+    }
+
+    // ~~ the plot of the focus curve (inline SVG, see pifocus_sidebar.jinja2)
+
+    var PLOT = {width: 300, height: 140, left: 8, right: 8, top: 14, bottom: 20};
+
+    /**
+     * Everything the SVG needs, in its own coordinates: points, the line through them in
+     * position order, x ticks and the marker of the chosen peak.
+     */
+    function plotGeometry(samples, limits, decimals, busy, result) {
+        var innerW = PLOT.width - PLOT.left - PLOT.right;
+        var innerH = PLOT.height - PLOT.top - PLOT.bottom;
+        var positions = _.map(samples, function (s) {
+            return s[0];
+        });
+        var scores = _.map(samples, function (s) {
+            return s[1];
+        });
+        var peak = null;
+        if (!busy && result && result.found && isNumber(result.position)) {
+            peak = {position: result.position, score: isNumber(result.score) ? result.score : null};
+            positions = positions.concat([result.position]);
+            if (peak.score !== null) scores = scores.concat([peak.score]);
+        }
+
+        // x: the span the search covered (a refine run stays readable), padded, within the
+        // lens limits; before any sample, the whole range.
+        var lo, hi;
+        var haveLimits = Array.isArray(limits) && isNumber(limits[0]) && isNumber(limits[1]) && limits[1] > limits[0];
+        if (positions.length) {
+            lo = _.min(positions);
+            hi = _.max(positions);
+            var pad = Math.max((hi - lo) * 0.06, haveLimits ? (limits[1] - limits[0]) * 0.02 : 0);
+            // Padding stays inside the lens range, unless the samples do not (a curve of
+            // another driver, before a new run replaces it).
+            var inside = haveLimits && lo >= limits[0] && hi <= limits[1];
+            lo = inside ? Math.max(limits[0], lo - pad) : lo - pad;
+            hi = inside ? Math.min(limits[1], hi + pad) : hi + pad;
+        } else if (haveLimits) {
+            lo = limits[0];
+            hi = limits[1];
+        } else {
+            lo = 0;
+            hi = 1;
+        }
+        if (!(hi > lo)) {
+            lo -= 1;
+            hi += 1;
+        }
+
+        var ymax = scores.length ? _.max(scores) : 1;
+        var ymin = scores.length ? Math.min(0, _.min(scores)) : 0;
+        if (!(ymax > ymin)) ymax = ymin + 1;
+        ymax = ymin + (ymax - ymin) * 1.08;
+
+        function x(p) {
+            return PLOT.left + ((p - lo) / (hi - lo)) * innerW;
+        }
+        function y(s) {
+            return PLOT.top + innerH - ((s - ymin) / (ymax - ymin)) * innerH;
+        }
+        function r1(v) {
+            return Math.round(v * 10) / 10;
+        }
+
+        var last = samples.length - 1;
+        var points = _.map(samples, function (s, i) {
+            var latest = busy && i === last;
+            return {
+                cx: r1(x(s[0])),
+                cy: r1(y(s[1])),
+                r: latest ? 4.5 : 3,
+                cls: "pifocus-point" + (latest ? " pifocus-point-latest" : ""),
+                title: formatNumber(s[0], decimals) + ": " + formatScore(s[1])
+            };
+        });
+
+        var sorted = _.sortBy(samples, function (s) {
+            return s[0];
+        });
+        var path = _.map(sorted, function (s, i) {
+            return (i === 0 ? "M" : "L") + r1(x(s[0])) + " " + r1(y(s[1]));
+        }).join(" ");
+
+        // No ticks on a made-up axis (no samples and no lens range yet).
+        var ticks = !positions.length && !haveLimits ? [] : _.map([lo, (lo + hi) / 2, hi], function (value, i) {
+            return {
+                x: r1(x(value)),
+                label: formatNumber(value, decimals),
+                anchor: i === 0 ? "start" : i === 2 ? "end" : "middle"
+            };
+        });
+
+        var marker = null;
+        if (peak) {
+            var px = r1(x(peak.position));
+            var py = peak.score !== null ? r1(y(peak.score)) : PLOT.top;
+            marker = {
+                x: px,
+                y: py,
+                label: formatNumber(peak.position, decimals),
+                anchor: px < PLOT.width * 0.2 ? "start" : px > PLOT.width * 0.8 ? "end" : "middle",
+                labelY: Math.max(PLOT.top - 3, py - 8)
+            };
+        }
+
+        return {
+            width: PLOT.width,
+            height: PLOT.height,
+            viewBox: "0 0 " + PLOT.width + " " + PLOT.height,
+            points: points,
+            path: path,
+            ticks: ticks,
+            peak: marker,
+            axisY: PLOT.top + innerH,
+            axisX0: PLOT.left,
+            axisX1: PLOT.width - PLOT.right,
+            top: PLOT.top,
+            count: samples.length
+        };
+    }
+
+    // ~~ OctoPrint's webcams, as the camera choices offer them
+
+    /** [{value: name, label}] of OctoPrint's webcams (settingsViewModel.webcam_webcams). */
+    function webcamChoices(settingsViewModel) {
+        var webcams = settingsViewModel.webcam_webcams ? settingsViewModel.webcam_webcams() || [] : [];
+        return _.map(webcams, function (w) {
+            var name = ko.unwrap(w.name);
+            var label = ko.unwrap(w.displayName) || name;
+            if (ko.unwrap(w.canSnapshot) === false) label += " " + gettext("(no snapshots)");
+            return {value: name, label: label};
+        });
+    }
+
+    // ~~ a run: progress, the curve growing from pushed samples, the result
+
+    /**
+     * Adds to ``self`` the observables of an autofocus run and what the templates bind to
+     * (progressPercent, progressText, plot, result), and the handlers for the pushed
+     * messages (fromProgress, fromResult) and for a status (runFromStatus).
+     * ``self`` must have the computeds limits, decimals and units.
+     */
+    function addRunView(self) {
+        self.curve = ko.observableArray([]);
+        self.busy = ko.observable(false);
+        self.phase = ko.observable(null);
+        self.progress = ko.observable(0);
+        self.lastResult = ko.observable(null);
+
+
+        self.progressPercent = ko.pureComputed(function () {
+            var value = self.progress();
+            value = isNumber(value) ? Math.max(0, Math.min(1, value)) : 0;
+            return Math.round(value * 100) + "%";
+        });
+        self.phaseText = ko.pureComputed(function () {
+            return phaseLabel(self.phase());
+        });
+        self.progressText = ko.pureComputed(function () {
+            return _.sprintf(gettext("%(phase)s, %(frames)d frames"), {
+                phase: self.phaseText(),
+                frames: self.curve().length
+            });
+        });
+
+        self.samples = ko.pureComputed(function () {
+            return _.filter(self.curve(), validSample);
+        });
+
+        self.plot = ko.pureComputed(function () {
+            return plotGeometry(
+                self.samples(),
+                self.limits(),
+                self.decimals(),
+                self.busy(),
+                self.lastResult()
+            );
+        });
+
+        self.result = ko.pureComputed(function () {
+            var result = self.lastResult();
+            if (!result || typeof result !== "object" || self.busy()) return null;
+            var decimals = self.decimals();
+            var kind = result.found ? "success" : result.cancelled ? "warning" : "error";
+            var title = result.found
+                ? _.sprintf(gettext("In focus at %(position)s %(units)s"), {
+                      position: formatNumber(result.position, decimals),
+                      units: self.units()
+                  })
+                : result.cancelled
+                ? gettext("Autofocus cancelled")
+                : gettext("Autofocus failed");
+            var details = _.sprintf(
+                gettext("score %(score)s · %(frames)s frames · %(seconds)s s"),
+                {
+                    score: formatScore(result.score),
+                    frames: isNumber(result.captures) ? result.captures : "–",
+                    seconds: formatSeconds(result.duration)
+                }
+            );
+            return {
+                kind: kind,
+                css: "alert-" + kind,
+                title: title,
+                details: details,
+                message: result.message || "",
+                position: isNumber(result.position) ? formatNumber(result.position, decimals) : ""
+            };
+        });
+
+        /** The run's part of a status (GET, a command's reply, a push): keeps a live curve
+         * that is longer than the status's. */
+        self.runFromStatus = function (st) {
+            var curve = Array.isArray(st.curve) ? st.curve.slice() : [];
+            // Same run (busy before and after): a late reply must not drop pushed samples.
+            if (!(st.busy && self.busy() && self.curve().length > curve.length)) {
+                self.curve(curve);
+            }
+            self.busy(!!st.busy);
+            self.phase(st.phase || null);
+            self.progress(isNumber(st.progress) ? st.progress : 0);
+            if (st.last_result !== undefined) self.lastResult(st.last_result);
+        };
+
+        self.fromProgress = function (data) {
+            if (!self.busy()) {
+                // A run started (here or in another browser, by G-code, before a print).
+                self.busy(true);
+                self.curve([]);
+            }
+            if (isNumber(data.fraction)) self.progress(data.fraction);
+            if (data.phase) self.phase(data.phase);
+            if (validSample(data.sample)) self.curve.push([data.sample[0], data.sample[1]]);
+        };
+
+        self.fromResult = function (result) {
+            if (!result || typeof result !== "object") return;
+            self.lastResult(result);
+            self.busy(false);
+            self.progress(1);
+            if (Array.isArray(result.samples) && result.samples.length >= self.curve().length) {
+                self.curve(result.samples.slice());
+            }
+        };
+    }
+
+    // ~~ the region of interest, dragged on a snapshot
+
+    /**
+     * Adds the snapshot and the rectangle editor (see pifocus_roi.jinja2) to ``self``;
+     * ``roiTarget()`` returns the observable array [x, y, w, h] to edit, or null.
+     */
+    function addRoiEditor(self, roiTarget) {
+
+        self.snapshotUrl = ko.observable("");
+        self.snapshotLoading = ko.observable(false);
+        self.snapshotError = ko.observable("");
+        self.draft = ko.observable(null); // the rectangle being dragged, [x, y, w, h]
+        var dragStart = null;
+
+        self.refreshSnapshot = function () {
+            self.snapshotLoading(true);
+            self.snapshotError("");
+            var url = OctoPrint.getBlueprintUrl(PLUGIN) + "snapshot?_=" + Date.now();
+            fetch(url, {credentials: "same-origin", cache: "no-store"})
+                .then(function (response) {
+                    if (response.ok) return response.blob();
+                    return response.text().then(function (text) {
+                        var message = response.status + " " + response.statusText;
+                        try {
+                            var body = JSON.parse(text);
+                            if (body && body.error) message = body.error;
+                        } catch (e) {
+                            // not JSON: keep the status line
+                        }
+                        throw new Error(message);
+                    });
+                })
+                .then(function (blob) {
+                    var old = self.snapshotUrl();
+                    self.snapshotUrl(URL.createObjectURL(blob));
+                    if (old) URL.revokeObjectURL(old);
+                })
+                .catch(function (error) {
+                    self.snapshotError(
+                        _.sprintf(gettext("No snapshot from the camera: %(error)s"), {
+                            error: error && error.message ? error.message : String(error)
+                        })
+                    );
+                })
+                .then(function () {
+                    self.snapshotLoading(false);
+                });
+        };
+
+        self.roiValue = ko.pureComputed(function () {
+            var draft = self.draft();
+            if (draft) return draft;
+            var target = roiTarget();
+            var roi = target ? ko.toJS(target) : null;
+            return validRoi(roi) ? roi : [0, 0, 1, 1];
+        });
+        self.roiStyle = ko.pureComputed(function () {
+            var roi = self.roiValue();
+            return {
+                left: roi[0] * 100 + "%",
+                top: roi[1] * 100 + "%",
+                width: roi[2] * 100 + "%",
+                height: roi[3] * 100 + "%"
+            };
+        });
+        self.roiText = ko.pureComputed(function () {
+            var roi = self.roiValue();
+            return _.sprintf(gettext("x %(x)s%%, y %(y)s%%, width %(w)s%%, height %(h)s%%"), {
+                x: Math.round(roi[0] * 100),
+                y: Math.round(roi[1] * 100),
+                w: Math.round(roi[2] * 100),
+                h: Math.round(roi[3] * 100)
+            });
+        });
+
+        function fractionAt(event, element) {
+            var rect = element.getBoundingClientRect();
+            var x = (event.clientX - rect.left) / rect.width;
+            var y = (event.clientY - rect.top) / rect.height;
+            return [Math.max(0, Math.min(1, x)), Math.max(0, Math.min(1, y))];
+        }
+        function rectangle(a, b) {
+            var round = function (v) {
+                return Math.round(v * 10000) / 10000;
+            };
+            var x = Math.min(a[0], b[0]);
+            var y = Math.min(a[1], b[1]);
+            return [round(x), round(y), round(Math.abs(a[0] - b[0])), round(Math.abs(a[1] - b[1]))];
+        }
+
+        self.roiPointerDown = function (data, event) {
+            if (!self.snapshotUrl() || event.button !== 0) return true;
+            var element = event.currentTarget;
+            dragStart = fractionAt(event, element);
+            self.draft([dragStart[0], dragStart[1], 0, 0]);
+            if (element.setPointerCapture && event.pointerId !== undefined) {
+                try {
+                    element.setPointerCapture(event.pointerId);
+                } catch (e) {
+                    // synthetic events have no capturable pointer
+                }
+            }
+            return false;
+        };
+        self.roiPointerMove = function (data, event) {
+            if (!dragStart) return true;
+            self.draft(rectangle(dragStart, fractionAt(event, event.currentTarget)));
+            return false;
+        };
+        self.roiPointerUp = function (data, event) {
+            if (!dragStart) return true;
+            var roi = rectangle(dragStart, fractionAt(event, event.currentTarget));
+            dragStart = null;
+            self.draft(null);
+            // A click or a sliver is not a region: keep the old one.
+            var target = roiTarget();
+            if (target && roi[2] >= 0.02 && roi[3] >= 0.02) target(roi);
+            return false;
+        };
+        self.resetRoi = function () {
+            var target = roiTarget();
+            if (target) target([0.25, 0.25, 0.5, 0.5]);
+        };
+    }
+
+    return {
+        PLUGIN: PLUGIN,
+        isNumber: isNumber,
+        toNumber: toNumber,
+        decimalsFor: decimalsFor,
+        formatNumber: formatNumber,
+        formatScore: formatScore,
+        formatSeconds: formatSeconds,
+        errorText: errorText,
+        notifyError: notifyError,
+        unitsLabel: unitsLabel,
+        phaseLabel: phaseLabel,
+        validSample: validSample,
+        validRoi: validRoi,
+        plotGeometry: plotGeometry,
+        webcamChoices: webcamChoices,
+        addRunView: addRunView,
+        addRoiEditor: addRoiEditor
+    };
+})();
