@@ -43,6 +43,31 @@ SUBDEV_HINT = (
 )
 
 
+#: The nodes the driver opens: V4L2 video and sub-device nodes.
+NODE_NAME = re.compile(r"^(?:video|v4l-subdev)\d+$")
+DEVICE_RULE = ("The V4L2 device must be a node /dev/videoN or /dev/v4l-subdevN, or a link to one "
+               "(such as udev's /dev/v4l/by-id/...)")
+
+
+def check_device(device: str, dev_dir: str = "/dev") -> str:
+    """``device`` if it names a V4L2 node, else ``ValueError`` saying what is accepted.
+
+    The path is resolved first (``os.path.realpath``: ``..`` and symbolic links), and what it
+    resolves to must be ``videoN`` or ``v4l-subdevN`` directly in ``dev_dir``. So udev's stable
+    links (``/dev/v4l/by-id/usb-...-video-index0``, ``/dev/v4l/by-path/...``) and a user's own
+    udev link are fine, while ``/dev/../etc/passwd``, ``/dev/sda`` or a link to a file are
+    refused before anything is opened. A link that does not exist (yet) resolves to itself and
+    is refused; a plain ``/dev/videoN`` that does not exist passes here and fails when opened,
+    with a message about the camera.
+    """
+    text = str(device).strip()
+    real = os.path.realpath(text) if text else ""
+    if not text or os.path.dirname(real) != os.path.realpath(dev_dir) or not NODE_NAME.match(os.path.basename(real)):
+        leads = f" (it leads to {real})" if real and real != text else ""
+        raise ValueError(f"{DEVICE_RULE}; {text!r}{leads} is not.")
+    return text
+
+
 def find_nodes(dev_dir: str = "/dev") -> List[str]:
     """``videoN`` then ``v4l-subdevN`` paths under ``dev_dir``, in number order."""
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any, Dict, Optional, Tuple
 
 from flask_babel import gettext
@@ -42,6 +43,33 @@ Reply = Tuple[int, Dict[str, Any]]
 
 class BadRequest(ValueError):
     """Bad input: a 400 with the message."""
+
+
+#: How deep a command's JSON body may nest: validate_settings needs 5 levels (the body, its
+#: settings, a section, a list of presets, a preset).
+BODY_NESTING_MAX = 16
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def body_too_deep(raw: bytes, limit: int = BODY_NESTING_MAX) -> bool:
+    """Whether the JSON text ``raw`` nests arrays and objects more than ``limit`` deep.
+
+    Counted without parsing: Python's JSON parser recurses once per level, so a body nested
+    thousands deep (which anyone can send, before any permission check) would end in a
+    ``RecursionError`` and a 500. Brackets inside strings do not count.
+    """
+    brackets = _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    depth = 0
+    for char in brackets:
+        if char in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def parse_number(data: Dict[str, Any], key: str, required: bool = True) -> Optional[float]:
@@ -142,8 +170,8 @@ def _dispatch(controller: FocusController, command: str, data: Dict[str, Any],
     submitted = data.get("settings")
     if not isinstance(submitted, dict):
         raise BadRequest(gettext("'settings' must be an object with PiFocus settings"))
-    merged = settings_rules.merge(current_settings or {}, settings_rules.submitted_sections(submitted))
     try:
+        merged = settings_rules.merge(current_settings or {}, settings_rules.submitted_sections(submitted))
         checked = settings_rules.check(merged)
     except settings_rules.SettingsError as exc:
         return 400, {"error": exc.message, "field": exc.path}
