@@ -21,6 +21,8 @@ from ..errors import PiFocusError
 from . import settings as settings_rules
 from .controller import Conflict, FocusController
 
+_logger = logging.getLogger(__name__)
+
 CONTROL = "control"
 ADMIN = "admin"
 
@@ -135,7 +137,7 @@ def handle_command(controller: FocusController, command: str, data: Dict[str, An
     except PiFocusError as exc:  # the lens or camera failed: the request itself was fine
         return 409, {"error": str(exc)}
     except Exception as exc:
-        (logger or logging.getLogger(__name__)).exception("API command %s failed", command)
+        (logger or _logger).exception("API command %s failed", command)
         return 500, {"error": gettext("Internal error in PiFocus: %(error)s", error=str(exc))}
 
 
