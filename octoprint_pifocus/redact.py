@@ -10,7 +10,7 @@ One mechanism, in this module (plain Python, no OctoPrint):
 * :func:`mask_url` shows one URL safely: ``http://cam:***@host:8080/x``. The user name stays
   (it helps to recognise the URL), the password becomes ``***``; user information without a
   password is masked whole (``http://***@host``: it may be a token). Query parameters whose
-  name says password, token, secret, API key or auth get ``***`` as their value.
+  name says password (pas, pwd), token, secret, API key or auth get ``***`` as their value.
 * :func:`redact` does the same to every URL inside any text. It takes the user information
   up to the *last* ``@`` before the next whitespace, so a password with an unencoded ``@``,
   ``/`` or ``?`` is masked too (a URL with an ``@`` in its path or query then shows less of
@@ -52,7 +52,7 @@ _USERINFO_IN_TEXT = re.compile(rf"(?P<scheme>{_SCHEME})(?P<userinfo>\S*)@")
 _USERINFO_IN_URL = re.compile(rf"^(?P<lead>\s*)(?P<scheme>{_SCHEME})(?P<userinfo>.*)@", re.S)
 #: Query parameters that hold credentials (pwd=, password=, loginpas=, token=, api_key=...).
 _SECRET_PARAM = re.compile(
-    r"(?P<name>(?<=[?&;])[^=&;\s#]*(?:pass|pwd|token|secret|apikey|api_key|api-key|auth)[^=&;\s#]*)"
+    r"(?P<name>(?<=[?&;])[^=&;\s#]*(?:pas|pwd|token|secret|apikey|api_key|api-key|auth)[^=&;\s#]*)"
     r"=(?P<value>[^&;\s#]*)", re.I)
 
 

@@ -38,6 +38,7 @@ from ..focus.search import AutofocusResult
 from ..lenses import open_lens
 from ..lenses.base import describe, format_number, nudge_target, probe_entry, snap
 from ..lenses.printer_z import PrinterZLens
+from ..redact import mask_url
 from ..sources import open_source
 from .webcams import first_stream
 from . import settings as settings_rules
@@ -615,7 +616,7 @@ class FocusController:
                 if url:
                     return open_source(url, "stream", settle, discard)
                 self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
-                                  webcam.config.name, ", ".join(candidates) or "(no stream URL)")
+                                  webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
 
     def snapshot(self) -> bytes:
