@@ -143,6 +143,7 @@ def test_move_and_nudge(octoprint_server):
     ("move", {"position": "nan"}, ["finite"]),
     ("move", {"position": float("nan")}, ["finite"]),
     ("move", {"position": float("inf")}, ["finite"]),
+    ("move", {"position": 10 ** 400}, ["finite", "about 401 digits"]),   # too large for a float
     ("move", {"position": 5000}, ["outside", "0..1023"]),
     ("move", {"position": -1}, ["outside"]),
     ("nudge", {}, ["missing", "delta"]),

@@ -85,12 +85,14 @@ def parse_number(data: Dict[str, Any], key: str, required: bool = True) -> Optio
         raise BadRequest(gettext("'%(key)s' must be a number, not %(value)s", key=key, value=repr(value)))
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    except (TypeError, ValueError):
         raise BadRequest(gettext("'%(key)s' must be a number, not %(value)s",
-                                 key=key, value=repr(value)[:40])) from None
+                                 key=key, value=settings_rules.shown(value))) from None
     if not math.isfinite(number):
         raise BadRequest(gettext("'%(key)s' must be a finite number, not %(value)s",
-                                 key=key, value=repr(value)[:40]))
+                                 key=key, value=settings_rules.shown(value)))
     return number
 
 
