@@ -80,6 +80,8 @@ def logs(server: OctoPrintServer) -> Dict[str, str]:
 
 def test_no_password_reaches_any_reply_log_push_or_event(run):
     server = run.server
+    # PiFocus restores the last position in a thread after start-up; nothing else may run then.
+    server.wait_for_log("Restoring the lens position 2 (start-up) failed", timeout=30)
     with SocketListener(server, "user") as user_socket, SocketListener(server, "viewer") as viewer_socket:
         # ~~ control: status, move, nudge, autofocus, the snapshot route
         assert run.call("GET", API, "user").status_code == 200
