@@ -4,11 +4,18 @@ Anything derived from :class:`PiFocusError` is an *expected* failure (wrong bus,
 move refused for safety). Its message is written for the person who has to fix it; the command
 line prints it as one line and the plugin shows it in the UI. Programming errors and bad API
 arguments stay ordinary exceptions (``ValueError``, ``TypeError``).
+
+The message is redacted when the exception is made (:func:`~octoprint_pifocus.redact.redact`):
+it goes to every browser, so a camera URL quoted in it never carries its password.
 """
+from .redact import redact
 
 
 class PiFocusError(Exception):
     """An expected failure with a message that says what happened and what to do."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class LensError(PiFocusError):

@@ -143,6 +143,7 @@ def test_move_and_nudge(octoprint_server):
     ("move", {"position": "nan"}, ["finite"]),
     ("move", {"position": float("nan")}, ["finite"]),
     ("move", {"position": float("inf")}, ["finite"]),
+    ("move", {"position": 10 ** 400}, ["finite", "about 401 digits"]),   # too large for a float
     ("move", {"position": 5000}, ["outside", "0..1023"]),
     ("move", {"position": -1}, ["outside"]),
     ("nudge", {}, ["missing", "delta"]),
@@ -513,3 +514,47 @@ def test_bodies_that_are_not_a_command_object_are_a_400(octoprint_server, body):
                                               headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert "command" in r.json()["error"]
+
+
+@pytest.mark.parametrize("user", [None, "user"])
+@pytest.mark.parametrize("depth", [5000, 900, 17])
+def test_a_deeply_nested_body_is_a_400_for_anyone(octoprint_server, user, depth):
+    """The body check runs before any permission check, so anyone can send this: Python's JSON
+    parser recursed once per level and 5,000 levels ended in a RecursionError and a 500."""
+    session = octoprint_server.anonymous() if user is None else octoprint_server.session(user)
+    body = '{"command": "move", "position": ' + "[" * depth + "]" * depth + "}"
+    r = session.post(octoprint_server.url + API, data=body, timeout=10, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "nests more than 16 levels" in r.json()["error"]
+    # Brackets inside strings do not count: a legitimate body still gets through to the command.
+    r = session.post(octoprint_server.url + API, json={"command": "preset_delete", "name": "[" * 40}, timeout=10)
+    assert r.status_code in (400, 403) and "nests" not in r.text
+
+
+@pytest.mark.parametrize("settings_text, field", [
+    ('{"printer_z": {"max": 1' + "0" * 309 + "}}", "printer_z.max"),   # int too large to convert to float
+    ('{"simulation": {"width": 1e400}}', "simulation.width"),            # int(inf): OverflowError
+    ('{"simulation": {"noise": 1' + "0" * 400 + "}}", "simulation.noise"),
+    ('{"roi": [1' + "0" * 400 + ", 0, 0.5, 0.5]}", "roi"),
+    ('{"presets": [{"name": "x", "position": 1' + "0" * 400 + "}], \"camera\": {\"settle\": -1}}", "camera.settle"),
+    ('{"i2c": {"bus": -1}}', "i2c.bus"),
+    ('{"a": ' + "[" * 12 + "]" * 12 + "}", ""),                          # deeper than any setting
+])
+def test_validate_settings_with_absurd_numbers_or_nesting_is_a_400(octoprint_server, settings_text, field):
+    body = '{"command": "validate_settings", "settings": ' + settings_text + "}"
+    r = octoprint_server.session("admin").post(octoprint_server.url + API, data=body, timeout=10,
+                                               headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field and r.json()["error"], r.text
+
+
+def test_a_deeply_nested_settings_save_is_refused(octoprint_server):
+    before = octoprint_server.plugin_settings("pifocus")
+    deep: Any = 1
+    for _ in range(400):
+        deep = {"x": deep}
+    r = octoprint_server.session("admin").post(octoprint_server.url + "/api/settings",
+                                               json={"plugins": {"pifocus": {"simulation": deep}}}, timeout=10)
+    assert r.status_code == 200, r.text  # OctoPrint's settings API answers 200 whatever a plugin does
+    assert r.json()["plugins"]["pifocus"] == before
+    assert "The settings are nested more than 10 levels deep" in octoprint_server.log_text()

@@ -88,3 +88,12 @@ def test_bad_option_is_a_usage_error_without_traceback():
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     assert "settle must be >= 0" in run.stderr
+
+
+def test_the_lens_and_camera_are_named_for_people_without_passwords(rig):
+    streamer, camera, webcam = rig
+    url = webcam.snapshot_url.replace("//", "//viewer:CAMSECRET@")
+    run = pifocus("autofocus", "--driver", "simulated", "--camera", url, "--settle", "0")
+    head = run.stdout.splitlines()[0]
+    assert head == f"Lens: simulated VCM (range 0..1023 codes); camera: snapshot URL {url.replace('CAMSECRET', '***')}"
+    assert "CAMSECRET" not in run.stdout + run.stderr and " object at 0x" not in run.stdout

@@ -133,3 +133,58 @@ def test_driver_is_required_and_addresses_are_checked(capsys):
     with pytest.raises(SystemExit):
         main(["lens", "set", "10", "--driver", "i2c", "--address", "0x99"])
     assert "between 0x03 and 0x77" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bus", ["-1", "256", "99999999999999999999", "ten"])
+def test_a_negative_or_absurd_bus_is_refused_with_what_is_accepted(capsys, bus):
+    with pytest.raises(SystemExit) as info:
+        main(["lens", "set", "10", "--driver", "i2c", "--bus", bus])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "does not exist" not in err
+    assert "The I2C bus must be a whole number 0..255 (the N of /dev/i2c-N)" in err
+
+
+def test_the_driver_refuses_a_negative_bus_too():
+    from octoprint_pifocus.lenses import I2CVCMLens
+
+    with pytest.raises(ValueError, match=r"whole number 0\.\.255 .*got -1"):
+        I2CVCMLens(bus=-1, bus_factory=lambda *a, **k: pytest.fail("nothing may be opened"))
+
+
+@pytest.mark.parametrize("device", ["/dev/../etc/passwd", "/etc/passwd", "{dev}/../../etc/passwd",
+                                    "{dev}/sda", "{dev}/v4l/by-id/missing-link", "{dev}/link-to-passwd"])
+def test_v4l2_device_must_be_a_video_node_after_resolving(capsys, tmp_path, device):
+    dev = tmp_path / "dev"
+    (dev / "v4l" / "by-id").mkdir(parents=True)
+    (dev / "sda").touch()
+    (dev / "link-to-passwd").symlink_to("/etc/passwd")
+    code, out, err = run(capsys, "lens", "set", "10", "--driver", "v4l2", "--device", device.format(dev=dev),
+                         "--dev-dir", str(dev))
+    assert code == 1 and out == ""
+    assert err.startswith("pifocus: error: The V4L2 device must be a node /dev/videoN or /dev/v4l-subdevN, "
+                          "or a link to one (such as udev's /dev/v4l/by-id/...);")
+
+
+def test_a_udev_link_to_a_video_node_is_followed(tmp_path):
+    from fakes.fake_v4l2 import FakeNode, FakeV4L2
+    from octoprint_pifocus.lenses import V4L2Lens
+
+    dev = tmp_path / "dev"
+    (dev / "v4l" / "by-id").mkdir(parents=True)
+    fake = FakeV4L2(str(dev))
+    fake.add("video0", FakeNode.uvc_c920())
+    link = dev / "v4l" / "by-id" / "usb-046d_HD_Pro_Webcam_C920-video-index0"
+    link.symlink_to("../../video0")
+    with V4L2Lens(device=str(link), **fake.options()) as lens:
+        assert lens.device == str(link) and lens.limits == (0, 250)
+
+
+def test_credentials_in_a_camera_streamer_url_are_masked_on_the_command_line(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://cam:CLISECRET@127.0.0.1:{port}"
+    for argv in (["lens", "set", "2", "--driver", "camera-streamer", "--url", url],
+                 ["lens", "probe", "--url", url, "--dev-dir", "/nonexistent"]):
+        code, out, err = run(capsys, *argv)
+        assert "CLISECRET" not in out + err and f"cam:***@127.0.0.1:{port}" in out + err, out + err

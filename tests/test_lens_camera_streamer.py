@@ -165,3 +165,44 @@ def test_probe_and_probe_all(serve):
 def test_bad_configuration(options, message):
     with pytest.raises(ValueError, match=message):
         CameraStreamerLens(**options)
+
+
+# ~~ a URL with a user name and password (camera-streamer behind a proxy asking for basic auth)
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(serve):
+    server = serve(auth=("cam", "p@ss:w/rd"))
+    lens = CameraStreamerLens(url=f"http://cam:p%40ss%3Aw%2Frd@127.0.0.1:{server.httpd.server_address[1]}")
+    lens.move_to(2.5)
+    assert server.options == {"AfMode": "manual", "LensPosition": "2.5"}
+    # "cam:p@ss:w/rd" in base64, on every request (the form probe and the two sets).
+    assert server.authorizations == ["Basic Y2FtOnBAc3M6dy9yZA=="] * 3
+    assert "p%40ss" not in lens.where and "cam:***@127.0.0.1" in lens.where
+    assert "p%40ss" not in repr(lens) and "p%40ss" not in lens.probe()["device"]
+
+
+def test_missing_or_wrong_credentials_say_what_to_fix_without_the_password(serve):
+    server = serve(auth=("cam", "right"))
+    port = server.httpd.server_address[1]
+    with pytest.raises(LensError) as missing:
+        CameraStreamerLens(url=f"http://127.0.0.1:{port}").move_to(1.0)
+    with pytest.raises(LensError) as wrong:
+        CameraStreamerLens(url=f"http://cam:WRONGPW@127.0.0.1:{port}").move_to(1.0)
+    assert str(missing.value) == (
+        f"camera-streamer at http://127.0.0.1:{port} needs a user name and password (it answered "
+        "HTTP 401): put them in the URL in front of the host, as user:password@host.")
+    assert str(wrong.value) == (f"camera-streamer at http://cam:***@127.0.0.1:{port} refused the user name "
+                                "or password in the URL: check them.")
+    assert server.options == {}
+
+
+def test_an_unreachable_url_with_credentials_does_not_show_the_password():
+    url = closed_port_url().replace("//", "//cam:TOPSECRET@")
+    lens = CameraStreamerLens(url=url)
+    with pytest.raises(LensError) as info:
+        lens.move_to(1.0)
+    assert "TOPSECRET" not in str(info.value)
+    assert str(info.value).startswith(f"Cannot reach camera-streamer at {url.replace('TOPSECRET', '***')} "
+                                      "(connection refused)")
+    probe = lens.probe()
+    assert "TOPSECRET" not in str(probe) and probe["found"] is False

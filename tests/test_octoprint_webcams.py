@@ -518,8 +518,15 @@ def test_simulation_follows_a_position_source():
     ({"lens": "zoom"}, ["simulation.lens", "vcm", "printer_z"]),
     ({"fps": "fast"}, ["simulation.fps"]),
     ({"fps": 0}, ["simulation.fps"]),
-    ({"width": 10}, ["frame size"]),
+    ({"width": 10}, ["simulation.width", "160..3840"]),
     ({"focus": 2000}, ["0..1023"]),
+    # Stored as .nan/.inf they broke /api/settings and rendered a black camera.
+    ({"noise": "NaN"}, ["simulation.noise", "finite"]),
+    ({"noise": float("inf")}, ["simulation.noise", "finite"]),
+    ({"width": 1e400}, ["simulation.width", "finite"]),
+    ({"blur_rate": 10 ** 400}, ["simulation.blur_rate", "finite"]),
+    ({"height": 10 ** 400}, ["simulation.height", "far outside"]),
+    ({"jpeg_quality": 80.5}, ["simulation.jpeg_quality", "whole number"]),
 ])
 def test_simulation_settings_are_checked(data, words):
     with pytest.raises(ValueError) as err:

@@ -7,9 +7,12 @@ in OctoPrint's own plugin system (``run_in_octoprint``) and once in a running se
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Dict
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -243,7 +246,10 @@ def test_settings_round_trip(server):
     ({"driver": "printer-z", "search": {"window": 0.02}}, "search.window"),  # < 3 Z steps of 0.01 mm
     ({"printer_z": {"restore_after_print_action": "maybe"}}, "printer_z.restore_after_print_action"),
     ({"measure": "sharpest"}, "measure"),
-    ({"simulation": {"fps": 0}}, "simulation"),
+    ({"simulation": {"fps": 0}}, "simulation.fps"),
+    ({"v4l2": {"device": "/dev/../etc/passwd"}}, "v4l2.device"),
+    ({"v4l2": {"device": "/dev/sda"}}, "v4l2.device"),
+    ({"i2c": {"bus": -1}}, "i2c.bus"),
     # A good value next to a bad one is not saved either: the save is refused as a whole.
     ({"camera": {"settle": 1.0}, "roi": [2, 0, 1, 1]}, "roi"),
 ])
@@ -259,6 +265,34 @@ def test_invalid_values_are_refused_and_nothing_is_lost(server, values, field):
                                      timeout=10)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field and r.json()["error"]
+
+
+#: Numbers YAML would store as .nan/.inf (or that no float holds), in every kind of setting.
+BAD_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", 10 ** 400, float("nan"), float("inf")]
+NUMBER_SETTINGS = [("simulation", "noise"), ("simulation", "width"), ("printer_z", "max"), ("camera", "settle"),
+                   ("search", "window"), ("automation", "watchdog_interval"), ("camera_streamer", "max")]
+
+
+def raw_post(server, path: str, body: Dict[str, Any], user: str = "admin"):
+    """POST ``body`` as JSON with NaN and Infinity literals, as a JavaScript client can send them."""
+    return server.session(user).post(server.url + path, data=json.dumps(body, allow_nan=True), timeout=10,
+                                     headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("section, key", NUMBER_SETTINGS)
+def test_non_finite_and_huge_numbers_are_never_saved(server, section, key):
+    before = settings(server)
+    for bad in BAD_NUMBERS:
+        r = raw_post(server, "/api/settings", {"plugins": {"pifocus": {section: {key: bad}}}})
+        assert r.status_code == 200, r.text
+        assert r.json()["plugins"]["pifocus"][section][key] == before[section][key]
+        r = raw_post(server, API, {"command": "validate_settings", "settings": {section: {key: bad}}})
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["field"] == f"{section}.{key}", r.text
+        assert "finite" in r.json()["error"] or "far outside" in r.json()["error"], r.text
+    assert settings(server) == before
+    text = server.config_path.read_text().lower()
+    assert ".nan" not in text and ".inf" not in text and "1e+400" not in text and "0" * 300 not in text
 
 
 def test_validate_settings_accepts_good_values_and_needs_admin(server):
@@ -391,3 +425,39 @@ def test_pifocus_admins_can_change_the_driver(settings_user_server):
     assert r.status_code == 200
     assert settings(s)["driver"] == ""
     assert "secret" in s.session("admin").get(s.url + "/api/settings", timeout=10).json()["plugins"]["pifocus"]["camera"]["url"]
+
+
+# ~~ a config.yaml that already holds what no save accepts
+
+
+def test_a_stored_nan_or_infinity_is_repaired_at_start_up():
+    """An older PiFocus wrote .nan; OctoPrint then left PiFocus out of /api/settings (JSON has no
+    NaN) and the simulated camera rendered black. Now the bad values are removed at start-up,
+    with a log line each, and their defaults apply; the good values next to them stay."""
+    nan, inf = float("nan"), float("inf")
+    config = deep_merge(demo_config(noise=nan, focus=300.0), {"plugins": {"pifocus": {
+        "printer_z": {"min": 1.0, "max": inf}, "camera": {"settle": 0.5, "discard": 10 ** 400},
+        "presets": [{"name": "nan", "position": nan, "driver": "simulated"},
+                    {"name": "bed", "position": 400, "driver": "simulated"}]}}})
+    with OctoPrintServer(extra_config=config) as s:
+        assert ".nan" in yaml.safe_dump(config) and ".inf" in yaml.safe_dump(config)
+        data = settings(s)
+        assert data, "PiFocus is missing from /api/settings"
+        assert data["simulation"]["noise"] == 2.0 and data["simulation"]["focus"] == 300.0
+        assert data["printer_z"]["max"] == 10.0 and data["printer_z"]["min"] == 1.0
+        assert data["camera"]["discard"] == 0 and data["camera"]["settle"] == 0.5
+        assert data["presets"] == [{"name": "bed", "position": 400, "driver": "simulated"}]
+        log = s.log_text()
+        for path in ("simulation.noise", "printer_z.max", "camera.discard"):
+            assert f"Stored setting {path} is not usable" in log
+        text = s.config_path.read_text().lower()
+        assert ".nan" not in text.replace("name: nan", "") and ".inf" not in text
+        # The simulated camera renders a picture again, not black.
+        r = s.session("user").get(s.url + "/plugin/pifocus/simcam/snapshot", timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
+        image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert image is not None and image.mean() > 40 and image.std() > 2  # NaN noise gave all black
+        # ... and after a restart, with what it saved.
+        s.restart()
+        assert settings(s)["simulation"]["noise"] == 2.0
+        assert "is not usable" not in s.log_text().split("Starting OctoPrint")[-1]

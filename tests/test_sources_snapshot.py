@@ -163,7 +163,7 @@ def test_credentials_missing_or_wrong(frames):
         missing = snapshot_error(server.snapshot_url)
         wrong = snapshot_error(server.snapshot_url.replace("//", "//pi:guess@"))
     assert missing.endswith("answered HTTP 401 Unauthorized: it needs a user name and password: "
-                            "put them in the URL as http://user:password@host/....")
+                            "put them in the URL in front of the host, as user:password@host.")
     assert "http://pi:***@127.0.0.1" in wrong and "guess" not in wrong
     assert wrong.endswith("the user name or password in the URL was refused: check them.")
 

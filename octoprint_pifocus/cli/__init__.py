@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import PiFocusError
+from ..redact import redact
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("score", "demo", "lens", "autofocus")
@@ -37,7 +38,7 @@ def main(argv: Optional[List[str]] = None, prog: str = "pifocus") -> int:
     try:
         return int(args.func(args) or 0)
     except (PiFocusError, ValueError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

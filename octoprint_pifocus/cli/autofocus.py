@@ -10,6 +10,7 @@ import argparse
 from contextlib import closing
 
 from ..focus import autofocus
+from ..lenses.base import describe
 from ..sources import DEFAULT_SETTLE, DEFAULT_TIMEOUT, MODES, open_source
 from ..sources.base import check_timing
 from .lens import add_lens_options, open_lens_from_args
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             closing(open_source(args.camera, args.mode, args.settle, args.discard, args.timeout)) as camera:
         progress = None if args.json else ProgressPrinter()
         if progress:
-            print(f"Lens: {lens!r}; camera: {args.camera}")
+            print(f"Lens: {describe(lens, with_range=True)}; camera: {getattr(camera, 'name', '')}")
             progress.header()
         result = autofocus(lens, camera, roi=args.roi, measure=args.measure, progress=progress,
                            refine=args.refine, window=args.window)

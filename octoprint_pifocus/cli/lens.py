@@ -12,8 +12,9 @@ from contextlib import closing
 from typing import Any, Dict, List
 
 from ..lenses import CHIPS, DEFAULT_ADDRESS, DEFAULT_URL, nudge_target, open_lens, probe_all
-from ..lenses.base import format_number, units_label
-from ..lenses.i2c_vcm import parse_address
+from ..lenses.base import describe, format_number, units_label
+from ..lenses.i2c_vcm import check_bus, parse_address
+from ..redact import mask_url
 
 #: The drivers a command line can open on its own (printer-z needs OctoPrint's printer).
 CLI_DRIVERS = ("i2c", "v4l2", "camera-streamer", "simulated")
@@ -29,12 +30,19 @@ def _address(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _bus(text: str) -> int:
+    try:
+        return check_bus(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_lens_options(parser: argparse.ArgumentParser) -> None:
     """``--driver`` and every driver's options."""
     parser.add_argument("--driver", required=True, choices=CLI_DRIVERS,
                         help="which focus hardware to drive")
     group = parser.add_argument_group("i2c driver (voice-coil chip)")
-    group.add_argument("--bus", type=int, default=None,
+    group.add_argument("--bus", type=_bus, default=None,
                        help="I2C bus number, e.g. 10 (default: the first that answers, in the order 10, 0, 11, 1, 22)")
     group.add_argument("--address", type=_address, default=None,
                        help=f"7-bit I2C address (default 0x{DEFAULT_ADDRESS:02X})")
@@ -44,7 +52,8 @@ def add_lens_options(parser: argparse.ArgumentParser) -> None:
                        help="use the address although a kernel driver claimed it (races libcamera)")
     group = parser.add_argument_group("v4l2 and camera-streamer drivers")
     group.add_argument("--device", default=None,
-                       help="v4l2: the node, e.g. /dev/v4l-subdev0 (default: the first with focus_absolute); "
+                       help="v4l2: the node, /dev/videoN or /dev/v4l-subdevN or a link to one (default: the "
+                            "first with focus_absolute); "
                             "camera-streamer: the device name in /option (default CAMERA)")
     group.add_argument("--url", default=None, help=f"camera-streamer base URL (default {DEFAULT_URL})")
     _add_dev_dir(parser)
@@ -115,12 +124,6 @@ def _number(text: str, what: str):
     return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 
-def _describe(lens) -> str:
-    low, high = lens.limits
-    return (f"{getattr(lens, 'where', lens.name)} (range {format_number(low)}..{format_number(high)} "
-            f"{units_label(getattr(lens, 'units', ''))})").replace(" )", ")")
-
-
 def run_set(args: argparse.Namespace) -> int:
     value = _number(args.value, "VALUE")
     with closing(open_lens_from_args(args)) as lens:
@@ -142,7 +145,7 @@ def run_nudge(args: argparse.Namespace) -> int:
 
 def _report(lens, before, note: str) -> None:
     was = f"{format_number(before)} -> " if before is not None else ""
-    print(f"{_describe(lens)}: {was}{format_number(lens.position)}{note}")
+    print(f"{describe(lens, with_range=True)}: {was}{format_number(lens.position)}{note}")
 
 
 def run_probe(args: argparse.Namespace) -> int:
@@ -152,7 +155,7 @@ def run_probe(args: argparse.Namespace) -> int:
     others = [e for e in entries if not e["found"] and e["driver"] != "camera-streamer"]
     if not found and not others:
         print(f"No focus devices found: no I2C buses or V4L2 nodes in {args.dev_dir}, "
-              f"and no camera-streamer at {args.url}.")
+              f"and no camera-streamer at {mask_url(args.url)}.")
         return 0
     if found:
         print("Focus devices:")

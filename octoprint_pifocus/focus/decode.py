@@ -36,9 +36,11 @@ def validate_roi(roi: Optional[Sequence[float]]) -> Roi:
         return DEFAULT_ROI
     try:
         values = tuple(float(v) for v in roi)
+    except OverflowError:
+        raise ValueError("ROI values must be finite numbers, got a number too large for one") from None
     except (TypeError, ValueError):
         raise ValueError(
-            f"ROI must be four numbers (x, y, w, h) as fractions of the frame, got {roi!r}"
+            f"ROI must be four numbers (x, y, w, h) as fractions of the frame, got {roi!r:.80}"
         ) from None
     if len(values) != 4:
         raise ValueError(

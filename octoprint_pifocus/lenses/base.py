@@ -55,6 +55,18 @@ def units_label(units: str) -> str:
     return units + "s" if units and units[-1].isalpha() and len(units) > 2 and not units.endswith("s") else units
 
 
+def describe(lens: Any, with_range: bool = False) -> str:
+    """How messages name ``lens``: where it is ("DW9714 at 0x0C on /dev/i2c-10"), else its name,
+    else its kind; ``with_range`` adds "(range 0..1023 codes)". Never a Python repr."""
+    text = str(getattr(lens, "where", None) or getattr(lens, "name", None) or type(lens).__name__)
+    limits = getattr(lens, "limits", None)
+    if with_range and limits:
+        low, high = limits
+        units = units_label(getattr(lens, "units", "") or "")
+        text += f" (range {format_number(low)}..{format_number(high)}{' ' + units if units else ''})"
+    return text
+
+
 def clamp(value: Number, limits: Tuple[Number, Number]) -> Number:
     low, high = limits
     return min(high, max(low, value))

@@ -12,18 +12,20 @@ nothing: the new server answers 400 "No key or value passed.", the old one 404 "
 passed.". Anything else is not camera-streamer, which is better said than guessed.
 
 camera-streamer compares the ``device`` name exactly, and names the camera ``CAMERA``.
-Plain ``urllib`` with a timeout: no extra dependency for the engine.
+HTTP as the frame sources do it (:mod:`..sources.web`: ``http.client`` with a timeout, basic
+auth from ``user:password@`` in the URL); messages show the URL with its password masked.
 """
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Dict, Optional, Tuple
 
 from ..errors import LensError
+from ..redact import mask_url
+from ..sources.web import split_url
 from .base import LensBase, Number, check_limits, format_number, probe_entry, snap
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -39,9 +41,11 @@ OLD_SIGNATURE = "no options passed"
 class Reply:
     """Status and body of one HTTP reply (an error status is a reply too)."""
 
-    def __init__(self, status: int, body: str) -> None:
+    def __init__(self, status: int, body: str, with_credentials: bool = False) -> None:
         self.status = status
         self.body = body.strip()
+        #: The request carried a user name and password (HTTP basic auth).
+        self.with_credentials = with_credentials
 
     @property
     def first_line(self) -> str:
@@ -49,24 +53,33 @@ class Reply:
 
 
 def http_get(url: str, timeout: float) -> Reply:
-    """GET ``url``; connection problems become a :class:`LensError` naming the URL."""
+    """GET ``url``; connection problems become a :class:`LensError` naming the URL (masked).
+
+    The URL is split as the frame sources split theirs (:func:`..sources.web.split_url`), so
+    ``http://user:password@host:8080`` sends HTTP basic auth, as for the camera URL.
+    """
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local URL
-            return Reply(resp.status, resp.read(65536).decode("utf-8", "replace"))
-    except urllib.error.HTTPError as exc:
-        body = exc.read(65536).decode("utf-8", "replace") if exc.fp is not None else ""
-        return Reply(exc.code, body)
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, (socket.timeout, TimeoutError)):
-            raise LensError(_unreachable(url, f"no reply within {timeout:g} s")) from None
-        if isinstance(reason, ConnectionRefusedError):
-            raise LensError(_unreachable(url, "connection refused")) from None
-        raise LensError(_unreachable(url, str(reason))) from None
+        endpoint = split_url(url)
+    except ValueError as exc:
+        raise LensError(f"The camera-streamer {exc}") from None
+    conn = endpoint.connection(timeout)
+    try:
+        conn.request("GET", endpoint.target, headers=endpoint.headers)
+        response = conn.getresponse()
+        body = response.read(65536).decode("utf-8", "replace")
+        return Reply(response.status, body, endpoint.has_credentials)
     except (socket.timeout, TimeoutError):
-        raise LensError(_unreachable(url, f"no reply within {timeout:g} s")) from None
+        raise LensError(_unreachable(endpoint.url, f"no reply within {timeout:g} s")) from None
+    except ConnectionRefusedError:
+        raise LensError(_unreachable(endpoint.url, "connection refused")) from None
+    except socket.gaierror as exc:
+        raise LensError(_unreachable(endpoint.url, f"unknown host {endpoint.host!r}: {exc.strerror or exc}")) from None
     except OSError as exc:
-        raise LensError(_unreachable(url, exc.strerror or str(exc))) from None
+        raise LensError(_unreachable(endpoint.url, exc.strerror or str(exc))) from None
+    except http.client.HTTPException as exc:
+        raise LensError(_unreachable(endpoint.url, f"no valid HTTP answer: {type(exc).__name__}")) from None
+    finally:
+        conn.close()
 
 
 def _unreachable(url: str, why: str) -> str:
@@ -76,16 +89,28 @@ def _unreachable(url: str, why: str) -> str:
             "(the default is port 8080).")
 
 
+def _refused(base_url: str, reply: Reply) -> LensError:
+    """The error for a 401 or 403: what to change in the URL's user name and password."""
+    if reply.with_credentials:
+        what = "refused the user name or password in the URL: check them"
+    else:
+        what = ("needs a user name and password (it answered HTTP {status}): put them in the URL "
+                "in front of the host, as user:password@host").format(status=reply.status)
+    return LensError(f"camera-streamer at {mask_url(base_url)} {what}.")
+
+
 def detect_form(base_url: str, timeout: float) -> str:
     """``"new"`` or ``"old"`` from a bare ``GET /option``; :class:`LensError` if neither."""
     reply = http_get(f"{base_url}/option", timeout)
     text = reply.body.lower()
+    if reply.status in (401, 403):
+        raise _refused(base_url, reply)
     if reply.status == 400 and NEW_SIGNATURE in text:
         return "new"
     if reply.status == 404 and OLD_SIGNATURE in text:
         return "old"
     raise LensError(
-        f"{base_url} does not answer like camera-streamer (GET /option gave {reply.status}"
+        f"{mask_url(base_url)} does not answer like camera-streamer (GET /option gave {reply.status}"
         f"{': ' + reply.first_line if reply.first_line else ''}). Check the URL: camera-streamer "
         "listens on port 8080 by default; the OctoPrint web port (80) does not pass /option on."
     )
@@ -102,6 +127,8 @@ class CameraStreamerLens(LensBase):
                  form: str = "auto", timeout: float = 2.0, position: Optional[Number] = None,
                  backlash: Optional[Number] = None) -> None:
         self.url = _check_url(url)
+        #: The URL for messages: its password masked.
+        self.shown_url = mask_url(self.url)
         self.device = device or None
         low, high = check_limits(limits, "lens limits (dioptres)")
         if low < 0:
@@ -123,7 +150,7 @@ class CameraStreamerLens(LensBase):
 
     @property
     def where(self) -> str:
-        return f"LensPosition of camera-streamer at {self.url}"
+        return f"LensPosition of camera-streamer at {self.shown_url}"
 
     # ~~ requests
 
@@ -147,18 +174,20 @@ class CameraStreamerLens(LensBase):
         said = f" (camera-streamer said: {reply.first_line})" if reply.first_line else ""
         if reply.status == 200:
             return
+        if reply.status in (401, 403):
+            raise _refused(self.url, reply)
         if reply.status == 404:
             on = f" on device {self.device}" if self.device and self.form == "new" else ""
             raise LensError(f"The camera exposes no {key} control{on}: this camera has no focus motor "
                             f"(the Pi Camera Module 3 has one; v1/v2/HQ do not){said}.")
         if reply.status == 400:
-            raise LensError(f"camera-streamer at {self.url} rejected the request to set {key} "
+            raise LensError(f"camera-streamer at {self.shown_url} rejected the request to set {key} "
                             f"(400 bad request){said}. If this camera-streamer speaks the other URL form, "
                             "set the form ('old' or 'new') explicitly.")
         if reply.status == 500:
-            raise LensError(f"camera-streamer at {self.url} could not set {key} to {value} (500){said}. "
+            raise LensError(f"camera-streamer at {self.shown_url} could not set {key} to {value} (500){said}. "
                             "Is the camera running, and does it accept this value?")
-        raise LensError(f"camera-streamer at {self.url} answered {reply.status} when setting {key}{said}.")
+        raise LensError(f"camera-streamer at {self.shown_url} answered {reply.status} when setting {key}{said}.")
 
     # ~~ moves
 
@@ -188,8 +217,8 @@ class CameraStreamerLens(LensBase):
         try:
             form = self._form()
         except LensError as exc:
-            return probe_entry(self.driver, self.url, found=False, message=str(exc))
-        return probe_entry(self.driver, self.url, found=True, chip="libcamera LensPosition",
+            return probe_entry(self.driver, self.shown_url, found=False, message=str(exc))
+        return probe_entry(self.driver, self.shown_url, found=True, chip="libcamera LensPosition",
                            limits=self.limits, resolution=self.resolution, units=self.units,
                            position=self._position if self.position_known else None, form=form,
                            message=f"camera-streamer {'0.2.2 or newer' if form == 'new' else 'before 0.2.2'}"
@@ -200,7 +229,8 @@ class CameraStreamerLens(LensBase):
 
 
 def _check_url(url: str) -> str:
-    parsed = urllib.parse.urlparse(str(url))
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"The camera-streamer URL must look like http://127.0.0.1:8080; got {url!r}")
-    return str(url).rstrip("/")
+    try:
+        split_url(str(url))
+    except ValueError as exc:
+        raise ValueError(f"The camera-streamer {exc} It must look like http://127.0.0.1:8080.") from None
+    return str(url).strip().rstrip("/")

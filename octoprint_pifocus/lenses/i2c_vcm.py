@@ -170,6 +170,25 @@ def get_chip(name: str) -> Chip:
 
 # ~~ buses and messages
 
+#: The highest I2C bus number accepted (a Pi's camera buses are 0..22).
+BUS_MAX = 255
+
+
+def check_bus(bus: Any) -> int:
+    """``bus`` (an int or a numeric string) as an I2C bus number 0..:data:`BUS_MAX`;
+    ``ValueError`` saying what is accepted otherwise."""
+    number = None
+    if isinstance(bus, int) and not isinstance(bus, bool):
+        number = bus
+    elif isinstance(bus, str) and re.fullmatch(r"\s*[+-]?\d{1,10}\s*", bus):
+        number = int(bus)
+    if number is None or not 0 <= number <= BUS_MAX:
+        shown = repr(bus)[:24] if not isinstance(bus, int) or abs(bus) < 10 ** 12 else "a huge number"
+        raise ValueError(f"The I2C bus must be a whole number 0..{BUS_MAX} (the N of /dev/i2c-N); "
+                         f"got {shown}")
+    return number
+
+
 def bus_path(number: int, dev_dir: str = "/dev") -> str:
     return os.path.join(dev_dir, f"i2c-{number}")
 
@@ -309,7 +328,7 @@ class I2CVCMLens(LensBase):
         self.candidates: List[Dict[str, Any]] = []
         if bus is None:
             bus = self._detect(dev_dir)
-        self.bus_number = int(bus)
+        self.bus_number = check_bus(bus)
         self.device = bus_path(self.bus_number, dev_dir)
         try:
             self._bus = _open_bus(self._factory, self.bus_number, self.force)

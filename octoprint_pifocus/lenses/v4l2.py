@@ -43,6 +43,31 @@ SUBDEV_HINT = (
 )
 
 
+#: The nodes the driver opens: V4L2 video and sub-device nodes.
+NODE_NAME = re.compile(r"^(?:video|v4l-subdev)\d+$")
+DEVICE_RULE = ("The V4L2 device must be a node /dev/videoN or /dev/v4l-subdevN, or a link to one "
+               "(such as udev's /dev/v4l/by-id/...)")
+
+
+def check_device(device: str, dev_dir: str = "/dev") -> str:
+    """The V4L2 node ``device`` resolves to, else ``ValueError`` saying what is accepted.
+
+    The path is resolved first (``os.path.realpath``: ``..`` and symbolic links), and what it
+    resolves to must be ``videoN`` or ``v4l-subdevN`` directly in ``dev_dir``. So udev's stable
+    links (``/dev/v4l/by-id/usb-...-video-index0``, ``/dev/v4l/by-path/...``) and a user's own
+    udev link are fine, while ``/dev/../etc/passwd``, ``/dev/sda`` or a link to a file are
+    refused before anything is opened. A link that does not exist (yet) resolves to itself and
+    is refused; a plain ``/dev/videoN`` that does not exist passes here and fails when opened,
+    with a message about the camera.
+    """
+    text = str(device).strip()
+    real = os.path.realpath(text) if text else ""
+    if not text or os.path.dirname(real) != os.path.realpath(dev_dir) or not NODE_NAME.match(os.path.basename(real)):
+        leads = f" (it leads to {real})" if real and real != text else ""
+        raise ValueError(f"{DEVICE_RULE}; {text!r}{leads} is not.")
+    return real
+
+
 def find_nodes(dev_dir: str = "/dev") -> List[str]:
     """``videoN`` then ``v4l-subdevN`` paths under ``dev_dir``, in number order."""
     try:
@@ -162,8 +187,11 @@ class V4L2Lens(LensBase):
         self.backlash = backlash
         if device is None:
             device = self._detect(dev_dir, sys_dir)
+        # Messages name the device as given (a udev link says more than video3); the node it
+        # resolves to is what is opened, so a link swapped after the check changes nothing.
         self.device = device
-        self._node: Optional[V4L2Node] = self._opener.open(device)
+        self.node_path = check_device(device, dev_dir)
+        self._node: Optional[V4L2Node] = self._opener.open(self.node_path)
         try:
             info = self._node.query_control(CID_FOCUS_ABSOLUTE)
         except OSError as exc:
@@ -177,7 +205,7 @@ class V4L2Lens(LensBase):
             raise LensError(f"{FOCUS} on {device} is {'disabled' if info.disabled else 'read-only'}; "
                             "this node cannot move the lens.")
         self.info = info
-        self.name = _describe(self._node, device, sys_dir) or os.path.basename(device)
+        self.name = _describe(self._node, self.node_path, sys_dir) or os.path.basename(self.node_path)
         self.limits = (info.minimum, info.maximum)
         self.resolution = max(1, info.step)
         try:

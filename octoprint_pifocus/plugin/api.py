@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any, Dict, Optional, Tuple
 
 from flask_babel import gettext
@@ -20,6 +21,8 @@ from ..errors import PiFocusError
 from . import settings as settings_rules
 from . import wizard
 from .controller import Conflict, FocusController
+
+_logger = logging.getLogger(__name__)
 
 CONTROL = "control"
 ADMIN = "admin"
@@ -45,6 +48,33 @@ class BadRequest(ValueError):
     """Bad input: a 400 with the message."""
 
 
+#: How deep a command's JSON body may nest: validate_settings needs 5 levels (the body, its
+#: settings, a section, a list of presets, a preset).
+BODY_NESTING_MAX = 16
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def body_too_deep(raw: bytes, limit: int = BODY_NESTING_MAX) -> bool:
+    """Whether the JSON text ``raw`` nests arrays and objects more than ``limit`` deep.
+
+    Counted without parsing: Python's JSON parser recurses once per level, so a body nested
+    thousands deep (which anyone can send, before any permission check) would end in a
+    ``RecursionError`` and a 500. Brackets inside strings do not count.
+    """
+    brackets = _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    depth = 0
+    for char in brackets:
+        if char in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def parse_number(data: Dict[str, Any], key: str, required: bool = True) -> Optional[float]:
     """``data[key]`` as a finite number (numeric strings accepted); ``BadRequest`` otherwise."""
     if key not in data or data[key] is None and not required:
@@ -56,12 +86,14 @@ def parse_number(data: Dict[str, Any], key: str, required: bool = True) -> Optio
         raise BadRequest(gettext("'%(key)s' must be a number, not %(value)s", key=key, value=repr(value)))
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    except (TypeError, ValueError):
         raise BadRequest(gettext("'%(key)s' must be a number, not %(value)s",
-                                 key=key, value=repr(value)[:40])) from None
+                                 key=key, value=settings_rules.shown(value))) from None
     if not math.isfinite(number):
         raise BadRequest(gettext("'%(key)s' must be a finite number, not %(value)s",
-                                 key=key, value=repr(value)[:40]))
+                                 key=key, value=settings_rules.shown(value)))
     return number
 
 
@@ -108,7 +140,7 @@ def handle_command(controller: FocusController, command: str, data: Dict[str, An
     except PiFocusError as exc:  # the lens or camera failed: the request itself was fine
         return 409, {"error": str(exc)}
     except Exception as exc:
-        (logger or logging.getLogger(__name__)).exception("API command %s failed", command)
+        (logger or _logger).exception("API command %s failed", command)
         return 500, {"error": gettext("Internal error in PiFocus: %(error)s", error=str(exc))}
 
 
@@ -144,8 +176,8 @@ def _dispatch(controller: FocusController, command: str, data: Dict[str, Any],
     submitted = data.get("settings")
     if not isinstance(submitted, dict):
         raise BadRequest(gettext("'settings' must be an object with PiFocus settings"))
-    merged = settings_rules.merge(current_settings or {}, settings_rules.submitted_sections(submitted))
     try:
+        merged = settings_rules.merge(current_settings or {}, settings_rules.submitted_sections(submitted))
         checked = settings_rules.check(merged)
     except settings_rules.SettingsError as exc:
         return 400, {"error": exc.message, "field": exc.path}

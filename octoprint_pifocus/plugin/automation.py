@@ -56,6 +56,8 @@ from ..errors import PiFocusError
 from . import settings as settings_rules
 from .controller import IDLE_TIMEOUT, FocusController
 
+_logger = logging.getLogger(__name__)
+
 #: The @-command's name: ``@PIFOCUS ...`` in G-code.
 ATCOMMAND = "PIFOCUS"
 #: Tags of what PiFocus asks OctoPrint to do (pause, cancel), for OctoPrint's logs.
@@ -114,7 +116,7 @@ class PrintAutomation:
         self.printer = printer
         self.port = port
         self._publish = publish
-        self._logger = logger or logging.getLogger(__name__)
+        self._logger = logger or _logger
         #: Threads of the @-commands still running (tests and shutdown can join them).
         self.threads: List[threading.Thread] = []
 
@@ -284,7 +286,7 @@ class WebcamWatchdog:
 
     def __init__(self, controller: FocusController, logger: Optional[logging.Logger] = None) -> None:
         self.controller = controller
-        self._logger = logger or logging.getLogger(__name__)
+        self._logger = logger or _logger
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         #: True after a failed snapshot, until one succeeds again.

@@ -36,11 +36,14 @@ from ..errors import CameraError, LensError, MoveRefused, PiFocusError
 from ..focus import autofocus
 from ..focus.search import AutofocusResult
 from ..lenses import open_lens
-from ..lenses.base import format_number, nudge_target, probe_entry, snap
+from ..lenses.base import describe, format_number, nudge_target, probe_entry, snap
 from ..lenses.printer_z import PrinterZLens
+from ..redact import mask_url
 from ..sources import open_source
 from .webcams import first_stream
 from . import settings as settings_rules
+
+_logger = logging.getLogger(__name__)
 
 #: The name of PiFocus's simulated webcam in OctoPrint's webcam list.
 SIMULATED_WEBCAM = "pifocus_simulated"
@@ -121,7 +124,7 @@ class FocusController:
         self._publish = publish
         self._fire = fire
         self._persist = persist
-        self._logger = logger or logging.getLogger(__name__)
+        self._logger = logger or _logger
 
         self._state_lock = threading.RLock()
         self._job: Optional[Job] = None
@@ -224,7 +227,7 @@ class FocusController:
                 self._logger.warning("Opening the %s lens failed: %s", driver, exc)
                 raise Unavailable(str(exc)) from None
             self._lens, self._lens_key, self._lens_error = lens, key, None
-            self._logger.info("Lens opened: %r", lens)
+            self._logger.info("Lens opened: %s", describe(lens, with_range=True))
             return lens
 
     def _open_hardware(self, driver: str):
@@ -534,7 +537,7 @@ class FocusController:
         windowed = refine or self.config["search"]["range"] == "window"
         window = float(self.config["search"]["window"]) if windowed else None
         self._logger.info("Autofocus started (%s, %s) on %r with %s", cause,
-                          "window %g" % window if windowed else "full range", _describe(lens),
+                          "window %g" % window if windowed else "full range", describe(lens),
                           getattr(camera, "name", camera))
 
         def progress(fraction: float, sample) -> None:
@@ -614,7 +617,7 @@ class FocusController:
                 if url:
                     return open_source(url, "stream", settle, discard)
                 self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
-                                  webcam.config.name, ", ".join(candidates) or "(no stream URL)")
+                                  webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
 
     def snapshot(self) -> bytes:
@@ -804,7 +807,7 @@ class FocusController:
         self.publish_status()
         return {"ok": True, "message": gettext(
             "%(lens)s moved from %(start)s to %(target)s and back.",
-            lens=_describe(lens), start=format_number(start), target=format_number(target))}
+            lens=describe(lens), start=format_number(start), target=format_number(target))}
 
     # ~~ status, messages, events
 
@@ -877,17 +880,13 @@ def _job_name(kind: str) -> str:
             "test": gettext("testing the lens")}.get(kind, kind)
 
 
-def _describe(lens) -> str:
-    return str(getattr(lens, "where", None) or getattr(lens, "name", None) or lens)
-
-
 def _close(camera) -> None:
     close = getattr(camera, "close", None)
     if callable(close):
         try:
             close()
         except Exception:
-            logging.getLogger(__name__).exception("Closing the camera failed")
+            _logger.exception("Closing the camera failed")
 
 
 __all__ = ["FocusController", "Busy", "Conflict", "Unavailable", "ZBlocked", "Job", "SIMULATED_WEBCAM",

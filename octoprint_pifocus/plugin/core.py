@@ -29,6 +29,7 @@ from .. import __version__
 from ..errors import PiFocusError
 from ..focus.measures import DESCRIPTIONS
 from ..lenses.i2c_vcm import CHIPS
+from ..redact import protect_loggers, redact, redact_data
 from . import api, simcam
 from . import settings as settings_rules
 from . import wizard as wizard_rules
@@ -54,7 +55,7 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 def _error(status: int, message: str):
-    return flask.make_response(flask.jsonify(error=message), status)
+    return flask.make_response(flask.jsonify(error=redact(message)), status)
 
 
 def _can_control() -> bool:
@@ -97,11 +98,14 @@ class PiFocusPlugin(
     # ~~ set-up
 
     def initialize(self):
+        # Camera URLs may carry passwords: mask them in every line PiFocus logs (see ..redact).
+        protect_loggers(self._logger)
         # No printer when OctoPrint runs without one (its CLI, scripts in its plugin system).
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
 
     def on_settings_initialized(self):
-        # After the settings migration: build the helpers from the checked settings.
+        # After the settings migration: repair what cannot be used, build the helpers from it.
+        self._repair_stored_settings()
         self.controller = FocusController(
             self._config(), port=self.port, simulation=self.simulation,
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
@@ -123,11 +127,47 @@ class PiFocusPlugin(
                 data = {k: v for k, v in data.items() if k != section}
         return settings_rules.check({})
 
+    def _repair_stored_settings(self) -> None:
+        """Remove stored values the checks refuse, so that their defaults apply, and say so.
+
+        A config.yaml may hold what no save accepts today: ``.nan`` or ``.inf`` written by an
+        older PiFocus, a hand edit, an absurd number. OctoPrint's settings API cannot send NaN
+        in JSON and would drop PiFocus's whole section, so the bad value goes (its default
+        applies) rather than everything it shares a section with. A value that still fails
+        after its removal (min > max with one of them removed) takes its section with it.
+        """
+        removed: List[List[str]] = []
+        for _ in range(4 * len(settings_rules.defaults())):
+            data = self._settings.get_all_data(merged=True) or {}
+            try:
+                checked = settings_rules.check(data)
+            except settings_rules.SettingsError as exc:
+                path = [part for part in exc.path.split(".") if part]
+                if not path or path[:1] in removed:
+                    self._logger.error("Stored settings are not usable (%s)", exc.message)
+                    return
+                if path in removed:
+                    path = path[:1]
+                removed.append(path)
+                self._logger.error("Stored setting %s is not usable (%s): removed, so its default applies",
+                                   ".".join(path), exc.message)
+                self._settings.remove(path)
+                self._settings.save()
+                continue
+            # Presets and last positions drop their unusable entries instead of failing.
+            for key in settings_rules.MANAGED_KEYS:
+                stored = data.get(key)
+                if isinstance(stored, (list, dict)) and len(stored) != len(checked[key]):
+                    self._logger.error("Stored %s: %d unusable entries removed", key, len(stored) - len(checked[key]))
+                    self._settings.set([key], checked[key])
+                    self._settings.save()
+            return
+
     def _publish(self, message: Dict[str, Any]) -> None:
-        self._plugin_manager.send_plugin_message(self._identifier, message)
+        self._plugin_manager.send_plugin_message(self._identifier, redact_data(message))
 
     def _fire(self, name: str, payload: Dict[str, Any]) -> None:
-        self._event_bus.fire(f"plugin_{self._identifier}_{name}", payload)
+        self._event_bus.fire(f"plugin_{self._identifier}_{name}", redact_data(payload))
 
     def _persist(self, key: str, value: Any) -> None:
         self._settings.set([key], value)
@@ -215,8 +255,25 @@ class PiFocusPlugin(
             self._logger.info("Settings migrated from version %s to %s%s", current, target,
                               f": {changes}" if changes else "")
 
+    def on_settings_load(self):
+        """The settings in force (checked), with OctoPrint's restriction of the secret paths.
+
+        Not the stored data as it is: a stored NaN cannot be sent as JSON, and OctoPrint would
+        then leave PiFocus's whole section out of /api/settings.
+        """
+        restricted = octoprint.plugin.SettingsPlugin.on_settings_load(self) or {}
+        data = self._config()
+        for section, key in settings_rules.SECRET_PATHS:
+            shown = restricted.get(section)
+            if isinstance(shown, dict) and isinstance(data.get(section), dict):
+                data[section][key] = shown.get(key)
+        return data
+
     def on_settings_save(self, data):
-        submitted = settings_rules.submitted_sections(data)
+        try:
+            submitted = settings_rules.submitted_sections(data)
+        except settings_rules.SettingsError as exc:
+            return self._refuse_settings(exc)
         current = self._settings.get_all_data(merged=True) or {}
         if not _can_admin():
             # OctoPrint's SETTINGS permission is not enough: the lens driver, the Z window and
@@ -231,16 +288,19 @@ class PiFocusPlugin(
         try:
             checked = settings_rules.check(settings_rules.merge(current, submitted))
         except settings_rules.SettingsError as exc:
-            self._logger.warning("Settings not saved: %s (%s)", exc.message, exc.path)
-            self._publish({"type": "settings_error", "field": exc.path,
-                           "message": gettext("PiFocus settings not saved: %(error)s", error=exc.message)})
-            return {}
+            return self._refuse_settings(exc)
         result = octoprint.plugin.SettingsPlugin.on_settings_save(
             self, {key: checked[key] for key in submitted if key in checked})
         self._reset_simulation()
         if self.controller is not None:
             self.controller.configure(self._config())
         return result
+
+    def _refuse_settings(self, exc: "settings_rules.SettingsError") -> Dict[str, Any]:
+        self._logger.warning("Settings not saved: %s (%s)", exc.message, exc.path)
+        self._publish({"type": "settings_error", "field": exc.path,
+                       "message": gettext("PiFocus settings not saved: %(error)s", error=exc.message)})
+        return {}
 
     # ~~ TemplatePlugin mixin
 
@@ -391,7 +451,7 @@ class PiFocusPlugin(
         status, body = api.handle_command(
             self.controller, command, data, can_control=_can_control(), can_admin=_can_admin(),
             current_settings=self._settings.get_all_data(merged=True), logger=self._logger)
-        return flask.make_response(flask.jsonify(body), status)
+        return flask.make_response(flask.jsonify(redact_data(body)), status)
 
     def on_api_get(self, request):
         control, admin = _can_control(), _can_admin()
@@ -399,7 +459,7 @@ class PiFocusPlugin(
             return _error(403, gettext("You need the PiFocus control permission for this."))
         if self._stopped is not None:
             return _error(409, self._stopped_message())
-        return flask.jsonify(self.controller.status(permissions={"control": control, "admin": admin}))
+        return flask.jsonify(redact_data(self.controller.status(permissions={"control": control, "admin": admin})))
 
     def is_api_protected(self):
         return True
@@ -513,10 +573,15 @@ class PiFocusPlugin(
         """A 400 for command bodies OctoPrint's own parser would answer with a 500.
 
         OctoPrint reads ``{"command": ...}`` before the plugin sees the request and fails on
-        a body that is not a JSON object or a command that is not a string.
+        a body that is not a JSON object or a command that is not a string, or that nests so
+        deep that the JSON parser runs out of stack. This runs before any permission check, so
+        it must hold against anyone's body: the depth is counted before anything parses it.
         """
         if flask.request.method != "POST" or flask.request.path.rstrip("/") != API_PATH:
             return None
+        if api.body_too_deep(flask.request.get_data(cache=True)):
+            return _error(400, gettext("The body nests more than %(count)d levels of lists and objects; "
+                                       "PiFocus's commands need far fewer.", count=api.BODY_NESTING_MAX))
         body = flask.request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("command"), str):
             return _error(400, gettext('The body must be a JSON object with a "command" string, '

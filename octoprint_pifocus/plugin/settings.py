@@ -25,8 +25,11 @@ from flask_babel import gettext
 
 from ..focus.decode import validate_roi
 from ..focus.measures import MEASURES
-from ..lenses.i2c_vcm import CHIPS
-from .simulation import SimulationSettings
+from ..lenses.i2c_vcm import BUS_MAX, CHIPS
+from ..lenses.v4l2 import check_device
+from ..redact import mask_url, redact
+from ..sources.web import split_url
+from .simulation import SimulationSettingError, SimulationSettings
 
 #: Settings layout version; :func:`migrate` upgrades older ones.
 VERSION = 3
@@ -95,12 +98,54 @@ def defaults() -> Dict[str, Any]:
 
 
 class SettingsError(ValueError):
-    """A setting that cannot be used; ``path`` names it ("printer_z.min")."""
+    """A setting that cannot be used; ``path`` names it ("printer_z.min").
+
+    The message is redacted when made: it is logged and pushed to every browser, and a
+    refused camera URL must not show its password there.
+    """
 
     def __init__(self, path: str, message: str) -> None:
+        message = redact(message)
         super().__init__(message)
         self.path = path
         self.message = message
+
+
+#: How deep a settings save may nest (PiFocus's own layout needs 3 levels: presets, a list of
+#: objects). Deeper data is refused before anything recurses over it.
+NESTING_MAX = 10
+
+
+def check_nesting(data: Any, limit: int = NESTING_MAX) -> None:
+    """``SettingsError`` when ``data`` nests lists and objects more than ``limit`` deep.
+
+    Without a recursion of its own, so data nested thousands deep (which the merge and the
+    deep copies would overflow the stack on) is refused with a message instead of an error.
+    """
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, (list, tuple)):
+            children = list(item)
+        else:
+            continue
+        if depth > limit:
+            raise SettingsError("", gettext("The settings are nested more than %(count)d levels deep; "
+                                            "PiFocus's settings are not.", count=limit))
+        stack.extend((child, depth + 1) for child in children)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` for a message: its repr, cut to ``limit`` characters (a huge int has no repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return gettext("a number with about %(count)d digits", count=int(value.bit_length() * 0.30103) + 1)
+    try:
+        text = repr(value)
+    except ValueError:
+        return type(value).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # ~~ migration
@@ -144,20 +189,26 @@ def _truthy(value: Any) -> bool:
 
 def _number(value: Any, path: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
             integer: bool = False, above: Optional[float] = None) -> float:
-    """``value`` as a finite number (numeric strings from form fields accepted)."""
+    """``value`` as a finite number (numeric strings from form fields accepted).
+
+    NaN, infinities ("Infinity", "1e400") and numbers too large for a float (a 400-digit
+    integer) are refused: YAML would store them as .nan/.inf, which JSON cannot carry.
+    """
     if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
-        raise SettingsError(path, gettext("%(path)s must be a number, not %(value)s", path=path, value=repr(value)))
+        raise SettingsError(path, gettext("%(path)s must be a number, not %(value)s", path=path, value=shown(value)))
     try:
         number = float(value)
+    except OverflowError:
+        number = math.inf
     except (TypeError, ValueError):
         raise SettingsError(path, gettext("%(path)s must be a number, not %(value)s",
-                                          path=path, value=repr(value))) from None
+                                          path=path, value=shown(value))) from None
     if not math.isfinite(number):
         raise SettingsError(path, gettext("%(path)s must be a finite number, not %(value)s",
-                                          path=path, value=repr(value)))
+                                          path=path, value=shown(value)))
     if integer and not number.is_integer():
         raise SettingsError(path, gettext("%(path)s must be a whole number, not %(value)s",
-                                          path=path, value=repr(value)))
+                                          path=path, value=shown(value)))
     if minimum is not None and number < minimum:
         raise SettingsError(path, gettext("%(path)s must be at least %(minimum)s, not %(value)s",
                                           path=path, minimum=_fmt(minimum), value=_fmt(number)))
@@ -171,7 +222,7 @@ def _number(value: Any, path: str, minimum: Optional[float] = None, maximum: Opt
 
 
 def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def _bool(value: Any, path: str) -> bool:
@@ -179,25 +230,25 @@ def _bool(value: Any, path: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise SettingsError(path, gettext("%(path)s must be true or false, not %(value)s", path=path, value=repr(value)))
+    raise SettingsError(path, gettext("%(path)s must be true or false, not %(value)s", path=path, value=shown(value)))
 
 
 def _choice(value: Any, path: str, choices: Tuple[str, ...]) -> str:
     if isinstance(value, str) and value in choices:
         return value
-    shown = ", ".join(repr(c) for c in choices)
+    names = ", ".join(repr(c) for c in choices)
     raise SettingsError(path, gettext("%(path)s must be one of %(choices)s, not %(value)s",
-                                      path=path, choices=shown, value=repr(value)))
+                                      path=path, choices=names, value=shown(value)))
 
 
 def _string(value: Any, path: str, max_length: int = 500) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise SettingsError(path, gettext("%(path)s must be text, not %(value)s", path=path, value=repr(value)))
+        raise SettingsError(path, gettext("%(path)s must be text, not %(value)s", path=path, value=shown(value)))
     value = value.strip()
     if len(value) > max_length or any(ord(c) < 32 for c in value):
-        raise SettingsError(path, gettext("%(path)s is not a usable value: %(value)s", path=path, value=repr(value)[:80]))
+        raise SettingsError(path, gettext("%(path)s is not a usable value: %(value)s", path=path, value=shown(value, 80)))
     return value
 
 
@@ -208,7 +259,11 @@ def _url(value: Any, path: str, required: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(path, gettext("%(path)s must be an http:// or https:// URL, not %(value)s",
-                                          path=path, value=repr(url)))
+                                          path=path, value=repr(mask_url(url))))
+    try:
+        split_url(url)  # what the frame sources and the camera-streamer driver will do with it
+    except ValueError as exc:
+        raise SettingsError(path, gettext("%(path)s is not usable: %(error)s", path=path, error=str(exc))) from None
     return url
 
 
@@ -218,7 +273,7 @@ def _section(data: Dict[str, Any], key: str) -> Dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise SettingsError(key, gettext("%(path)s must be a group of settings, not %(value)s",
-                                         path=key, value=repr(value)[:80]))
+                                         path=key, value=shown(value, 80)))
     return value
 
 
@@ -228,6 +283,7 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
     Returns a new dict with proper types (numbers from numeric strings, canonical driver
     names); raises :class:`SettingsError` naming the first bad setting.
     """
+    check_nesting(data)
     base = defaults()
     merged = merge(base, data or {})
     out: Dict[str, Any] = {}
@@ -239,7 +295,7 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
     i2c = _section(merged, "i2c")
     bus = i2c.get("bus")
     out["i2c"] = {
-        "bus": None if bus in (None, "") else _number(bus, "i2c.bus", 0, 255, integer=True),
+        "bus": None if bus in (None, "") else _number(bus, "i2c.bus", 0, BUS_MAX, integer=True),
         "address": _address(i2c.get("address")),
         "chip": _choice(str(i2c.get("chip", "")).strip().lower(), "i2c.chip", tuple(sorted(CHIPS))),
         "force": _bool(i2c.get("force"), "i2c.force"),
@@ -247,9 +303,14 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
 
     v4l2 = _section(merged, "v4l2")
     device = _string(v4l2.get("device"), "v4l2.device", 200)
-    if device and not device.startswith("/dev/"):
-        raise SettingsError("v4l2.device", gettext("v4l2.device must be a device path like /dev/video0, "
-                                                   "or empty to use the first camera with a focus control"))
+    if device:
+        try:
+            check_device(device)
+        except ValueError:
+            raise SettingsError("v4l2.device", gettext(
+                "v4l2.device must be a V4L2 node (/dev/videoN or /dev/v4l-subdevN) or a link to one "
+                "(such as /dev/v4l/by-id/...), or empty to use the first camera with a focus "
+                "control; %(value)s is not", value=shown(device, 80))) from None
     out["v4l2"] = {"device": device}
 
     cs = _section(merged, "camera_streamer")
@@ -320,8 +381,8 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
 
     try:
         out["simulation"] = asdict(SimulationSettings.from_dict(_section(merged, "simulation")))
-    except ValueError as exc:
-        raise SettingsError("simulation", str(exc)) from None
+    except SimulationSettingError as exc:
+        raise SettingsError(f"simulation.{exc.field}" if exc.field else "simulation", str(exc)) from None
     return out
 
 
@@ -331,7 +392,7 @@ def _address(value: Any) -> int:
             value = int(value.strip(), 0)
         except ValueError:
             raise SettingsError("i2c.address", gettext(
-                "i2c.address must be a number like 0x0C, not %(value)s", value=repr(value))) from None
+                "i2c.address must be a number like 0x0C, not %(value)s", value=shown(value))) from None
     return int(_number(value, "i2c.address", 0x03, 0x77, integer=True))
 
 
@@ -355,7 +416,7 @@ def check_preset_name(value: Any) -> str:
     separators (Zl, Zp): names that look alike but differ, or reorder what is shown around them.
     """
     if not isinstance(value, str):
-        raise ValueError(gettext("The preset name must be text, not %(value)s", value=repr(value)[:40]))
+        raise ValueError(gettext("The preset name must be text, not %(value)s", value=shown(value)))
     name = unicodedata.normalize("NFC", value).strip()
     for char in name:
         if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
@@ -378,7 +439,7 @@ def check_presets(value: Any) -> List[Dict[str, Any]]:
         try:
             name = check_preset_name(entry.get("name"))
             position = float(entry.get("position"))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         if not math.isfinite(position):
             continue
@@ -394,7 +455,7 @@ def check_last_positions(value: Any) -> Dict[str, float]:
     for driver, position in value.items():
         try:
             number = float(position)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         if math.isfinite(number):
             out[str(driver)] = tidy(number)
@@ -430,5 +491,7 @@ def changes(current: Dict[str, Any], submitted: Dict[str, Any]) -> bool:
 
 
 def submitted_sections(data: Dict[str, Any]) -> Dict[str, Any]:
-    """What the settings dialog sent, without the keys the plugin manages itself."""
+    """What the settings dialog sent, without the keys the plugin manages itself;
+    :class:`SettingsError` for data nested deeper than any setting (see :func:`check_nesting`)."""
+    check_nesting(data)
     return {k: v for k, v in (data or {}).items() if k not in MANAGED_KEYS and not k.startswith("_")}

@@ -15,6 +15,7 @@ a 2-core Pi. Nothing here imports OctoPrint, so it is tested in plain Python.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -56,42 +57,79 @@ class SimulationSettings:
 
     @classmethod
     def from_dict(cls, data: Optional[Dict[str, Any]]) -> "SimulationSettings":
-        """Settings from a dict (unknown keys ignored); a bad value raises ``ValueError``."""
+        """Settings from a dict (unknown keys ignored); a bad value raises
+        :class:`SimulationSettingError` naming the field."""
         data = dict(data or {})
         values: Dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data or data[f.name] is None:
                 continue
             raw = data[f.name]
-            try:
-                if f.type in ("bool", bool):
-                    value: Any = raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes", "on")
-                elif f.type in ("int", int):
-                    value = int(raw)
-                elif f.type in ("float", float):
-                    value = float(raw)
-                else:
-                    value = str(raw)
-            except (TypeError, ValueError):
-                raise ValueError(f"simulation.{f.name} must be a {f.type}, not {raw!r}") from None
-            values[f.name] = value
+            if f.type in ("bool", bool):
+                values[f.name] = raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes", "on")
+            elif f.type in ("int", int, "float", float):
+                values[f.name] = _number(f.name, raw, integer=f.type in ("int", int))
+            else:
+                values[f.name] = str(raw)
         settings = cls(**values)
         settings.check()
         return settings
 
     def check(self) -> None:
         if self.lens not in LENS_MODES:
-            raise ValueError(f"simulation.lens must be one of {', '.join(LENS_MODES)}, not {self.lens!r}")
-        if not (160 <= self.width <= 3840 and 90 <= self.height <= 2160):
-            raise ValueError(f"simulation frame size {self.width}x{self.height} is outside 160x90..3840x2160")
-        if not (0 < self.fps <= 30):
-            raise ValueError(f"simulation.fps must be in (0, 30], not {self.fps}")
-        if self.blur_rate < 0 or self.z_blur_rate < 0 or self.noise < 0 or self.hysteresis < 0:
-            raise ValueError("simulation blur rates, noise and hysteresis must not be negative")
-        if not (0 <= self.focus <= 1023 and 0 <= self.start <= 1023):
-            raise ValueError("simulation.focus and simulation.start are VCM codes in 0..1023")
-        if not (10 <= self.jpeg_quality <= 100):
-            raise ValueError(f"simulation.jpeg_quality must be in 10..100, not {self.jpeg_quality}")
+            raise SimulationSettingError("lens", f"simulation.lens must be one of {', '.join(LENS_MODES)}, "
+                                                 f"not {self.lens!r:.40}")
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SimulationSettingError(name, f"simulation.{name} must be a finite number, not {value!r:.40}")
+            if not low <= value <= high or (name == "fps" and value <= 0):
+                within = f"(0, {high}]" if name == "fps" else f"{low}..{high}"
+                raise SimulationSettingError(name, f"simulation.{name} must be within {within}, not {value:g}")
+
+
+class SimulationSettingError(ValueError):
+    """A simulation setting that cannot be used; ``field`` names it ("noise")."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+#: The range of every number, inclusive (``fps`` must also be above 0). Wide enough for any
+#: demo; beyond them a value is a typo or an attack (a NaN noise renders a black camera).
+RANGES: Dict[str, Tuple[float, float]] = {
+    "focus": (0, 1023), "start": (0, 1023), "blur_rate": (0, 10), "hysteresis": (0, 1023),
+    "z_focus": (-1000, 10000), "z_blur_rate": (0, 1000), "noise": (0, 255),
+    "width": (160, 3840), "height": (90, 2160), "fps": (0, 30), "jpeg_quality": (10, 100),
+}
+
+
+def _number(name: str, raw: Any, integer: bool) -> float:
+    """``raw`` (a number or numeric string) as a finite number; whole for ``integer`` fields."""
+    kind = "whole number" if integer else "number"
+    if isinstance(raw, bool):
+        raise SimulationSettingError(name, f"simulation.{name} must be a {kind}, not {raw!r}")
+    if integer and isinstance(raw, int):
+        number: Any = raw
+    else:
+        try:
+            number = float(raw)
+        except OverflowError:
+            number = math.inf
+        except (TypeError, ValueError):
+            raise SimulationSettingError(name, f"simulation.{name} must be a {kind}, not {raw!r:.40}") from None
+        if not math.isfinite(number):
+            raise SimulationSettingError(name, f"simulation.{name} must be a finite number, not {raw!r:.40}")
+        if integer:
+            if not number.is_integer():
+                raise SimulationSettingError(name, f"simulation.{name} must be a whole number, not {raw!r:.40}")
+            number = int(number)
+    if isinstance(number, int) and abs(number) > 10 ** 9:
+        low, high = RANGES[name]
+        raise SimulationSettingError(name, f"simulation.{name} must be within {low}..{high}; "
+                                           f"a number with {len(str(abs(number)))} digits is far outside")
+    return number
 
 
 def printer_z_source(printer) -> PositionSource:

@@ -18,6 +18,7 @@ from typing import Dict, Optional
 from urllib.parse import unquote, urlsplit
 
 from ..errors import CameraError
+from ..redact import mask_url, redact
 
 #: Where the usual webcam servers keep their pictures, for "wrong path" messages.
 PATH_HINT = ("mjpg-streamer uses /?action=snapshot and /?action=stream, camera-streamer "
@@ -47,35 +48,50 @@ class Endpoint:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
-def parse_url(url: str) -> Endpoint:
-    """Check and split ``url``; ``user:password@`` in it becomes HTTP basic auth."""
+def split_url(url: str) -> Endpoint:
+    """Check and split ``url``; ``user:password@`` in it becomes HTTP basic auth.
+
+    ``ValueError`` (its message shows the URL masked) for anything that is not a full http://
+    or https:// URL with a host. Shared by the frame sources and the camera-streamer driver.
+    """
     text = (url or "").strip()
+    shown = mask_url(text)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise CameraError(f"The camera URL {text!r} is not valid ({exc}). "
-                          "Give a full URL like http://host:8080/?action=stream.") from None
+        raise ValueError(f"URL {shown!r} is not valid ({redact(str(exc))}).") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CameraError(
-            f"The camera URL {text!r} must be a full http:// or https:// URL with a host, like "
-            "http://octopi.local/webcam/?action=stream. A URL relative to OctoPrint, like "
-            "/webcam/?action=stream, has to be resolved against OctoPrint's address first."
-        )
+        raise ValueError(f"URL {shown!r} must be a full http:// or https:// URL with a host.")
+    if any(c.isspace() for c in text):
+        raise ValueError(f"URL {shown!r} contains a space: write it as %20.")
     headers = {"User-Agent": "PiFocus", "Accept": "image/jpeg, multipart/x-mixed-replace, */*"}
     netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     if port is not None:
         netloc = f"{netloc}:{port}"
+    userinfo = ""
     if parts.username is not None:
         user, password = unquote(parts.username), unquote(parts.password or "")
         token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
         headers["Authorization"] = f"Basic {token}"
-        netloc = f"{parts.username}:***@{netloc}" if parts.password else f"{parts.username}@{netloc}"
+        userinfo = parts.netloc.rpartition("@")[0] + "@"
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
-    shown = f"{parts.scheme}://{netloc}{target}"
-    return Endpoint(shown, parts.scheme, parts.hostname, port, target, headers)
+    return Endpoint(mask_url(f"{parts.scheme}://{userinfo}{netloc}{target}"), parts.scheme, parts.hostname,
+                    port, target, headers)
+
+
+def parse_url(url: str) -> Endpoint:
+    """:func:`split_url` for a camera: a bad URL is a :class:`CameraError` saying what to give."""
+    try:
+        return split_url(url)
+    except ValueError as exc:
+        raise CameraError(
+            f"The camera {exc} Give a full URL like http://octopi.local/webcam/?action=stream; "
+            "a URL relative to OctoPrint, like /webcam/?action=stream, has to be resolved against "
+            "OctoPrint's address first."
+        ) from None
 
 
 def network_error(exc: BaseException, endpoint: Endpoint, timeout: float) -> CameraError:
@@ -119,8 +135,8 @@ def status_error(status: int, reason: str, endpoint: Endpoint, location: Optiona
         if endpoint.has_credentials:
             what = "the user name or password in the URL was refused: check them"
         else:
-            what = ("it needs a user name and password: put them in the URL as "
-                    "http://user:password@host/...")
+            what = ("it needs a user name and password: put them in the URL in front of the "
+                    "host, as user:password@host")
         return CameraError(f"The camera at {said}: {what}.")
     if status == 404:
         return CameraError(f"The camera at {said}: wrong path. Check the URL: {PATH_HINT}.")

@@ -10,9 +10,13 @@ Modelled on camera-streamer's ``cmd/camera-streamer/http.c``:
 
 Option names match as camera-streamer matches them: case and non-alphanumerics ignored.
 ``requests`` logs every request as (path, params); ``options`` holds what was set.
+``auth=(user, password)`` asks for HTTP basic auth as a reverse proxy in front of
+camera-streamer does (401 without the right ``Authorization``); ``authorizations`` logs the
+``Authorization`` header of every request (None when there was none).
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -27,8 +31,11 @@ def _norm(key: str) -> str:
 
 
 class CameraStreamerServer:
-    def __init__(self, form: str = "new", has_lens: bool = True, fail: bool = False, delay: float = 0.0) -> None:
+    def __init__(self, form: str = "new", has_lens: bool = True, fail: bool = False, delay: float = 0.0,
+                 auth: Optional[Tuple[str, str]] = None) -> None:
         self.form = form
+        self.auth = auth
+        self.authorizations: List[Optional[str]] = []
         self.has_lens = has_lens
         self.fail = fail
         self.delay = delay
@@ -42,6 +49,17 @@ class CameraStreamerServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 parts = urlsplit(self.path)
                 params = dict(parse_qsl(parts.query, keep_blank_values=True))
+                authorization = self.headers.get("Authorization")
+                outer.authorizations.append(authorization)
+                if outer.auth is not None and authorization != outer.expected_authorization():
+                    data = b"401 Unauthorized\r\n"
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera-streamer"')
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 outer.requests.append((parts.path, params))
                 if outer.delay:
                     time.sleep(outer.delay)
@@ -67,6 +85,12 @@ class CameraStreamerServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(5)
+
+    def expected_authorization(self) -> Optional[str]:
+        if self.auth is None:
+            return None
+        token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode("ascii")
+        return f"Basic {token}"
 
     # ~~ behaviour
 
