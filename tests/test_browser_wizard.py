@@ -40,9 +40,10 @@ def server():
 
 @pytest.fixture(scope="module")
 def skip_server():
-    # A hand-edited Z window the settings checks refuse: every PiFocus save is refused until
-    # it is fixed, which the set-up must show without losing the user's choices.
-    config = deep_merge(fresh_config(), {"plugins": {"pifocus": {"printer_z": {"min": 9, "max": 2}}}})
+    # A search window fine for a VCM but less than three Z steps: choosing printer Z in the
+    # set-up is refused (a Z window with max < min would do too, but PiFocus now repairs such
+    # stored values at start-up), which the set-up must show without losing the user's choices.
+    config = deep_merge(fresh_config(), {"plugins": {"pifocus": {"search": {"window": 0.01}}}})
     with OctoPrintServer(extra_config=config, users=DEFAULT_USERS) as server:
         yield server
 
@@ -183,14 +184,15 @@ def test_skipping_leaves_a_working_plugin_without_a_driver(skip_server, browser)
     assert wizard_state(server)["ignored"] is True
     assert server.plugin_settings("pifocus")["driver"] == ""
 
-    # The sidebar: one sentence and a button; the controls are disabled with the same reason.
+    # The sidebar: one sentence and a button, and no controls that could not work anyway.
     sidebar = page.locator(SIDEBAR)
     notice = sidebar.locator(".pifocus-no-driver")
     expect(notice).to_be_visible()
     expect(notice.locator(".pifocus-no-driver-text")).to_have_text(
         "PiFocus has no lens driver yet: set it up to focus your camera.")
     expect(sidebar.locator(".pifocus-reason")).to_be_hidden()
-    expect(sidebar.locator("button.pifocus-autofocus-button")).to_be_disabled()
+    expect(sidebar.locator(".pifocus-controls")).to_be_hidden()
+    expect(sidebar.locator("button.pifocus-autofocus-button")).to_be_hidden()
     r = server.session("user").post(server.url + "/api/plugin/pifocus", json={"command": "move", "position": 5},
                                     timeout=10)
     assert r.status_code == 409 and r.json()["error"].startswith("No lens driver is configured")
@@ -213,14 +215,15 @@ def test_skipping_leaves_a_working_plugin_without_a_driver(skip_server, browser)
     screenshot(page, "pifocus-wizard-dialog.png", DIALOG)
 
     # A refused save: the message, and the choices stay on screen.
-    choice(dialog, "simulated").locator("input[type=radio]").check()
+    choice(dialog, "printer-z").locator("input[type=radio]").check()
+    dialog.locator("select.pifocus-setup-webcam").select_option("pifocus_simulated")
     dialog.locator("button.pifocus-setup-save-lens").click()
     error = dialog.locator(".pifocus-setup-error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("The Z window needs min < max")
-    expect(error).to_contain_text("(printer_z.max)")  # the setting to fix in Settings > PiFocus
+    expect(error).to_contain_text("at least three Z steps")
+    expect(error).to_contain_text("search.window must be")  # names the setting to fix
     expect(dialog.locator(".pifocus-setup-step-lens")).to_be_visible()
-    expect(choice(dialog, "simulated").locator("input[type=radio]")).to_be_checked()
+    expect(choice(dialog, "printer-z").locator("input[type=radio]")).to_be_checked()
     expect(dialog.locator("select.pifocus-setup-webcam")).to_have_value("pifocus_simulated")
     assert server.plugin_settings("pifocus")["driver"] == ""
     screenshot(page, "pifocus-wizard-refused.png", DIALOG)
