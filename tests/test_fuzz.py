@@ -183,7 +183,7 @@ def good_value(path: Tuple[str, ...]) -> st.SearchStrategy:
     if name == "simulation.enabled":
         return st.just(True)  # the fuzzed lens must stay a lens
     if name == "roi":
-        return st.lists(st.floats(0, 1), min_size=4, max_size=4)
+        return st.lists(st.one_of(st.floats(0, 1), HOSTILE_NUMBERS), min_size=4, max_size=4)
     if isinstance(default, bool):
         return st.one_of(st.booleans(), st.sampled_from(["true", "false"]))
     if isinstance(default, (int, float)):
@@ -297,6 +297,7 @@ def command_request(draw) -> Tuple[Optional[str], Any]:
 @example(request=(None, Deep(5000, "list")))
 @example(request=("admin", {"command": "validate_settings", "settings": {"search": {"window": 10 ** 309}}}))
 @example(request=("admin", {"command": "validate_settings", "settings": {"simulation": {"width": 1e400}}}))
+@example(request=("admin", {"command": "validate_settings", "settings": {"roi": [0, 10 ** 400, 0.5, 0.5]}}))
 @example(request=("admin", {"command": "move", "position": 10 ** 400}))
 @example(request=("admin", {"command": "nudge", "delta": "1e400"}))
 def test_no_api_request_makes_a_5xx_or_moves_the_lens_outside_its_limits(server, request):
@@ -349,6 +350,7 @@ def refusals(server: OctoPrintServer) -> int:
 @example(section={"simulation": {"blur_rate": "Infinity"}})
 @example(section={"simulation": {"hysteresis": int("9" * 400)}})
 @example(section={"search": {"window": 10 ** 309}})
+@example(section={"roi": [10 ** 400, 0, 0.5, 0.5]})
 @example(section="not a section")
 def test_settings_saves_store_valid_values_or_nothing(server, section):
     before = pifocus_settings(server)

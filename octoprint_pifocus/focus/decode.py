@@ -36,6 +36,8 @@ def validate_roi(roi: Optional[Sequence[float]]) -> Roi:
         return DEFAULT_ROI
     try:
         values = tuple(float(v) for v in roi)
+    except OverflowError:  # an int beyond any float (10**400): not a fraction of anything
+        raise ValueError("ROI values must be finite numbers, got one too large for a float") from None
     except (TypeError, ValueError):
         raise ValueError(
             f"ROI must be four numbers (x, y, w, h) as fractions of the frame, got {roi!r}"

@@ -374,7 +374,7 @@ def check_presets(value: Any) -> List[Dict[str, Any]]:
         try:
             name = check_preset_name(entry.get("name"))
             position = float(entry.get("position"))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         if not math.isfinite(position):
             continue
@@ -390,7 +390,7 @@ def check_last_positions(value: Any) -> Dict[str, float]:
     for driver, position in value.items():
         try:
             number = float(position)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         if math.isfinite(number):
             out[str(driver)] = tidy(number)
