@@ -349,6 +349,19 @@ class OctoPrintServer:
             self._stdout.close()
             self._stdout = None
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, without OctoPrint's shutdown (no plugin's
+        ``on_shutdown`` runs), as after a power cut or the OOM killer. ``start(prepare=False)``
+        brings it back on what was on disk."""
+        process, self.process = self.process, None
+        _RUNNING.discard(self)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if self._stdout is not None:
+            self._stdout.close()
+            self._stdout = None
+
     def restart(self, timeout: float = 90.0) -> "OctoPrintServer":
         """Stop and start again in the same base folder, with what the server saved (its
         config.yaml included): what a user sees after restarting OctoPrint."""

@@ -55,6 +55,7 @@ def test_reduction_keeps_roi_detail():
     ((-0.1, 0.0, 0.5, 0.5), "inside the frame"),
     ((0.1, 0.1, 0.0, 0.5), "greater than 0"),
     ((0.1, float("nan"), 0.3, 0.3), "finite"),
+    ((10 ** 400, 0.0, 0.5, 0.5), "finite"),  # an int no float holds: OverflowError is no ValueError
 ])
 def test_bad_roi_is_a_clear_value_error(jpeg, roi, words):
     with pytest.raises(ValueError, match="ROI") as err:

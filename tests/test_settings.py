@@ -230,6 +230,7 @@ def test_settings_round_trip(server):
     ({"driver": "zoom"}, "driver"),
     ({"roi": [0.8, 0.8, 0.5, 0.5]}, "roi"),
     ({"roi": "middle"}, "roi"),
+    ({"roi": [10 ** 400, 0, 0.5, 0.5]}, "roi"),  # beyond any float: refused, not a 500
     ({"printer_z": {"min": 5, "max": 2}}, "printer_z.max"),
     ({"printer_z": {"feedrate": 0}}, "printer_z.feedrate"),
     ({"camera": {"settle": -1}}, "camera.settle"),
@@ -357,6 +358,13 @@ def test_check_normalises_form_values_and_keeps_defaults():
     assert checked["i2c"]["address"] == 12 and checked["i2c"]["bus"] is None
     assert checked["automation"] == rules.defaults()["automation"]
     assert rules.check({}) == rules.check(rules.defaults())
+
+
+def test_stored_presets_and_positions_beyond_any_float_are_dropped():
+    # Only a hand-edited config.yaml holds such values; they must not stop the plugin loading.
+    presets = rules.check_presets([{"name": "far", "position": 10 ** 400}, {"name": "bed", "position": 400}])
+    assert presets == [{"name": "bed", "position": 400, "driver": "simulated"}]
+    assert rules.check_last_positions({"i2c": 10 ** 400, "simulated": 512}) == {"simulated": 512}
 
 
 def test_migrate_only_touches_older_layouts():

@@ -1,5 +1,5 @@
 """The printer goes away in the middle of a printer-Z autofocus: the run must end, say why,
-and nothing more may be sent once OctoPrint reconnects."""
+nothing more may be sent once OctoPrint reconnects, and the presets and settings are intact."""
 from __future__ import annotations
 
 import re
@@ -24,6 +24,11 @@ def test_disconnect_mid_autofocus_ends_the_run_and_sends_nothing_after(tmp_path)
         while s.get(server.url + API, timeout=10).json()["z_blocked"] is not None:
             assert time.monotonic() < deadline
             time.sleep(0.1)
+        r = s.post(server.url + API, json={"command": "preset_save", "name": "bed", "position": 5.5}, timeout=10)
+        assert r.status_code == 200, r.text
+        presets = r.json()["presets"]
+        # last_position changes with every move PiFocus makes (it is never restored for Z).
+        settings = {k: v for k, v in server.plugin_settings("pifocus").items() if k != "last_position"}
         assert s.post(server.url + API, json={"command": "autofocus"}, timeout=10).status_code == 202
         time.sleep(1.5)  # a few samples in
         assert s.post(server.url + "/api/connection", json={"command": "disconnect"}, timeout=10).status_code == 204
@@ -46,4 +51,8 @@ def test_disconnect_mid_autofocus_ends_the_run_and_sends_nothing_after(tmp_path)
             time.sleep(0.2)
         time.sleep(2)
         assert len(re.findall(r"Send: .*G1 .*Z", server.serial_log_text())) == sent_at_disconnect
-        assert s.get(server.url + API, timeout=10).json()["busy"] is False
+        body = s.get(server.url + API, timeout=10).json()
+        assert body["busy"] is False
+        assert body["presets"] == presets == [{"name": "bed", "position": 5.5}]
+        assert {k: v for k, v in server.plugin_settings("pifocus").items() if k != "last_position"} == settings
+        assert {"name": "bed", "position": 5.5, "driver": "printer-z"} in server.plugin_settings("pifocus")["presets"]
