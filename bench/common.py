@@ -10,7 +10,9 @@ from typing import Callable, Dict
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-STACKS = Path(os.environ.get("PIFOCUS_STACKS", ROOT.parent / "shared" / "stacks"))
+#: The real stacks: the 1024x768 copies in the repository, or full-size originals laid out the
+#: same way where PIFOCUS_STACKS points (tests/data/stacks/README.md says where they come from).
+STACKS = Path(os.environ.get("PIFOCUS_STACKS", ROOT / "tests" / "data" / "stacks"))
 RESULTS = ROOT / "bench" / "results"
 
 

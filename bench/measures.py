@@ -1,4 +1,4 @@
-"""Which focus measure should be the default? Measured on the real stacks in ../shared/stacks.
+"""Which focus measure should be the default? Measured on the real stacks in tests/data/stacks.
 
 For each measure and each degradation of the frames (none; sensor noise; noise plus JPEG
 compression like a webcam stream's; a 10% exposure change on every other frame) it checks:
@@ -8,31 +8,32 @@ compression like a webcam stream's; a 10% exposure change on every other frame) 
 - contrast: best score / worst score over the stack. A measure that goes flat on noisy
   frames (contrast near 1) cannot tell focus from noise, however it ranks.
 
+Frames are taken at 1024x768, the size of the repository's copies; with PIFOCUS_STACKS pointing
+at the full-size originals they are scaled down to the same size, so both give the same table.
+
 Run: ``python bench/measures.py`` (prints a Markdown table; ``--json FILE`` saves it).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import STACKS
 
-from octoprint_pifocus.focus import measure_sharpness  # noqa: E402
-from octoprint_pifocus.focus.measures import MEASURES  # noqa: E402
-
-STACKS = Path(os.environ.get("PIFOCUS_STACKS", ROOT.parent / "shared" / "stacks"))
+from octoprint_pifocus.focus import measure_sharpness
+from octoprint_pifocus.focus.measures import MEASURES
 
 
-def load(folder: str, pattern: str, width: int = 1280):
-    """The stack's frames as BGR arrays, scaled to webcam width (as a print-cam would send)."""
+def load(folder: str, pattern: str, width: int = 1024):
+    """The stack's frames as BGR arrays at webcam width (1024 px, as the repository's copies)."""
     files = sorted((STACKS / folder).glob(pattern), key=lambda p: (len(p.stem), p.stem))
+    if not files:
+        raise SystemExit(f"No frames matching {pattern} in {STACKS / folder} (see PIFOCUS_STACKS)")
     frames = []
     for f in files:
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
@@ -92,7 +93,7 @@ def main() -> int:
     stacks = {
         "pcb": load("focus-stack_depthmap", "pcb_*.JPG"),
         "steps": load("cmcguinness_focusstack", "step*.jpg"),
-        "scorpion": load("la3lma_scorpion_lapse", "scorpion_lapse_*.png"),
+        "scorpion": load("la3lma_scorpion_lapse", "scorpion_lapse_*"),
     }
     kinds = list(KINDS)
     results = {}

@@ -3,9 +3,11 @@
 The seed (Arducam's example) decodes the full colour frame, converts it to grey, takes a
 Laplacian of the whole frame and its mean. PiFocus decodes straight to reduced greyscale
 and scores only the ROI. Frames are webcam-like JPEGs (quality 85) of the drawn scene and of
-a real photograph (pcb_004 from the stacks), at 1280x720 and 1920x1080, each twice: as
-OpenCV/libjpeg writes them (no restart markers) and as many UVC webcams send them, with a
-restart marker every MCU row, which lets PiFocus decode only the ROI's rows.
+a real photograph (the top 16:9 part of pcb_004; the 1024 px copy in tests/data/stacks is
+scaled up for this, which makes the JPEGs only 4-7% smaller than from the 2048 px original),
+at 1280x720 and 1920x1080, each twice: as OpenCV/libjpeg writes them (no restart markers) and
+as many UVC webcams send them, with a restart marker every MCU row, which lets PiFocus decode
+only the ROI's rows.
 
 Run: ``python bench/scoring_speed.py``.
 """

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real focus stacks from ../shared/stacks."""
+"""Shared test fixtures: the real focus stacks in tests/data/stacks (reduced copies, 1024x768)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STACKS = Path(os.environ.get("PIFOCUS_STACKS", ROOT.parent / "shared" / "stacks"))
+#: The reduced copies in the repository (scripts/reduce-stacks.py made them); PIFOCUS_STACKS may
+#: point at the full-size originals, laid out the same way (tests/data/stacks/README.md).
+STACKS = Path(os.environ.get("PIFOCUS_STACKS", ROOT / "tests" / "data" / "stacks"))
 
 
 def stack_files(folder: str, pattern: str):
@@ -15,28 +17,29 @@ def stack_files(folder: str, pattern: str):
     files = sorted((STACKS / folder).glob(pattern), key=lambda p: (len(p.stem), p.stem))
     if not files:
         raise FileNotFoundError(
-            f"No frames matching {pattern} in {STACKS / folder}; the tests need ../shared/stacks "
-            "(or PIFOCUS_STACKS pointing at it)."
+            f"No frames matching {pattern} in {STACKS / folder}; the tests read the stacks in "
+            "tests/data/stacks (or wherever PIFOCUS_STACKS points)."
         )
     return files
 
 
 @pytest.fixture(scope="session")
 def pcb_stack():
-    """focus-stack_depthmap: 10 JPEGs 2048x1536, sharpest pcb_004 (index 4)."""
+    """focus-stack_depthmap: 10 JPEGs 1024x768 (camera Exif kept), sharpest pcb_004 (index 4)."""
     return stack_files("focus-stack_depthmap", "pcb_*.JPG")
 
 
 @pytest.fixture(scope="session")
 def step_stack():
-    """cmcguinness_focusstack: 6 JPEGs, sharpest at the start (step0/step1): an edge peak."""
+    """cmcguinness_focusstack: 6 JPEGs 1024x768, sharpest at the start (step0/step1): an edge peak."""
     return stack_files("cmcguinness_focusstack", "step*.jpg")
 
 
 @pytest.fixture(scope="session")
 def scorpion_stack():
-    """la3lma_scorpion_lapse: 14 PNGs from a Pi camera on a microscope, not in focus order."""
-    return stack_files("la3lma_scorpion_lapse", "scorpion_lapse_*.png")
+    """la3lma_scorpion_lapse: 14 frames 1024x768 from a Pi camera on a microscope, not in focus
+    order (JPEGs here; the originals are PNGs, which the pattern also takes)."""
+    return stack_files("la3lma_scorpion_lapse", "scorpion_lapse_*")
 
 
 # ~~ A real OctoPrint server (tests/octoprint_server.py)

@@ -20,14 +20,20 @@ def webcam(img, noise=0.0, quality=None, seed=0):
     return out
 
 
+def at_1024(files):
+    """The frames at 1024x768: the size of the copies in tests/data/stacks (a no-op there), and
+    full-size originals from PIFOCUS_STACKS are brought down to it, so both give the same test."""
+    return [cv2.resize(cv2.imread(str(p)), (1024, 768), interpolation=cv2.INTER_AREA) for p in files]
+
+
 @pytest.fixture(scope="module")
 def pcb(pcb_stack):
-    return [cv2.resize(cv2.imread(str(p)), (1024, 768), interpolation=cv2.INTER_AREA) for p in pcb_stack]
+    return at_1024(pcb_stack)
 
 
 @pytest.fixture(scope="module")
 def scorpion(scorpion_stack):
-    return [cv2.resize(cv2.imread(str(p)), (1296, 972), interpolation=cv2.INTER_AREA) for p in scorpion_stack]
+    return at_1024(scorpion_stack)
 
 
 @pytest.fixture(scope="module")
