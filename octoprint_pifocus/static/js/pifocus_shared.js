@@ -376,6 +376,36 @@ window.PiFocusShared = (function () {
      * Adds the snapshot and the rectangle editor (see pifocus_roi.jinja2) to ``self``;
      * ``roiTarget()`` returns the observable array [x, y, w, h] to edit, or null.
      */
+    /**
+     * The lens test (API command ``test``: nudge the saved lens and back) as ``self.test()``,
+     * with ``self.testing`` and ``self.testResult`` ({ok, title, message}) to show.
+     * ``allowed`` says whether the user may run it now.
+     */
+    function addLensTest(self, allowed) {
+        self.testing = ko.observable(false);
+        self.testResult = ko.observable(null);
+        self.test = function () {
+            if ((allowed && !allowed()) || self.testing()) return;
+            self.testing(true);
+            self.testResult(null);
+            OctoPrint.simpleApiCommand(PLUGIN, "test", {})
+                .done(function (response) {
+                    var ok = !!(response && response.ok);
+                    self.testResult({
+                        ok: ok,
+                        title: ok ? gettext("Test passed:") : gettext("Test failed:"),
+                        message: (response && response.message) || ""
+                    });
+                })
+                .fail(function (xhr) {
+                    self.testResult({ok: false, title: gettext("Test failed:"), message: errorText(xhr)});
+                })
+                .always(function () {
+                    self.testing(false);
+                });
+        };
+    }
+
     function addRoiEditor(self, roiTarget) {
 
         self.snapshotUrl = ko.observable("");
@@ -512,6 +542,7 @@ window.PiFocusShared = (function () {
         plotGeometry: plotGeometry,
         webcamChoices: webcamChoices,
         addRunView: addRunView,
-        addRoiEditor: addRoiEditor
+        addRoiEditor: addRoiEditor,
+        addLensTest: addLensTest
     };
 })();

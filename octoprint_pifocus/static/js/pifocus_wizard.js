@@ -211,28 +211,7 @@ $(function () {
 
         // ~~ step 3: Test
 
-        self.testing = ko.observable(false);
-        self.testResult = ko.observable(null);
-        self.test = function () {
-            if (self.testing()) return;
-            self.testing(true);
-            self.testResult(null);
-            OctoPrint.simpleApiCommand(PLUGIN, "test", {})
-                .done(function (response) {
-                    var ok = !!(response && response.ok);
-                    self.testResult({
-                        ok: ok,
-                        title: ok ? gettext("Test passed:") : gettext("Test failed:"),
-                        message: (response && response.message) || ""
-                    });
-                })
-                .fail(function (xhr) {
-                    self.testResult({ok: false, title: gettext("Test failed:"), message: errorText(xhr)});
-                })
-                .always(function () {
-                    self.testing(false);
-                });
-        };
+        shared.addLensTest(self);
 
         // ~~ step 4: the first autofocus, drawn as the sidebar draws it
 
