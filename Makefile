@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo demo-cli test test-py39 test-old-octoprint system-deps bench translations clean
 
 $(STAMP): pyproject.toml setup.py requirements-test.txt
+	scripts/system-deps.sh build "$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e . -r requirements-test.txt
@@ -33,7 +34,7 @@ test-old-octoprint:
 	"$$(scripts/find-python.sh 3.9)" scripts/check-old-octoprint.py
 
 system-deps:
-	scripts/system-deps.sh
+	scripts/system-deps.sh test
 
 ## bench: the benchmarks; paste the tables into the README
 bench: $(STAMP)

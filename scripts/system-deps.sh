@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs that pip cannot bring: Chromium for the browser tests
-# (Playwright drives Debian's build; it must not download its own). Idempotent and quiet
-# when everything is there; needs root (or sudo) to install.
+# Debian packages that pip cannot bring, installed only when missing (quiet otherwise; needs
+# root or sudo to install):
+#   scripts/system-deps.sh build [PYTHON]  what building the venv needs: the venv module
+#                                          (python3-venv) and, for OctoPrint's netifaces, which
+#                                          has no wheel for Python 3.11+, a C compiler
+#                                          (build-essential) and Python's headers (python3-dev)
+#   scripts/system-deps.sh test            Chromium for the browser tests (Playwright drives
+#                                          Debian's build; it must not download its own)
 set -euo pipefail
-packages=(chromium)
+what="${1:-test}"
+python="${2:-python3}"
+packages=()
+case "$what" in
+    build)
+        "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
+        command -v cc >/dev/null 2>&1 || packages+=(build-essential)
+        "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+            >/dev/null 2>&1 || packages+=(python3-dev)
+        ;;
+    test)
+        packages+=(chromium)
+        ;;
+    *)
+        echo "usage: $0 build [PYTHON] | test" >&2; exit 2 ;;
+esac
 missing=()
-for pkg in "${packages[@]}"; do
+for pkg in "${packages[@]+"${packages[@]}"}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
