@@ -7,8 +7,9 @@ connected, PiFocus driving its simulated lens and serving its simulated webcam. 
 runs the server on 127.0.0.1 in the foreground until Ctrl-C.
 
 In the browser: the Control tab shows the simulated webcam, blurred; the PiFocus panel in
-the sidebar has the Autofocus button. Settings > PiFocus switches the driver to printer Z
-for the microscope-on-a-gantry case, on the virtual printer.
+the sidebar has the Autofocus button. A second focus device, "microscope", focuses its own
+simulated webcam (pifocus_simulated_microscope) with the virtual printer's Z (the
+microscope-on-a-gantry case); both can autofocus at once (API with "device": "microscope").
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def main() -> int:
     if basedir.exists():
         shutil.rmtree(basedir)
     password = secrets.token_urlsafe(9)
-    config = demo_config(hysteresis=4.0, noise=3.0)
+    # Two focus devices: the simulated camera on its VCM, and a microscope on the printer's Z.
+    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0)
     config["plugins"]["pifocus"]["driver"] = "simulated"  # explicit: a fresh install has none (and its wizard)
     server = OctoPrintServer(extra_config=config,
                              users=(ServerUser(args.user, password, ("admins", "users")),),

@@ -146,8 +146,20 @@ def _stop_leftovers() -> None:
         server.stop(timeout=5)
 
 
-def demo_config(**simulation: Any) -> Dict[str, Any]:
+#: The demo's second focus device: a microscope on the gantry, focused with the virtual
+#: printer's Z, seeing its own simulated webcam (``pifocus_simulated_microscope``).
+MICROSCOPE = {
+    "id": "microscope", "name": "microscope", "driver": "printer-z",
+    "camera": {"webcam": "pifocus_simulated_microscope", "settle": 0.0},
+    "printer_z": {"min": 3.0, "max": 9.0, "feedrate": 3000, "backlash": 0.2},
+}
+
+
+def demo_config(microscope: bool = False, **simulation: Any) -> Dict[str, Any]:
     """Extra config for PiFocus on its simulated lens and camera, as the demo sets it up.
+
+    ``microscope``: a second focus device, :data:`MICROSCOPE` (the demo has it); the first
+    device is the top-level settings, which the migration moves into ``devices[0]``.
 
     OctoPrint's ``webcam.snapshotWebcam`` defaults to ``classic`` even when the Classic Webcam
     has no snapshot URL, so the simulated webcam is made the default and snapshot webcam
@@ -159,7 +171,9 @@ def demo_config(**simulation: Any) -> Dict[str, Any]:
         "appearance": {"components": {"order": {"webcam": ["plugin_pifocus"]}}},
         # The simulated lens, chosen explicitly: a fresh install has no lens driver (and its
         # set-up wizard); the demo and the tests that use this start set up.
-        "plugins": {"pifocus": {"driver": "simulated", "simulation": dict({"enabled": True}, **simulation)}},
+        "plugins": {"pifocus": dict(
+            {"driver": "simulated", "simulation": dict({"enabled": True}, **simulation)},
+            **({"devices": [{"id": "camera", "name": "Camera"}, dict(MICROSCOPE)]} if microscope else {}))},
     }
 
 

@@ -49,12 +49,15 @@ def wait_for(server: OctoPrintServer, predicate, timeout: float = 60.0, what: st
 
 
 def stored(server: OctoPrintServer) -> Dict[str, Any]:
-    """plugins.pifocus as written in config.yaml (what a restart starts from)."""
-    return yaml.safe_load(server.config_path.read_text())["plugins"]["pifocus"]
+    """The first device of plugins.pifocus as written in config.yaml (what a restart starts from)."""
+    return yaml.safe_load(server.config_path.read_text())["plugins"]["pifocus"]["devices"][0]
 
 
 def settings_without(server: OctoPrintServer, *keys: str) -> Dict[str, Any]:
-    return {k: v for k, v in server.plugin_settings("pifocus").items() if k not in keys}
+    """PiFocus's settings without ``keys``, at the top level and in each device."""
+    data = {k: v for k, v in server.plugin_settings("pifocus").items() if k not in keys}
+    data["devices"] = [{k: v for k, v in d.items() if k not in keys} for d in data.get("devices", [])]
+    return data
 
 
 def wait_persisted(server: OctoPrintServer, position: int, timeout: float = 15.0) -> None:

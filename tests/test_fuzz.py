@@ -322,8 +322,11 @@ def pifocus_settings(server: OctoPrintServer) -> Dict[str, Any]:
     assert r.status_code == 200, f"/api/settings answers {r.status_code}: {r.text[:300]}"
     body = r.json()
     assert "pifocus" in body.get("plugins", {}), "/api/settings lost the PiFocus section"
-    return {k: v for k, v in body["plugins"]["pifocus"].items()
+    data = {k: v for k, v in body["plugins"]["pifocus"].items()
             if not k.startswith("_") and k != "last_position"}
+    if isinstance(data.get("devices"), list):  # each device's last position too
+        data["devices"] = [{k: v for k, v in d.items() if k != "last_position"} for d in data["devices"]]
+    return data
 
 
 def non_finite(value: Any, path: str = "") -> List[str]:

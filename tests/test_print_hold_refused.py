@@ -12,6 +12,7 @@ import logging
 from octoprint_pifocus.plugin import settings as settings_rules
 from octoprint_pifocus.plugin.automation import PrintAutomation
 from octoprint_pifocus.plugin.controller import FocusController
+from octoprint_pifocus.plugin.devices import DeviceRegistry
 
 
 class RefusingPrinter:
@@ -67,14 +68,15 @@ class RecordingPort:
 
 
 def make(policy: str):
-    config = settings_rules.check(settings_rules.merge(settings_rules.defaults(), {
-        "driver": "printer-z", "automation": {"failure_policy": policy}}))
+    checked = settings_rules.check({"devices": [{
+        "id": "camera", "name": "Camera", "driver": "printer-z", "automation": {"failure_policy": policy}}]})
     port, printer, published = RecordingPort(), RefusingPrinter(), []
-    controller = FocusController(config, port=port, simulation=lambda: None,
-                                 simulation_problem=lambda: "", webcams=lambda: None,
-                                 publish=published.append, fire=lambda *a: None,
-                                 persist=lambda *a: None, logger=logging.getLogger("test"))
-    automation = PrintAutomation(controller, printer, port, published.append)
+    devices = DeviceRegistry(lambda config, z_gate: FocusController(
+        config, port=port, simulation=lambda: None, simulation_problem=lambda: "", webcams=lambda: None,
+        publish=published.append, fire=lambda *a: None, persist=lambda *a: None,
+        logger=logging.getLogger("test"), z_gate=z_gate))
+    devices.configure(checked)
+    automation = PrintAutomation(devices, printer, port, published.append)
     return automation, port, printer, published
 
 

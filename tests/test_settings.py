@@ -3,7 +3,8 @@
 The module's server starts from a version 1 configuration (the layout before lens drivers)
 and is restarted once, in the same base folder, to check what survives a restart.
 Version 2 configurations (the simulated driver by default; version 3 has none) are upgraded
-in OctoPrint's own plugin system (``run_in_octoprint``) and once in a running server.
+in OctoPrint's own plugin system (``run_in_octoprint``) and once in a running server. Version
+4 holds the device sections in ``devices``: versions 1 to 3 migrate into its first device.
 """
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def stored(server) -> Dict[str, Any]:
     return yaml.safe_load(server.config_path.read_text())["plugins"]["pifocus"]
 
 
+def stored_device(server) -> Dict[str, Any]:
+    """The first device of plugins.pifocus as written in config.yaml."""
+    return stored(server)["devices"][0]
+
+
 def status(server) -> Dict[str, Any]:
     r = server.session("user").get(server.url + API, timeout=10)
     assert r.status_code == 200, r.text
@@ -81,10 +87,14 @@ def test_migration_from_version_1_keeps_the_values(server):
     assert data["simulation"]["focus"] == 300.0 and data["simulation"]["start"] == 650.0
     # New since version 2: the driver (the simulated lens was the only one, and it was on) and defaults.
     assert data["driver"] == "simulated"
-    assert stored(server)["driver"] == "simulated"  # written: the default is now no driver
+    assert stored_device(server)["driver"] == "simulated"  # written: the default is now no driver
     assert data["automation"]["failure_policy"] == "continue" and data["presets"] == []
-    assert stored(server)["_config_version"] == 3
-    assert "Settings migrated from version 1 to 3" in server.log_text()
+    assert stored(server)["_config_version"] == 4
+    assert "Settings migrated from version 1 to 4" in server.log_text()
+    # Version 4: the sections moved into the first device, nothing device-specific is left on top.
+    assert [(d["id"], d["name"]) for d in data["devices"]] == [("camera", "Camera")]
+    assert stored_device(server)["measure"] == "brenner" and stored_device(server)["camera"]["discard"] == 2
+    assert not set(stored(server)) & {"driver", "measure", "roi", "camera"}
 
 
 MIGRATION_SCRIPT = """
@@ -93,7 +103,7 @@ plugin = plugin_manager.get_plugin_info("pifocus").implementation
 with open(settings._configfile) as f:  # what OctoPrint wrote to config.yaml after migrating
     written = yaml.safe_load(f)
 result = {"stored": written.get("plugins", {}).get("pifocus"),
-          "driver": plugin._settings.get(["driver"]), "measure": plugin._settings.get(["measure"])}
+          "driver": plugin.controller.driver, "measure": plugin.controller.config["measure"]}
 """
 
 
@@ -111,9 +121,11 @@ def test_migration_sets_the_driver_from_the_old_simulation_switch(pifocus, drive
     result = run_in_octoprint(MIGRATION_SCRIPT, extra_config={"plugins": {"pifocus": pifocus}})
     assert result["driver"] == driver
     assert result["measure"] == "brenner"
-    assert result["stored"]["_config_version"] == 3
-    # Only a driver that differs from the default (none) is written.
-    assert result["stored"].get("driver", "") == driver
+    assert result["stored"]["_config_version"] == 4
+    # Only what was stored moves into the first device, with a driver only where one was in use.
+    device = result["stored"]["devices"][0]
+    assert device["id"] == "camera" and device["measure"] == "brenner"
+    assert device.get("driver", "") == driver and "driver" not in result["stored"]
 
 
 #: A version 2 config.yaml section as a PiFocus 0.2 user had it: presets, last positions, a
@@ -147,8 +159,11 @@ def test_migration_from_version_2_loses_nothing(simulation, driver):
     pifocus = deep_merge(V2, {"simulation": {"enabled": simulation, "focus": 300.0}})
     result = run_in_octoprint(FULL_SCRIPT, extra_config={"plugins": {"pifocus": pifocus}})
     stored_, merged = result["stored"], result["merged"]
-    assert stored_["_config_version"] == 3
-    assert merged["driver"] == result["controller"]["driver"] == driver
+    assert stored_["_config_version"] == 4
+    assert [d["id"] for d in merged["devices"]] == ["camera"]
+    assert merged["devices"][0]["name"] == "pifocus_simulated"  # named after its webcam
+    stored_, merged = stored_["devices"][0], dict(merged["devices"][0], simulation=merged["simulation"])
+    assert merged.get("driver", "") == result["controller"]["driver"] == driver
     for key in ("measure", "roi", "presets", "last_position"):
         assert stored_[key] == V2[key] and merged[key] == V2[key], key
     assert merged["camera"]["webcam"] == "pifocus_simulated" and merged["camera"]["settle"] == 0.5
@@ -167,8 +182,9 @@ def test_a_version_2_install_upgrades_in_a_running_octoprint():
     del config["plugins"]["pifocus"]["driver"]  # never stored in version 2: the old default was in use
     with OctoPrintServer(extra_config=config) as s:
         data = settings(s)
-        assert data["driver"] == "simulated" and stored(s)["driver"] == "simulated"
-        assert stored(s)["_config_version"] == 3
+        assert data["driver"] == "simulated" and stored_device(s)["driver"] == "simulated"
+        assert stored(s)["_config_version"] == 4
+        assert data["devices"][0]["presets"] == V2["presets"]
         for key in ("measure", "roi", "presets", "last_position"):
             assert data[key] == V2[key], key
         assert data["automation"]["autofocus_before_print"] is True and data["automation"]["failure_policy"] == "pause"
@@ -177,7 +193,7 @@ def test_a_version_2_install_upgrades_in_a_running_octoprint():
         body = status(s)
         assert body["position"] == 333 and body["lens_ok"] is True
         assert body["presets"] == [{"name": "bed", "position": 410}]
-        assert "Settings migrated from version 2 to 3" in s.log_text()
+        assert "Settings migrated from version 2 to 4" in s.log_text()
         r = s.session("admin").get(s.url + "/api/setup/wizard", timeout=10)
         assert r.status_code == 200 and r.json()["pifocus"]["required"] is False
 
@@ -186,10 +202,47 @@ def test_migration_from_version_1_loses_nothing():
     v1 = dict(V1, camera=dict(V1["camera"], webcam="pifocus_simulated"))
     result = run_in_octoprint(FULL_SCRIPT, extra_config={"plugins": {"pifocus": v1}})
     merged = result["merged"]
-    assert result["stored"]["_config_version"] == 3 and merged["driver"] == "simulated"
+    assert result["stored"]["_config_version"] == 4
+    merged = dict(merged["devices"][0], simulation=merged["simulation"])
+    assert merged["driver"] == "simulated"
     assert merged["measure"] == "brenner" and merged["roi"] == [0.1, 0.2, 0.3, 0.4]
     assert merged["camera"]["webcam"] == "pifocus_simulated" and merged["camera"]["discard"] == 2
     assert merged["simulation"]["focus"] == 300.0 and merged["simulation"]["start"] == 650.0
+
+
+#: A version 3 config.yaml section as a PiFocus 0.3 user had it: one lens (I2C) with its options,
+#: a camera URL with a password, presets and last positions of two drivers, automation.
+V3 = {
+    "_config_version": 3,
+    "driver": "i2c",
+    "i2c": {"bus": 10, "address": 13, "chip": "dw9817"},
+    "camera": {"webcam": "nozzle", "url": "http://cam:secret@127.0.0.1:8080/?action=snapshot", "settle": 0.5},
+    "roi": [0.1, 0.2, 0.3, 0.4],
+    "measure": "brenner",
+    "presets": [{"name": "bed", "position": 410, "driver": "i2c"},
+                {"name": "nozzle", "position": 4.5, "driver": "printer-z"}],
+    "last_position": {"i2c": 333, "printer-z": 4.25},
+    "automation": {"autofocus_before_print": True, "failure_policy": "cancel", "restore_on_startup": False},
+    "search": {"range": "window", "window": 40},
+    "simulation": {"enabled": True, "focus": 300.0},
+}
+
+
+def test_migration_from_version_3_moves_everything_into_the_first_device():
+    result = run_in_octoprint(FULL_SCRIPT, extra_config={"plugins": {"pifocus": V3}})
+    stored_, merged = result["stored"], result["merged"]
+    assert stored_["_config_version"] == 4
+    # Nothing device-specific is left at the top level; the simulation stays global.
+    assert set(stored_) == {"_config_version", "devices", "simulation"}
+    assert stored_["simulation"] == V3["simulation"]
+    [device] = stored_["devices"]
+    assert device["id"] == "camera" and device["name"] == "nozzle"  # named after its webcam
+    for key in ("driver", "i2c", "camera", "roi", "measure", "presets", "last_position", "automation", "search"):
+        assert device[key] == V3[key], key
+    assert result["controller"]["driver"] == "i2c"
+    assert result["controller"]["presets"] == [{"name": "bed", "position": 410}]
+    first = merged["devices"][0]
+    assert first["i2c"]["chip"] == "dw9817" and first["automation"]["failure_policy"] == "cancel"
 
 
 def test_a_fresh_install_stores_nothing_but_the_version():
@@ -220,7 +273,7 @@ def test_settings_round_trip(server):
         assert data["search"] == {"range": "window", "window": 40.0}
         assert data["automation"]["failure_policy"] == "pause" and data["automation"]["watchdog_interval"] == 0.5
         assert data["measure"] == "modified_laplacian"
-    assert stored(server)["printer_z"]["min"] == 2.5
+    assert stored_device(server)["printer_z"]["min"] == 2.5
     # Back to what the later tests expect (the watchdog interval stays short).
     save(server, {"camera": {"mode": "snapshot"}, "search": {"range": "full"}, "measure": "brenner",
                   "automation": {"failure_policy": "continue"}})
@@ -323,7 +376,7 @@ def test_presets_are_not_overwritten_by_a_stale_settings_dialog(server):
 def test_restore_on_startup(server):
     r = server.session("user").post(server.url + API, json={"command": "move", "position": 333}, timeout=10)
     assert r.status_code == 200, r.text
-    wait_until(lambda: (stored(server).get("last_position") or {}).get("simulated") == 333,
+    wait_until(lambda: (stored_device(server).get("last_position") or {}).get("simulated") == 333,
                what="last position written to config.yaml")
     server.restart()
     server.wait_for_log("Lens position 333 restored (start-up)")
@@ -351,12 +404,12 @@ from octoprint_pifocus.plugin import settings as rules  # noqa: E402
 
 
 def test_check_normalises_form_values_and_keeps_defaults():
-    checked = rules.check({"printer_z": {"min": "1.5", "max": "4"}, "camera": {"discard": "2"},
-                           "i2c": {"address": "0x0c", "bus": ""}, "driver": "printer-z"})
+    checked = rules.check_device_sections({"printer_z": {"min": "1.5", "max": "4"}, "camera": {"discard": "2"},
+                                           "i2c": {"address": "0x0c", "bus": ""}, "driver": "printer-z"})
     assert checked["printer_z"]["min"] == 1.5 and checked["printer_z"]["max"] == 4.0
     assert checked["camera"]["discard"] == 2 and isinstance(checked["camera"]["discard"], int)
     assert checked["i2c"]["address"] == 12 and checked["i2c"]["bus"] is None
-    assert checked["automation"] == rules.defaults()["automation"]
+    assert checked["automation"] == rules.device_defaults()["automation"]
     assert rules.check({}) == rules.check(rules.defaults())
 
 
@@ -368,15 +421,70 @@ def test_stored_presets_and_positions_beyond_any_float_are_dropped():
 
 
 def test_migrate_only_touches_older_layouts():
-    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": "true"}}, 1) == {"driver": "simulated"}
-    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": True}}, 2) == {"driver": "simulated"}
-    assert rules.migrate({"measure": "brenner"}, None) == {}  # no driver: the default, none
-    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": False}}, 2) == {}
-    assert rules.migrate({"driver": "v4l2"}, 1) == {}
-    assert rules.migrate({"driver": "", "simulation": {"enabled": True}}, 2) == {}  # "" chosen: kept
+    first = {"id": "camera", "name": "Camera"}
+    remove = {"measure": None}
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": "true"}}, 1) == dict(
+        remove, devices=[dict(first, measure="brenner", driver="simulated")])
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": True}}, 2) == dict(
+        remove, devices=[dict(first, measure="brenner", driver="simulated")])
+    # No driver stored: the default, none. Still moved into the first device.
+    assert rules.migrate({"measure": "brenner"}, None) == dict(remove, devices=[dict(first, measure="brenner")])
+    assert rules.migrate({"driver": "v4l2"}, 1) == {"driver": None, "devices": [dict(first, driver="v4l2")]}
+    # Version 3 no longer turns the simulation switch into a driver: "" was chosen.
+    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": True}}, 3) == dict(
+        remove, devices=[dict(first, measure="brenner")])
+    assert rules.migrate({"driver": "", "simulation": {"enabled": True}}, 2) == {
+        "driver": None, "devices": [dict(first, driver="")]}  # "" chosen: kept
+    assert rules.migrate({"simulation": {"enabled": True}}, 3) == {}  # nothing of a device stored
     assert rules.migrate({}, None) == {}  # a fresh install: the defaults apply
-    assert rules.migrate({"measure": "brenner", "simulation": {"enabled": True}}, 3) == {}
-    assert rules.defaults()["driver"] == ""
+    assert rules.migrate({"measure": "brenner"}, 4) == {}
+    # Named after its webcam when that makes a device name.
+    assert rules.migrate({"camera": {"webcam": "nozzle"}}, 3)["devices"][0]["name"] == "nozzle"
+    assert rules.migrate({"camera": {"webcam": 'a"b'}}, 3)["devices"][0]["name"] == "Camera"
+    assert rules.defaults()["devices"][0]["driver"] == "" and len(rules.defaults()["devices"]) == 1
+
+
+def test_devices_are_checked_each_with_the_rules_of_one():
+    good = rules.check({"devices": [{"id": "nozzle", "name": "Nozzle cam", "camera": {"settle": "1"}},
+                                    {"id": "0a1b2c3d", "name": "microscope", "driver": "printer-z"}]})
+    assert [d["name"] for d in good["devices"]] == ["Nozzle cam", "microscope"]
+    assert good["devices"][0]["camera"]["settle"] == 1.0 and good["devices"][1]["driver"] == "printer-z"
+    assert good["devices"][1]["presets"] == [] and good["simulation"] == rules.defaults()["simulation"]
+    cases = [
+        ({"devices": [{"id": "a", "name": "A"}, {"id": "b", "name": "B", "camera": {"settle": -1}}]},
+         "devices.b.camera.settle", "camera.settle", "b"),
+        ({"devices": [{"id": "a", "name": "Nozzle"}, {"id": "b", "name": "NOZZLE"}]}, "devices.b.name", "name", "b"),
+        ({"devices": [{"id": "a", "name": "x" * 33}]}, "devices.a.name", "name", "a"),
+        ({"devices": [{"id": "a", "name": "zero\u200bwidth"}]}, "devices.a.name", "name", "a"),
+        ({"devices": [{"id": "a", "name": 'say "hi"'}]}, "devices.a.name", "name", "a"),
+        ({"devices": [{"id": "a", "name": "A"}, {"id": "a", "name": "B"}]}, "devices.a.id", "devices.a.id", None),
+        ({"devices": [{"id": "Has Space", "name": "A"}]}, "devices.0.id", "devices.0.id", None),
+        ({"devices": []}, "devices", "devices", None),
+        ({"devices": [{"id": f"d{i}", "name": f"D{i}"} for i in range(rules.DEVICES_MAX + 1)]},
+         "devices", "devices", None),
+    ]
+    for data, path, field, device in cases:
+        with pytest.raises(rules.SettingsError) as caught:
+            rules.check(data)
+        assert (caught.value.path, caught.value.field, caught.value.device) == (path, field, device), data
+    # With several devices a message names the device.
+    with pytest.raises(rules.SettingsError, match="^B: camera.settle must be at least 0"):
+        rules.check(cases[0][0])
+
+
+def test_a_save_of_top_level_sections_changes_the_first_device_and_keeps_presets():
+    current = rules.check({"devices": [
+        {"id": "a", "name": "A", "presets": [{"name": "bed", "position": 400}]},
+        {"id": "b", "name": "B", "measure": "brenner"}]})
+    after = rules.check(rules.apply_submission(current, {"measure": "laplacian_variance", "devices": [
+        {"id": "b", "name": "Bee", "presets": []}, {"id": "a", "name": "A", "presets": []},
+        {"id": "c", "name": "C", "presets": [{"name": "copied", "position": 1}]}]}))
+    # The list's order is the one sent; top-level sections go to the (new) first device.
+    assert [(d["id"], d["name"], d["measure"]) for d in after["devices"]] == [
+        ("b", "Bee", "laplacian_variance"), ("a", "A", "tenengrad"), ("c", "C", "tenengrad")]
+    assert [p["name"] for p in after["devices"][1]["presets"]] == ["bed"]  # only the plugin writes them
+    assert [p["name"] for p in after["devices"][2]["presets"]] == ["copied"]  # a new (duplicated) device
+    assert not rules.changes(current, rules.view(current, admin=False))
 
 
 def test_changing_the_driver_clears_the_old_curve(server):
@@ -424,7 +532,8 @@ def test_settings_permission_alone_cannot_change_pifocus(settings_user_server):
     # The dialog saving its unchanged (blanked) PiFocus section loses nothing.
     r = s.session("tinkerer").post(s.url + "/api/settings", json={"plugins": {"pifocus": shown}}, timeout=10)
     assert r.status_code == 200
-    assert stored(s)["camera"]["url"] == "http://cam:secret@127.0.0.1:8080/?action=snapshot"
+    assert stored_device(s)["camera"]["url"] == "http://cam:secret@127.0.0.1:8080/?action=snapshot"
+    assert "secret" not in str(shown["devices"][0]["camera"]["url"])
 
 
 def test_pifocus_admins_can_change_the_driver(settings_user_server):
@@ -456,7 +565,7 @@ def test_a_stored_nan_or_infinity_is_repaired_at_start_up():
         assert data["camera"]["discard"] == 0 and data["camera"]["settle"] == 0.5
         assert data["presets"] == [{"name": "bed", "position": 400, "driver": "simulated"}]
         log = s.log_text()
-        for path in ("simulation.noise", "printer_z.max", "camera.discard"):
+        for path in ("simulation.noise", "devices.camera.printer_z.max", "devices.camera.camera.discard"):
             assert f"Stored setting {path} is not usable" in log
         text = s.config_path.read_text().lower()
         assert ".nan" not in text.replace("name: nan", "") and ".inf" not in text

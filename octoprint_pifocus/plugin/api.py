@@ -21,6 +21,7 @@ from ..errors import PiFocusError
 from . import settings as settings_rules
 from . import wizard
 from .controller import Conflict, FocusController
+from .devices import DeviceRegistry
 
 _logger = logging.getLogger(__name__)
 
@@ -119,10 +120,11 @@ def _name(data: Dict[str, Any]) -> str:
     return settings_rules.check_preset_name(data["name"])
 
 
-def handle_command(controller: FocusController, command: str, data: Dict[str, Any], can_control: bool,
+def handle_command(devices: DeviceRegistry, command: str, data: Dict[str, Any], can_control: bool,
                    can_admin: bool, current_settings: Optional[Dict[str, Any]] = None,
                    logger: Optional[logging.Logger] = None) -> Reply:
-    """Answer one API command; see the module docstring."""
+    """Answer one API command; see the module docstring. ``data["device"]`` (a device's id or
+    name, optional: the first device) says which device; an unknown one is a 400."""
     needed = COMMANDS.get(command)
     if needed is None:
         return 400, {"error": gettext("Unknown command: %(command)s", command=str(command)[:40])}
@@ -132,7 +134,9 @@ def handle_command(controller: FocusController, command: str, data: Dict[str, An
     if not isinstance(data, dict):
         return 400, {"error": gettext("The request body must be a JSON object.")}
     try:
-        return _dispatch(controller, command, data, current_settings)
+        if command == "validate_settings":
+            return _validate_settings(data, current_settings)
+        return _dispatch(devices.find(data.get("device")), command, data)
     except Conflict as exc:
         return 409, {"error": str(exc)}
     except ValueError as exc:  # BadRequest, SettingsError, range checks
@@ -144,8 +148,7 @@ def handle_command(controller: FocusController, command: str, data: Dict[str, An
         return 500, {"error": gettext("Internal error in PiFocus: %(error)s", error=str(exc))}
 
 
-def _dispatch(controller: FocusController, command: str, data: Dict[str, Any],
-              current_settings: Optional[Dict[str, Any]]) -> Reply:
+def _dispatch(controller: FocusController, command: str, data: Dict[str, Any]) -> Reply:
     if command == "move":
         return 200, controller.move(parse_position(data))
     if command == "nudge":
@@ -172,13 +175,22 @@ def _dispatch(controller: FocusController, command: str, data: Dict[str, Any],
         return 200, {"devices": devices, "choices": wizard.choices(devices)}
     if command == "test":
         return 200, controller.test()
-    # validate_settings
+    raise BadRequest(gettext("Unknown command: %(command)s", command=str(command)[:40]))
+
+
+def _validate_settings(data: Dict[str, Any], current_settings: Optional[Dict[str, Any]]) -> Reply:
+    """Check ``data["settings"]`` as a save would, saving nothing."""
     submitted = data.get("settings")
     if not isinstance(submitted, dict):
         raise BadRequest(gettext("'settings' must be an object with PiFocus settings"))
     try:
-        merged = settings_rules.merge(current_settings or {}, settings_rules.submitted_sections(submitted))
+        merged = settings_rules.apply_submission(current_settings or {}, settings_rules.submitted_sections(submitted))
         checked = settings_rules.check(merged)
     except settings_rules.SettingsError as exc:
-        return 400, {"error": exc.message, "field": exc.path}
-    return 200, {"ok": True, "settings": {k: v for k, v in checked.items() if k not in settings_rules.MANAGED_KEYS}}
+        # field: the path inside the device (what the one-device form knows), path: the full one.
+        return 400, {"error": exc.message, "field": exc.field, "path": exc.path, "device": exc.device}
+    shown = settings_rules.view(checked, admin=True)
+    for device in [shown] + shown["devices"]:
+        for key in settings_rules.MANAGED_KEYS:
+            device.pop(key, None)
+    return 200, {"ok": True, "settings": shown}

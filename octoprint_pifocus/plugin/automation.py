@@ -36,7 +36,14 @@ puts ``@PIFOCUS AUTOFOCUS [REFINE]`` in front of the ``beforePrintStarted`` scri
 OctoPrint sends as part of the job before the file's first line, so the print is held at its
 start until focus is done, and failures follow the same policy.
 
-**Webcam restarts.** :class:`WebcamWatchdog` takes a snapshot from the configured camera every
+**Several devices.** Every ``@PIFOCUS`` action takes an optional ``DEVICE=<name or id>``
+parameter anywhere after the action (``@PIFOCUS AUTOFOCUS REFINE DEVICE=nozzle``; a name with
+spaces in double quotes: ``DEVICE="nozzle cam"``); without one it acts on the first device.
+The hold is the print's, so a print waits for that device alone. Autofocus before a print
+puts one line per device whose ``automation.autofocus_before_print`` is on, in the order of
+the devices; the failure policy is the device's own.
+
+**Webcam restarts.** :class:`WebcamWatchdog` takes a snapshot from each device's camera every
 ``automation.watchdog_interval`` seconds (10 by default) while a position can be restored.
 When the camera fails and later answers again, it was restarted (a Pi camera stack restart
 also powers the VCM down, camera-streamer comes back in its own focus mode), and the last
@@ -46,7 +53,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -55,6 +64,7 @@ from flask_babel import gettext
 from ..errors import PiFocusError
 from . import settings as settings_rules
 from .controller import IDLE_TIMEOUT, FocusController
+from .devices import DeviceRegistry, UnknownDevice
 
 _logger = logging.getLogger(__name__)
 
@@ -63,7 +73,11 @@ ATCOMMAND = "PIFOCUS"
 #: Tags of what PiFocus asks OctoPrint to do (pause, cancel), for OctoPrint's logs.
 TAGS = {"source:plugin", "plugin:pifocus"}
 
-USAGE = "@PIFOCUS AUTOFOCUS [REFINE] | SET <position> | NUDGE <delta> | PRESET <name>"
+USAGE = ("@PIFOCUS AUTOFOCUS [REFINE] | SET <position> | NUDGE <delta> | PRESET <name>, "
+         "each with an optional DEVICE=<name>")
+
+#: ``DEVICE=name`` or ``DEVICE="name with spaces"`` anywhere in the parameters.
+_DEVICE_PARAMETER = re.compile(r'(?:^|\s)DEVICE=(?:"([^"]*)"|(\S*))(?=\s|$)', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,10 +88,28 @@ class AtCommand:
     refine: bool = False
     value: Optional[float] = None
     name: str = ""
+    #: The device's name or id as written (``DEVICE=``); None: the first device.
+    device: Optional[str] = None
 
 
 def parse_atcommand(parameters: str) -> AtCommand:
     """The part after ``@PIFOCUS``; ``ValueError`` saying what is wrong and the usage."""
+    parameters = parameters or ""
+    found = list(_DEVICE_PARAMETER.finditer(parameters))
+    device = None
+    if len(found) > 1:
+        raise ValueError(gettext("@PIFOCUS takes one DEVICE=, not %(count)d", count=len(found)))
+    if found:
+        match = found[0]
+        device = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
+        if not device:
+            raise ValueError(gettext('DEVICE= needs a device name or id, e.g. DEVICE=nozzle or DEVICE="nozzle cam"'))
+        parameters = (parameters[:match.start()] + " " + parameters[match.end():]).strip()
+    command = _parse_action(parameters)
+    return AtCommand(command.action, refine=command.refine, value=command.value, name=command.name, device=device)
+
+
+def _parse_action(parameters: str) -> AtCommand:
     words = (parameters or "").split()
     if not words:
         raise ValueError(gettext("@PIFOCUS needs an action: %(usage)s", usage=USAGE))
@@ -108,11 +140,11 @@ def parse_atcommand(parameters: str) -> AtCommand:
 
 
 class PrintAutomation:
-    """``@PIFOCUS`` commands and the failure policy, over a controller and OctoPrint's printer."""
+    """``@PIFOCUS`` commands and the failure policy, over the devices and OctoPrint's printer."""
 
-    def __init__(self, controller: FocusController, printer, port, publish: Callable[[Dict[str, Any]], None],
+    def __init__(self, devices: DeviceRegistry, printer, port, publish: Callable[[Dict[str, Any]], None],
                  logger: Optional[logging.Logger] = None) -> None:
-        self.controller = controller
+        self.devices = devices
         self.printer = printer
         self.port = port
         self._publish = publish
@@ -125,17 +157,19 @@ class PrintAutomation:
     def on_atcommand(self, parameters: str, tags: Any = None) -> None:
         """``@PIFOCUS <parameters>`` was queued. Holds a running print and returns at once."""
         line = f"@{ATCOMMAND} {parameters or ''}".strip()
+        controller = self.devices.first
         try:
             command: Optional[AtCommand] = parse_atcommand(parameters)
+            controller = self.devices.find(command.device)
             error = None
-        except ValueError as exc:
+        except ValueError as exc:  # UnknownDevice too
             command, error = None, str(exc)
         printing = bool(self.printer.is_printing()) and not self.printer.is_cancelling()
         held = False
         if printing:
             held = bool(self.printer.set_job_on_hold(True))
             self._logger.info("%s: print on hold%s", line, "" if held else " FAILED (job keeps running)")
-        thread = threading.Thread(target=self._run, args=(line, command, error, printing, held),
+        thread = threading.Thread(target=self._run, args=(line, command, error, printing, held, controller),
                                   name="pifocus-atcommand", daemon=True)
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
@@ -148,22 +182,31 @@ class PrintAutomation:
         if script_type != "gcode" or script_name != "beforePrintStarted":
             return None
         self.on_print_starting()
-        automation = self.controller.config["automation"]
-        if not automation["autofocus_before_print"]:
-            return None
-        refine = automation["before_print_mode"] == "refine"
-        return [f"@{ATCOMMAND} AUTOFOCUS" + (" REFINE" if refine else "")], None
+        lines = []
+        for index, controller in enumerate(self.devices):
+            automation = controller.config["automation"]
+            if not automation["autofocus_before_print"]:
+                continue
+            refine = automation["before_print_mode"] == "refine"
+            lines.append(f"@{ATCOMMAND} AUTOFOCUS" + (" REFINE" if refine else "")
+                         + (f" DEVICE={controller.id}" if index else ""))
+        return (lines, None) if lines else None
 
     def on_print_stopping(self) -> None:
-        """The print is being cancelled, failed or the printer went away: stop a held action."""
-        job = self.controller._job
-        if job is not None and job.kind in ("print", "gcode"):
-            job.stop("print stopping")
+        """The print is being cancelled, failed or the printer went away: stop held actions."""
+        for controller in self.devices:
+            job = controller._job
+            if job is not None and job.kind in ("print", "gcode"):
+                job.stop("print stopping")
 
     def on_print_starting(self) -> None:
         """A print starts (no line of it sent yet): hold it while a printer-Z run it interrupts
         goes back, see the module docstring."""
-        job = self.controller.print_starting()
+        for controller in self.devices:
+            self._print_starting(controller)
+
+    def _print_starting(self, controller: FocusController) -> None:
+        job = controller.print_starting()
         if job is None:
             return
         held = bool(self.printer.set_job_on_hold(True))
@@ -175,30 +218,30 @@ class PrintAutomation:
                                  "the run is cancelled, Z stays where it is", job.kind)
             return
         self._logger.info("A print started during PiFocus's %s: print on hold, moving Z back first", job.kind)
-        thread = threading.Thread(target=self._return_after_print_start, args=(job,),
+        thread = threading.Thread(target=self._return_after_print_start, args=(job, controller),
                                   name="pifocus-print-start", daemon=True)
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _return_after_print_start(self, job) -> None:
+    def _return_after_print_start(self, job, controller: FocusController) -> None:
         line = "print start"
         try:
-            self.controller.return_after_print_start(job)
+            controller.return_after_print_start(job)
             self._logger.info("Z is back where PiFocus's %s found it: releasing the print", job.kind)
         except Exception as exc:  # whatever happens, the hold is released below
             self._logger.exception("Moving Z back before the print failed")
             self._report(line, False, gettext("A print started while PiFocus moved Z, and moving Z back "
-                                              "failed: %(error)s", error=str(exc)), True)
+                                              "failed: %(error)s", error=str(exc)), True, controller=controller)
         finally:
             if job.lens is not None:
                 job.lens.print_held = False
             self.printer.set_job_on_hold(False)
-            self.controller.publish_status()
+            controller.publish_status()
 
     # ~~ running one command
 
     def _run(self, line: str, command: Optional[AtCommand], error: Optional[str], printing: bool,
-             held: bool) -> None:
+             held: bool, controller: FocusController) -> None:
         ok, message, cancelled = False, error or "", False
         try:
             if printing and not held:
@@ -207,25 +250,25 @@ class PrintAutomation:
                 message = gettext("OctoPrint did not put the print on hold, so PiFocus did not move "
                                   "anything. Try again, or focus before the print starts.")
             elif command is not None:
-                ok, message, cancelled = self._execute(line, command, held)
+                ok, message, cancelled = self._execute(line, command, held, controller)
         except Exception as exc:  # whatever happens, the hold is released below
             self._logger.exception("%s crashed", line)
             ok, message = False, str(exc)
         finally:
             try:
-                self._report(line, ok, message, printing, cancelled)
+                self._report(line, ok, message, printing, cancelled, controller=controller)
             finally:
                 if held:
                     self.printer.set_job_on_hold(False)
                     self._logger.info("%s: print hold released", line)
 
-    def _execute(self, line: str, command: AtCommand, held: bool) -> Tuple[bool, str, bool]:
-        """Run one action; ``(ok, message, cancelled by a user)``."""
-        controller = self.controller
+    def _execute(self, line: str, command: AtCommand, held: bool,
+                 controller: FocusController) -> Tuple[bool, str, bool]:
+        """Run one action on ``controller``; ``(ok, message, cancelled by a user)``."""
         try:
             with controller.print_hold(held=held) as job:
                 try:
-                    ok, message = self._action(line, command, job)
+                    ok, message = self._action(line, command, job, controller)
                 except (PiFocusError, ValueError, OSError) as exc:
                     ok, message = False, str(exc)
                 cancelled = not ok and job.cancel_reason == "user"
@@ -242,8 +285,7 @@ class PrintAutomation:
         finally:
             controller.publish_status()
 
-    def _action(self, line: str, command: AtCommand, job) -> Tuple[bool, str]:
-        controller = self.controller
+    def _action(self, line: str, command: AtCommand, job, controller: FocusController) -> Tuple[bool, str]:
         if self.port.is_connected():
             # The moves queued before this line first, so the camera sees what they set up.
             self.port.wait_idle(IDLE_TIMEOUT)
@@ -258,18 +300,21 @@ class PrintAutomation:
             controller.do_preset_apply(command.name, cause=line)
         return True, ""
 
-    def _report(self, line: str, ok: bool, message: str, printing: bool, cancelled: bool = False) -> None:
-        policy = self.controller.config["automation"]["failure_policy"]
+    def _report(self, line: str, ok: bool, message: str, printing: bool, cancelled: bool = False,
+                controller: Optional[FocusController] = None) -> None:
+        controller = controller or self.devices.first
+        policy = controller.config["automation"]["failure_policy"]
+        device = {"device": controller.id, "device_name": controller.name}
         if ok:
             self._logger.info("%s done", line)
-            self._publish({"type": "automation", "ok": True, "command": line, "message": "", "policy": None,
-                           "cancelled": False})
+            self._publish(dict({"type": "automation", "ok": True, "command": line, "message": "", "policy": None,
+                                "cancelled": False}, **device))
             return
         if cancelled:
             # A user's cancel is no failure: the print goes on, whatever the failure policy.
             self._logger.info("%s cancelled by a user: %s (failure policy not applied)", line, message)
-            self._publish({"type": "automation", "ok": False, "command": line, "message": message,
-                           "policy": None, "cancelled": True})
+            self._publish(dict({"type": "automation", "ok": False, "command": line, "message": message,
+                                "policy": None, "cancelled": True}, **device))
             return
         self._logger.warning("%s failed: %s (failure policy: %s%s)", line, message, policy,
                              "" if printing else ", not printing")
@@ -277,20 +322,32 @@ class PrintAutomation:
             self.printer.pause_print(tags=set(TAGS))
         elif printing and policy == "cancel":
             self.printer.cancel_print(tags=set(TAGS))
-        self._publish({"type": "automation", "ok": False, "command": line, "message": message,
-                       "policy": policy if printing else None, "cancelled": False})
+        self._publish(dict({"type": "automation", "ok": False, "command": line, "message": message,
+                            "policy": policy if printing else None, "cancelled": False}, **device))
 
 
 class WebcamWatchdog:
-    """Re-applies the last lens position when the camera comes back after failing."""
+    """Re-applies a device's last lens position when its camera comes back after failing.
 
-    def __init__(self, controller: FocusController, logger: Optional[logging.Logger] = None) -> None:
-        self.controller = controller
+    One thread for all devices; each device is checked every ``automation.watchdog_interval``
+    of its own."""
+
+    #: The longest the thread sleeps between looking at the devices' due times.
+    TICK = 0.5
+
+    def __init__(self, devices: DeviceRegistry, logger: Optional[logging.Logger] = None) -> None:
+        self.devices = devices
         self._logger = logger or _logger
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        #: True after a failed snapshot, until one succeeds again.
-        self.down = False
+        #: Device ids whose camera failed, until a snapshot succeeds again.
+        self._down: set = set()
+        self._due: Dict[str, float] = {}
+
+    @property
+    def down(self) -> bool:
+        """Whether the first device's camera is down (what the one-device tests watch)."""
+        return self.devices.first.id in self._down
 
     def start(self) -> None:
         """Start watching; again after :meth:`stop` too (the plugin enabled again)."""
@@ -312,31 +369,45 @@ class WebcamWatchdog:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self, stop: threading.Event) -> None:
-        while not stop.wait(float(self.controller.config["automation"]["watchdog_interval"])):
-            try:
-                self.poll()
-            except Exception:
-                self._logger.exception("Webcam watchdog failed")
+        while not stop.wait(self.TICK):
+            now = time.monotonic()
+            for controller in self.devices:
+                interval = float(controller.config["automation"]["watchdog_interval"])
+                due = self._due.setdefault(controller.id, now + interval)
+                if now < due:
+                    continue
+                self._due[controller.id] = now + interval
+                try:
+                    self.poll(controller)
+                except Exception:
+                    self._logger.exception("Webcam watchdog failed (device %s)", controller.name)
 
-    def wanted(self) -> bool:
-        controller = self.controller
+    @staticmethod
+    def wanted(controller: FocusController) -> bool:
         return (bool(controller.config["automation"]["restore_on_webcam_restart"])
                 and controller.driver not in ("", "printer-z")
                 and controller.last_position() is not None)
 
-    def poll(self) -> Optional[bool]:
-        """One check; returns whether the camera answered (None: not watching or busy)."""
-        controller = self.controller
-        if not self.wanted():
-            self.down = False
+    def poll(self, controller: Optional[FocusController] = None) -> Optional[bool]:
+        """One check of ``controller`` (the first device by default); returns whether its
+        camera answered (None: not watching or busy)."""
+        controller = controller or self.devices.first
+        if not self.wanted(controller):
+            self._down.discard(controller.id)
             return None
         if controller.busy:
             return None  # an autofocus or a move is using the camera and the lens
         alive = controller.camera_alive()
-        if not alive and not self.down:
-            self._logger.info("The webcam does not answer; the lens position will be restored when it is back")
-        if alive and self.down:
-            self._logger.info("The webcam answers again: restoring the lens position")
+        down = controller.id in self._down
+        prefix = f"{controller.name}: " if len(self.devices) > 1 else ""
+        if not alive and not down:
+            self._logger.info("%sThe webcam does not answer; the lens position will be restored when it is back",
+                              prefix)
+        if alive and down:
+            self._logger.info("%sThe webcam answers again: restoring the lens position", prefix)
             controller.restore("webcam restart")
-        self.down = not alive
+        if alive:
+            self._down.discard(controller.id)
+        else:
+            self._down.add(controller.id)
         return alive

@@ -1,6 +1,7 @@
-"""The focus controller: one lens, one camera, one job at a time, and what the UI sees.
+"""The focus device: one lens, one camera, one job at a time, and what the UI sees.
 
-:class:`FocusController` is what the plugin class delegates to. It knows nothing of Flask
+:class:`FocusController` is one focus device (settings ``devices[]``); the registry of devices
+(:mod:`.devices`) holds one per device and is what the plugin class delegates to. It knows nothing of Flask
 or of OctoPrint's plugin mixins: OctoPrint's pieces come in as plain objects and callables
 (the G-code port over the printer, the simulation, the webcams adapter, ``publish`` for plugin
 messages, ``fire`` for events, ``persist`` for settings it manages), so every rule here can
@@ -20,6 +21,9 @@ be driven by a test or a script.
   (:class:`Busy`, HTTP 409). Progress, results and status go to every browser.
 * **Memory**: presets (per driver, since positions are in the driver's units) and the
   last position per driver, saved to the settings so they survive restarts.
+* **Identity**: ``id`` and ``name`` from the settings; every push and event carries them
+  (``device``, ``device_name``). A printer-Z job also takes the registry's Z gate: one
+  printer-Z job at a time across devices.
 """
 from __future__ import annotations
 
@@ -115,14 +119,17 @@ class FocusController:
     def __init__(self, config: Dict[str, Any], *, port, simulation: Callable[[], Any],
                  simulation_problem: Callable[[], str], webcams: Callable[[], Any],
                  publish: Callable[[Dict[str, Any]], None], fire: Callable[[str, Dict[str, Any]], None],
-                 persist: Callable[[str, Any], None], logger: Optional[logging.Logger] = None) -> None:
+                 persist: Callable[[str, Any], None], logger: Optional[logging.Logger] = None,
+                 z_gate=None) -> None:
         self.config = config
         self.port = port
         self._simulation = simulation
         self._simulation_problem = simulation_problem
         self._webcams = webcams
-        self._publish = publish
-        self._fire = fire
+        self._publish = lambda message: publish(dict(message, device=self.id, device_name=self.name))
+        self._fire = lambda name, payload: fire(name, dict(payload, device=self.id, device_name=self.name))
+        #: Shared by the devices of a registry (:class:`.devices.ZGate`); None: this device alone.
+        self._z_gate = z_gate
         self._persist = persist
         self._logger = logger or _logger
 
@@ -150,6 +157,14 @@ class FocusController:
     @property
     def driver(self) -> str:
         return self.config["driver"]
+
+    @property
+    def id(self) -> str:
+        return self.config.get("id") or settings_rules.FIRST_DEVICE_ID
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name") or settings_rules.FIRST_DEVICE_NAME
 
     def configure(self, config: Dict[str, Any]) -> None:
         """New checked settings; the lens is reopened on next use if its options changed."""
@@ -263,7 +278,15 @@ class FocusController:
         if self.config["printer_z"]["require_homed"] and self.port.is_homed() is not True:
             return gettext("The printer is not homed: home it (G28) first, or turn off "
                            "'require homed' in PiFocus's printer Z settings.")
+        holder = self._z_gate.holder if self._z_gate is not None else None
+        if holder is not None and holder is not self:
+            return self._z_held_message(holder)
         return None
+
+    @staticmethod
+    def _z_held_message(holder: "FocusController") -> str:
+        return gettext("Printer Z is in use by the focus device %(name)s (%(id)s); try again when it is done.",
+                       name=repr(holder.name), id=holder.id)
 
     def _check_z(self) -> None:
         blocked = self.z_blocked()
@@ -300,24 +323,39 @@ class FocusController:
         return self._job is not None
 
     def _claim(self, kind: str, wait: float = 0.0) -> Job:
+        """The device's one job; with printer Z also the Z shared by all devices."""
         deadline = time.monotonic() + wait
         while True:
+            holder = None
             with self._state_lock:
                 current = self._job
                 if current is None:
-                    job = Job(kind)
-                    self._job = job
-                    return job
+                    holder = self._z_gate.acquire(self) if self._uses_z() else None
+                    if holder is None:
+                        job = Job(kind)
+                        job.z = self._uses_z()
+                        self._job = job
+                        return job
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if holder is not None:
+                    raise Busy(self._z_held_message(holder))
                 raise Busy(gettext("PiFocus is busy (%(what)s); try again when it is done.",
                                    what=_job_name(current.kind)))
-            current.done.wait(min(0.5, remaining))
+            if current is not None:
+                current.done.wait(min(0.5, remaining))
+            else:
+                time.sleep(min(0.2, remaining))
+
+    def _uses_z(self) -> bool:
+        return self._z_gate is not None and self.driver == "printer-z"
 
     def _release(self, job: Job) -> None:
         with self._state_lock:
             if self._job is job:
                 self._job = None
+        if getattr(job, "z", False):
+            self._z_gate.release(self)
         job.done.set()
 
     @contextlib.contextmanager
@@ -835,6 +873,8 @@ class FocusController:
                 "presets": self.presets(),
                 "z_blocked": self.z_blocked(),
                 "permissions": permissions,
+                "device": self.id,
+                "device_name": self.name,
             }
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None

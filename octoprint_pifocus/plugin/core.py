@@ -1,7 +1,8 @@
 """The plugin class OctoPrint instantiates: mixins and hooks only, the logic lives in helpers.
 
-Helpers, all plain classes the tests can drive: :mod:`.controller` (lens, camera, jobs,
-presets, status), :mod:`.automation` (``@PIFOCUS`` commands, autofocus before a print, the
+Helpers, all plain classes the tests can drive: :mod:`.devices` (the focus devices, found
+by id or name, and the printer Z they share), :mod:`.controller` (one device: lens, camera,
+jobs, presets, status), :mod:`.automation` (``@PIFOCUS`` commands, autofocus before a print, the
 webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings` (defaults, migration,
 validation), :mod:`.printer_port` (the printer-Z driver's G-code port), :mod:`.webcams`
 (OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam` (the
@@ -10,6 +11,7 @@ offers), :mod:`.cli` (``octoprint plugins pifocus:...``).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from pathlib import Path
@@ -36,8 +38,10 @@ from . import wizard as wizard_rules
 from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
 from .controller import SIMULATED_WEBCAM, FocusController
+from .devices import DeviceRegistry, UnknownDevice
 from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
+from .simulations import Simulations, webcam_name
 from .webcams import OctoPrintWebcams
 
 #: Settings layout version; on_settings_migrate upgrades older ones.
@@ -83,12 +87,13 @@ class PiFocusPlugin(
     octoprint.plugin.WizardPlugin,
 ):
     def __init__(self) -> None:
-        self._simulation: Optional[Simulation] = None
-        self._simulation_lock = threading.Lock()
+        self.simulations: Optional[Simulations] = None
         self._simulation_error: Optional[str] = None
+        #: Serialises the read-modify-write of the stored device list (presets, positions).
+        self._devices_lock = threading.Lock()
         self.webcams: Optional[OctoPrintWebcams] = None
         self.port: Optional[OctoPrintGcodePort] = None
-        self.controller: Optional[FocusController] = None
+        self.devices: Optional[DeviceRegistry] = None
         self.automation: Optional[PrintAutomation] = None
         self.watchdog: Optional[WebcamWatchdog] = None
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
@@ -102,30 +107,46 @@ class PiFocusPlugin(
         protect_loggers(self._logger)
         # No printer when OctoPrint runs without one (its CLI, scripts in its plugin system).
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
+        self.simulations = Simulations(self._device_drivers, self._simulation_settings,
+                                       lambda: printer_z_source(self._printer), logger=self._logger)
 
     def on_settings_initialized(self):
         # After the settings migration: repair what cannot be used, build the helpers from it.
         self._repair_stored_settings()
-        self.controller = FocusController(
-            self._config(), port=self.port, simulation=self.simulation,
-            simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
-            publish=self._publish, fire=self._fire, persist=self._persist, logger=self._logger)
-        self.automation = PrintAutomation(self.controller, getattr(self, "_printer", None), self.port, self._publish,
+        self.devices = DeviceRegistry(self._make_device, logger=self._logger)
+        self.devices.configure(self._checked())
+        self.automation = PrintAutomation(self.devices, getattr(self, "_printer", None), self.port, self._publish,
                                           logger=self._logger)
-        self.watchdog = WebcamWatchdog(self.controller, logger=self._logger)
+        self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
 
-    def _config(self) -> Dict[str, Any]:
-        """The stored settings, checked. A hand-edited bad section falls back to its defaults."""
+    def _make_device(self, config: Dict[str, Any], z_gate) -> FocusController:
+        return FocusController(
+            config, port=self.port, simulation=lambda: self.simulation(config["id"]),
+            simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
+            publish=self._publish, fire=self._fire, persist=self._persister(config["id"]), logger=self._logger,
+            z_gate=z_gate)
+
+    @property
+    def controller(self) -> Optional[FocusController]:
+        """The first device: what a request naming no device means."""
+        return self.devices.first if self.devices is not None else None
+
+    def _checked(self) -> Dict[str, Any]:
+        """The stored settings, checked. A hand-edited bad section falls back to its defaults
+        (a bad device list to the default device)."""
         data = self._settings.get_all_data(merged=True) or {}
-        for _ in range(len(settings_rules.defaults())):
+        for _ in range(settings_rules.DEVICES_MAX * len(settings_rules.DEVICE_KEYS) + 4):
             try:
                 return settings_rules.check(data)
             except settings_rules.SettingsError as exc:
-                section = exc.path.split(".")[0]
-                self._logger.error("Stored setting %s is not usable (%s); using the defaults of %s",
-                                   exc.path, exc.message, section)
-                data = {k: v for k, v in data.items() if k != section}
+                self._logger.error("Stored setting %s is not usable (%s); using the defaults of its section",
+                                   exc.path, exc.message)
+                data = _without_section(data, exc)
         return settings_rules.check({})
+
+    def _config(self) -> Dict[str, Any]:
+        """The first device's settings with the global ones (the single-device layout)."""
+        return settings_rules.flat(self._checked())
 
     def _repair_stored_settings(self) -> None:
         """Remove stored values the checks refuse, so that their defaults apply, and say so.
@@ -135,33 +156,60 @@ class PiFocusPlugin(
         in JSON and would drop PiFocus's whole section, so the bad value goes (its default
         applies) rather than everything it shares a section with. A value that still fails
         after its removal (min > max with one of them removed) takes its section with it.
+        A device's value is removed inside that device; a device list that is not usable at
+        all is left to :meth:`_checked`, which then uses the default device.
         """
-        removed: List[List[str]] = []
-        for _ in range(4 * len(settings_rules.defaults())):
+        removed: List[tuple] = []
+        for _ in range(4 * settings_rules.DEVICES_MAX * len(settings_rules.DEVICE_KEYS)):
             data = self._settings.get_all_data(merged=True) or {}
             try:
                 checked = settings_rules.check(data)
             except settings_rules.SettingsError as exc:
-                path = [part for part in exc.path.split(".") if part]
-                if not path or path[:1] in removed:
+                path = [part for part in exc.field.split(".") if part]
+                if exc.device is None and path[:1] == ["devices"]:
                     self._logger.error("Stored settings are not usable (%s)", exc.message)
                     return
-                if path in removed:
+                if not path or (exc.device, tuple(path[:1])) in removed:
+                    self._logger.error("Stored settings are not usable (%s)", exc.message)
+                    return
+                if (exc.device, tuple(path)) in removed or path == ["name"]:
                     path = path[:1]
-                removed.append(path)
+                removed.append((exc.device, tuple(path)))
                 self._logger.error("Stored setting %s is not usable (%s): removed, so its default applies",
-                                   ".".join(path), exc.message)
-                self._settings.remove(path)
+                                   exc.path, exc.message)
+                if exc.device is None:
+                    self._settings.remove(path)
+                else:
+                    self._edit_stored_device(exc.device, lambda device: _remove_path(device, path))
                 self._settings.save()
                 continue
             # Presets and last positions drop their unusable entries instead of failing.
-            for key in settings_rules.MANAGED_KEYS:
-                stored = data.get(key)
-                if isinstance(stored, (list, dict)) and len(stored) != len(checked[key]):
-                    self._logger.error("Stored %s: %d unusable entries removed", key, len(stored) - len(checked[key]))
-                    self._settings.set([key], checked[key])
-                    self._settings.save()
+            stored_devices = data.get("devices") if isinstance(data.get("devices"), list) else []
+            for stored, device in zip(stored_devices, checked["devices"]):
+                for key in settings_rules.MANAGED_KEYS:
+                    value = stored.get(key) if isinstance(stored, dict) else None
+                    if isinstance(value, (list, dict)) and len(value) != len(device[key]):
+                        self._logger.error("Stored %s of device %s: %d unusable entries removed", key,
+                                           device["id"], len(value) - len(device[key]))
+                        self._edit_stored_device(device["id"], lambda d, k=key, v=device[key]: d.__setitem__(k, v))
+                        self._settings.save()
             return
+
+    def _edit_stored_device(self, device_id: str, edit) -> None:
+        """Apply ``edit`` to the stored entry of device ``device_id`` (not saved yet)."""
+        with self._devices_lock:
+            devices = copy.deepcopy(self._settings.get(["devices"], merged=True) or [])
+            for device in devices:
+                if isinstance(device, dict) and device.get("id") == device_id:
+                    edit(device)
+            self._settings.set(["devices"], devices)
+
+    def _persister(self, device_id: str):
+        """``persist(key, value)`` for a device's controller: presets and last positions."""
+        def persist(key: str, value: Any) -> None:
+            self._edit_stored_device(device_id, lambda device: device.__setitem__(key, value))
+            self._settings.save()
+        return persist
 
     def _publish(self, message: Dict[str, Any]) -> None:
         self._plugin_manager.send_plugin_message(self._identifier, redact_data(message))
@@ -169,27 +217,28 @@ class PiFocusPlugin(
     def _fire(self, name: str, payload: Dict[str, Any]) -> None:
         self._event_bus.fire(f"plugin_{self._identifier}_{name}", redact_data(payload))
 
-    def _persist(self, key: str, value: Any) -> None:
-        self._settings.set([key], value)
-        self._settings.save()
-
     # ~~ StartupPlugin mixin
 
     def on_startup(self, host, port):
         self.webcams = OctoPrintWebcams(port, host=host)
 
     def on_after_startup(self):
-        self._logger.info("PiFocus %s loaded, simulation %s, lens driver %r", __version__,
-                          "on" if self._simulation_enabled() else "off", self.controller.driver)
+        self._logger.info("PiFocus %s loaded, simulation %s, lens driver %r%s", __version__,
+                          "on" if self._simulation_enabled() else "off", self.controller.driver,
+                          "".join(f", device {d.name!r}: {d.driver!r}" for d in list(self.devices)[1:]))
         threading.Thread(target=self._start_automation, name="pifocus-startup", daemon=True).start()
 
     def _start_automation(self) -> None:
-        controller = self.controller
-        controller.open_lens()
-        if controller.config["automation"]["restore_on_startup"]:
-            controller.restore("start-up")
-        controller.publish_status()
+        for controller in self.devices:
+            controller.open_lens()
+            if controller.config["automation"]["restore_on_startup"]:
+                controller.restore("start-up")
+            controller.publish_status()
         self.watchdog.start()
+
+    def _start_device(self, controller: FocusController) -> None:
+        controller.open_lens()
+        controller.publish_status()
 
     # ~~ ShutdownPlugin mixin
 
@@ -217,8 +266,8 @@ class PiFocusPlugin(
                               "next restart", why)
         if self.watchdog is not None:
             self.watchdog.stop()
-        if self.controller is not None:
-            self.controller.shutdown()
+        if self.devices is not None:
+            self.devices.shutdown()
 
     def _resume_background(self) -> None:
         """Enabled again before the restart that would have unloaded it: run as before."""
@@ -239,10 +288,6 @@ class PiFocusPlugin(
     def get_settings_defaults(self):
         return settings_rules.defaults()
 
-    def get_settings_restricted_paths(self):
-        # Camera URLs may carry credentials (http://user:password@camera/...).
-        return {Permissions.PLUGIN_PIFOCUS_ADMIN: [list(path) for path in settings_rules.SECRET_PATHS]}
-
     def get_settings_version(self):
         return SETTINGS_VERSION
 
@@ -250,24 +295,27 @@ class PiFocusPlugin(
         stored = self._settings.global_get(["plugins", self._identifier], incl_defaults=False)
         changes = settings_rules.migrate(stored if isinstance(stored, dict) else {}, current)
         for key, value in changes.items():
-            self._settings.set([key], value)
+            if value is None:
+                self._settings.remove([key])
+            else:
+                self._settings.set([key], value)
         if current != target:
+            # The keys only: a camera URL may carry a password.
             self._logger.info("Settings migrated from version %s to %s%s", current, target,
-                              f": {changes}" if changes else "")
+                              f" (changed: {', '.join(sorted(changes))})" if changes else "")
 
     def on_settings_load(self):
-        """The settings in force (checked), with OctoPrint's restriction of the secret paths.
+        """The settings in force (checked), the secret paths blank without PiFocus
+        administration (OctoPrint's restricted paths cannot name an entry of a list).
 
         Not the stored data as it is: a stored NaN cannot be sent as JSON, and OctoPrint would
         then leave PiFocus's whole section out of /api/settings.
         """
-        restricted = octoprint.plugin.SettingsPlugin.on_settings_load(self) or {}
-        data = self._config()
-        for section, key in settings_rules.SECRET_PATHS:
-            shown = restricted.get(section)
-            if isinstance(shown, dict) and isinstance(data.get(section), dict):
-                data[section][key] = shown.get(key)
-        return data
+        try:
+            admin = _can_admin()
+        except Exception:  # no request (no user): show no secret
+            admin = False
+        return settings_rules.view(self._checked(), admin)
 
     def on_settings_save(self, data):
         try:
@@ -285,20 +333,30 @@ class PiFocusPlugin(
                     "PiFocus settings not saved: changing them needs the PiFocus administration "
                     "permission.")})
             return {}
-        try:
-            checked = settings_rules.check(settings_rules.merge(current, submitted))
-        except settings_rules.SettingsError as exc:
-            return self._refuse_settings(exc)
-        result = octoprint.plugin.SettingsPlugin.on_settings_save(
-            self, {key: checked[key] for key in submitted if key in checked})
-        self._reset_simulation()
-        if self.controller is not None:
-            self.controller.configure(self._config())
+        # Read, check and write under the lock the presets and last positions are written
+        # under: they live in the same device list, and a save must not undo one made meanwhile.
+        with self._devices_lock:
+            current = self._settings.get_all_data(merged=True) or {}
+            try:
+                checked = settings_rules.check(settings_rules.apply_submission(current, submitted))
+            except settings_rules.SettingsError as exc:
+                return self._refuse_settings(exc)
+            result = octoprint.plugin.SettingsPlugin.on_settings_save(
+                self, {key: checked[key] for key in ("devices", "simulation")
+                       if key in submitted or key == "devices"})
+        known = {device.id for device in self.devices}
+        self.devices.configure(self._checked())
+        self._reset_simulation()  # settings, devices added or removed, drivers changed
+        self.devices.publish_status()  # with the simulations as they are now
+        for device in self.devices:
+            if device.id not in known:  # added: open its lens now, so its status says whether it works
+                threading.Thread(target=self._start_device, args=(device,), name="pifocus-open-lens",
+                                 daemon=True).start()
         return result
 
     def _refuse_settings(self, exc: "settings_rules.SettingsError") -> Dict[str, Any]:
         self._logger.warning("Settings not saved: %s (%s)", exc.message, exc.path)
-        self._publish({"type": "settings_error", "field": exc.path,
+        self._publish({"type": "settings_error", "field": exc.field, "path": exc.path, "device": exc.device,
                        "message": gettext("PiFocus settings not saved: %(error)s", error=exc.message)})
         return {}
 
@@ -354,18 +412,18 @@ class PiFocusPlugin(
 
     def is_wizard_required(self):
         # Read from the settings, not the controller: OctoPrint may ask before start-up ends.
-        return wizard_rules.is_required(self._settings.get(["driver"]))
+        return wizard_rules.is_required(self._config()["driver"])
 
     def get_wizard_version(self):
         return wizard_rules.WIZARD_VERSION
 
     def get_wizard_details(self):
-        return wizard_rules.details(self._settings.get(["driver"]) or "", self._simulation_enabled(),
+        return wizard_rules.details(self._config()["driver"], self._simulation_enabled(),
                                     self.port is not None and self.port.is_connected())
 
     def on_wizard_finish(self, handled):
         if handled:
-            driver = self._settings.get(["driver"]) or ""
+            driver = self._config()["driver"]
             self._logger.info("Set-up wizard finished, lens driver %s", repr(driver) if driver else "none (skipped)")
 
     # ~~ AssetPlugin mixin
@@ -384,28 +442,33 @@ class PiFocusPlugin(
     def get_webcam_configurations(self):
         if not self._simulation_enabled():
             return []
-        settings = self._simulation_settings()
-        ratio = (RatioEnum.four_three if settings and settings.width * 3 == settings.height * 4
-                 else RatioEnum.sixteen_nine)
-        return [
-            Webcam(
-                name=SIMULATED_WEBCAM,
-                displayName=gettext("PiFocus simulated camera"),
+        webcams = []
+        names = {device.id: device.name for device in self.devices} if self.devices is not None else {}
+        for index, device_id, driver in self.simulations.simulated():
+            settings = self.simulations.settings_for(index, driver)
+            ratio = (RatioEnum.four_three if settings and settings.width * 3 == settings.height * 4
+                     else RatioEnum.sixteen_nine)
+            query = f"?device={device_id}" if index else ""
+            webcams.append(Webcam(
+                name=webcam_name(device_id, index == 0),
+                displayName=(gettext("PiFocus simulated camera") if index == 0 else
+                             gettext("PiFocus simulated camera (%(device)s)", device=names.get(device_id, device_id))),
                 canSnapshot=True,
                 snapshotDisplay=gettext("Rendered by PiFocus at the simulated lens position"),
                 compat=WebcamCompatibility(
-                    stream=simcam.STREAM_URL,
+                    stream=simcam.STREAM_URL + query,
                     streamRatio=ratio,
-                    snapshot=simcam.SNAPSHOT_URL,
+                    snapshot=simcam.SNAPSHOT_URL + query,
                 ),
-                extras={"simulation": settings.lens if settings else None},
-            )
-        ]
+                extras={"simulation": settings.lens if settings else None, "device": device_id},
+            ))
+        return webcams
 
     def take_webcam_snapshot(self, webcamName):
-        if webcamName != SIMULATED_WEBCAM:
+        device_id = self.simulations.device_for_webcam(webcamName) if self._simulation_enabled() else None
+        if device_id is None:
             raise WebcamNotAbleToTakeSnapshotException(webcamName)
-        frame = self._simcam_frame()
+        frame = self._simcam_frame(device_id)
         if frame is None:
             raise WebcamNotAbleToTakeSnapshotException(webcamName)
         return iter([frame])
@@ -416,7 +479,7 @@ class PiFocusPlugin(
     def simcam_snapshot(self):
         if not Permissions.WEBCAM.can():
             return _error(403, gettext("You need the Webcam permission to see the camera."))
-        frame = self._simcam_frame()
+        frame = self._simcam_frame(flask.request.args.get("device"))
         if frame is None:
             return _error(404, self._simulation_off_message())
         return flask.Response(frame, mimetype="image/jpeg",
@@ -428,7 +491,9 @@ class PiFocusPlugin(
         if not (_can_control() or _can_admin()):
             return _error(403, gettext("You need the PiFocus control permission to see its camera."))
         try:
-            frame = self.controller.snapshot()
+            frame = self.devices.find(flask.request.args.get("device")).snapshot()
+        except UnknownDevice as exc:
+            return _error(400, str(exc))
         except (PiFocusError, ValueError, OSError) as exc:
             return _error(502, str(exc))
         return flask.Response(frame, mimetype="image/jpeg", headers={"Cache-Control": simcam.NO_CACHE})
@@ -449,7 +514,7 @@ class PiFocusPlugin(
         if self._stopped is not None:
             return _error(409, self._stopped_message())
         status, body = api.handle_command(
-            self.controller, command, data, can_control=_can_control(), can_admin=_can_admin(),
+            self.devices, command, data, can_control=_can_control(), can_admin=_can_admin(),
             current_settings=self._settings.get_all_data(merged=True), logger=self._logger)
         return flask.make_response(flask.jsonify(redact_data(body)), status)
 
@@ -459,7 +524,15 @@ class PiFocusPlugin(
             return _error(403, gettext("You need the PiFocus control permission for this."))
         if self._stopped is not None:
             return _error(409, self._stopped_message())
-        return flask.jsonify(redact_data(self.controller.status(permissions={"control": control, "admin": admin})))
+        permissions = {"control": control, "admin": admin}
+        key = request.args.get("device") if request is not None else None
+        body = self.devices.status(permissions=permissions)
+        if key:
+            try:
+                body = dict(self.devices.find(key).status(permissions=permissions), devices=body["devices"])
+            except UnknownDevice as exc:
+                return _error(400, str(exc))
+        return flask.jsonify(redact_data(body))
 
     def is_api_protected(self):
         return True
@@ -467,7 +540,7 @@ class PiFocusPlugin(
     # ~~ EventHandlerPlugin mixin
 
     def on_event(self, event, payload):
-        if self.controller is None:
+        if self.devices is None:
             return
         if event in (PLUGIN_DISABLED_EVENT, PLUGIN_ENABLED_EVENT) and (payload or {}).get("id") == self._identifier:
             # Disabling PiFocus needs a restart, so OctoPrint does not call on_plugin_disabled.
@@ -483,7 +556,7 @@ class PiFocusPlugin(
         if event in (Events.PRINT_CANCELLING, Events.PRINT_FAILED, Events.DISCONNECTED, Events.ERROR):
             self.automation.on_print_stopping()
         if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
-            self.controller.publish_status()
+            self.devices.publish_status()
 
     # ~~ octoprint.access.permissions hook
 
@@ -611,6 +684,7 @@ class PiFocusPlugin(
         return bool(self._settings.get_boolean(["simulation", "enabled"]))
 
     def _simulation_settings(self) -> Optional[SimulationSettings]:
+        """The global simulation settings; None (the error logged once) when refused."""
         try:
             settings = SimulationSettings.from_dict(self._settings.get(["simulation"], merged=True))
         except ValueError as exc:
@@ -618,9 +692,7 @@ class PiFocusPlugin(
                 self._logger.error("Simulation settings rejected: %s", exc)
             self._simulation_error = str(exc)
             return None
-        if self._settings.get(["driver"]) == "printer-z" and settings.lens != "printer_z":
-            # Focusing with printer Z: the simulated camera is the microscope on the gantry.
-            settings = dataclasses.replace(settings, lens="printer_z")
+        self._simulation_error = None
         return settings
 
     def _simulation_off_message(self) -> str:
@@ -628,37 +700,47 @@ class PiFocusPlugin(
             return gettext("The PiFocus simulation is misconfigured: %(error)s", error=self._simulation_error)
         return gettext("The PiFocus simulation is off (setting simulation.enabled).")
 
-    def simulation(self) -> Optional[Simulation]:
-        """The running simulation, created on first use; None while it is off."""
+    def _device_drivers(self) -> List[tuple]:
+        return [(device.id, device.driver) for device in self.devices] if self.devices is not None else []
+
+    def simulation(self, device_id: Optional[str] = None) -> Optional[Simulation]:
+        """Device ``device_id``'s running simulation (the first device's for None), created on
+        first use; None while the simulation is off or the device has none."""
         if not self._simulation_enabled():
             return None
-        with self._simulation_lock:
-            if self._simulation is None:
-                settings = self._simulation_settings()
-                if settings is None:
-                    return None
-                source = printer_z_source(self._printer) if settings.lens == "printer_z" else None
-                self._simulation = Simulation(settings, position_source=source)
-                self._simulation_error = None
-                self._logger.info("Simulated camera ready: %s", self._simulation.status())
-            return self._simulation
+        return self.simulations.get(device_id)
 
     def _reset_simulation(self) -> None:
-        """Rebuild the simulation from the settings on next use, keeping the VCM where it is."""
-        with self._simulation_lock:
-            old, self._simulation = self._simulation, None
-        if old is not None and self._simulation_enabled():
-            settings = self._simulation_settings()
-            if settings is not None:
-                source = printer_z_source(self._printer) if settings.lens == "printer_z" else None
-                with self._simulation_lock:
-                    self._simulation = Simulation(settings, position_source=source,
-                                                  lens_position=old.lens.position)
+        """Rebuild the simulations from the settings on next use, keeping each VCM where it is."""
+        self.simulations.reset(self._simulation_enabled())
 
-    def _simcam_frame(self) -> Optional[bytes]:
-        simulation = self.simulation()
+    def _simcam_frame(self, device_id: Optional[str] = None) -> Optional[bytes]:
+        simulation = self.simulation(device_id or None)
         return simulation.frame() if simulation is not None else None
 
     def _simcam_fps(self) -> float:
-        simulation = self._simulation
-        return simulation.settings.fps if simulation is not None else SimulationSettings.fps
+        return self.simulations.fps()
+
+def _without_section(data: Dict[str, Any], exc: "settings_rules.SettingsError") -> Dict[str, Any]:
+    """``data`` without the section ``exc`` refuses (inside its device), or without the
+    device list when the list itself is not usable."""
+    data = copy.deepcopy(data)
+    section = exc.field.split(".")[0]
+    if exc.device is None:
+        data.pop("devices" if section == "devices" else section, None)
+        return data
+    for device in data.get("devices") or []:
+        if isinstance(device, dict) and device.get("id") == exc.device:
+            if section in ("name", "id"):
+                data.pop("devices", None)
+            else:
+                device.pop(section, None)
+    return data
+
+
+def _remove_path(target: Dict[str, Any], path: List[str]) -> None:
+    """Remove ``path`` (keys) from the nested dict ``target``, if there."""
+    for key in path[:-1]:
+        target = target.get(key) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        target.pop(path[-1], None)

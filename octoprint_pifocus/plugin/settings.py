@@ -1,4 +1,4 @@
-"""PiFocus's settings (``plugins.pifocus``): defaults, version 3, migration and validation.
+"""PiFocus's settings (``plugins.pifocus``): defaults, version 4, migration and validation.
 
 Plain Python (no OctoPrint imports) so the rules are testable and the plugin class stays
 thin. The layout is the one in ``docs/plugin-contract.md``.
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import math
+import re
+import secrets
 import unicodedata
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
@@ -31,8 +33,22 @@ from ..redact import mask_url, redact
 from ..sources.web import split_url
 from .simulation import SimulationSettingError, SimulationSettings
 
-#: Settings layout version; :func:`migrate` upgrades older ones.
-VERSION = 3
+#: Settings layout version; :func:`migrate` upgrades older ones. Version 4: focus devices.
+VERSION = 4
+
+#: The sections each focus device has its own of (top-level in versions 1 to 3). Everything
+#: else (``simulation``) is global.
+DEVICE_KEYS = ("driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi", "measure",
+               "search", "automation", "presets", "last_position")
+#: At most this many devices (one per webcam is the use; more is a mistake).
+DEVICES_MAX = 16
+#: Device names: 1 to this many characters; ids: 1 to DEVICE_ID_MAX of [a-z0-9_-].
+DEVICE_NAME_MAX = 32
+DEVICE_ID_MAX = 32
+_DEVICE_ID = re.compile(r"^[a-z0-9_-]{1,%d}$" % DEVICE_ID_MAX)
+#: The id and name of the device a fresh install or a migrated single-device config has.
+FIRST_DEVICE_ID = "camera"
+FIRST_DEVICE_NAME = "Camera"
 
 #: Lens drivers the settings can name ("" = none configured).
 DRIVERS = ("", "simulated", "i2c", "v4l2", "camera-streamer", "printer-z")
@@ -57,7 +73,29 @@ PRESETS_MAX = 50
 
 
 def defaults() -> Dict[str, Any]:
-    """The version 3 defaults (a fresh copy): no lens driver until the user sets one up."""
+    """The version 4 defaults (a fresh copy): one device with no lens driver until the user
+    sets one up (the set-up wizard), and the global simulation."""
+    return {
+        "devices": [new_device(FIRST_DEVICE_ID, FIRST_DEVICE_NAME)],
+        "simulation": asdict(SimulationSettings()),
+    }
+
+
+def new_device(device_id: Optional[str] = None, name: str = FIRST_DEVICE_NAME) -> Dict[str, Any]:
+    """A device with the default sections; a fresh random id unless one is given."""
+    return dict({"id": device_id or generate_id(), "name": name}, **device_defaults())
+
+
+def generate_id(taken: Any = ()) -> str:
+    """A new device id: 8 hex characters, not one of ``taken``. It never changes afterwards."""
+    while True:
+        candidate = secrets.token_hex(4)
+        if candidate not in taken:
+            return candidate
+
+
+def device_defaults() -> Dict[str, Any]:
+    """The sections of one focus device, at their defaults (a fresh copy)."""
     return {
         "driver": "",
         "i2c": {"bus": None, "address": 12, "chip": "dw9714", "force": False},
@@ -93,22 +131,24 @@ def defaults() -> Dict[str, Any]:
         },
         "presets": [],
         "last_position": {},
-        "simulation": asdict(SimulationSettings()),
     }
 
 
 class SettingsError(ValueError):
-    """A setting that cannot be used; ``path`` names it ("printer_z.min").
+    """A setting that cannot be used; ``path`` names it ("devices.camera.printer_z.min").
 
     The message is redacted when made: it is logged and pushed to every browser, and a
     refused camera URL must not show its password there.
     """
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, device: Optional[str] = None, field: Optional[str] = None) -> None:
         message = redact(message)
         super().__init__(message)
         self.path = path
         self.message = message
+        #: The device the setting belongs to (its id), and the path inside that device.
+        self.device = device
+        self.field = path if field is None else field
 
 
 #: How deep a settings save may nest (PiFocus's own layout needs 3 levels: presets, a list of
@@ -152,30 +192,58 @@ def shown(value: Any, limit: int = 40) -> str:
 
 
 def migrate(stored: Optional[Dict[str, Any]], current: Optional[int]) -> Dict[str, Any]:
-    """The values to write so that ``stored`` (layout ``current``) reads as version 3.
+    """The changes that make ``stored`` (layout ``current``) read as version 4: key -> value
+    to write, key -> ``None`` for a key to remove.
 
     Version 1 (also what ``None``/0 means: settings written before versioning) had
-    ``measure``, ``roi``, ``camera`` and ``simulation`` with the same meaning as now; they
-    stay. It had no lens drivers: the only lens was the simulated one, in use while
-    ``simulation.enabled``. Version 2 added the drivers with ``simulated`` as the default;
-    version 3 defaults to none ("": a fresh install is set up by the wizard). So for both, a
-    config that never stored ``driver`` but had the simulation on was using the simulated
-    lens: it gets ``driver: simulated`` written. With the simulation off it gets nothing
-    written (the new default, none, is what it could use). A driver already set stays, and a
-    fresh install (nothing stored) gets nothing written: the defaults apply.
+    ``measure``, ``roi``, ``camera`` and ``simulation`` with the same meaning as now. It had no
+    lens drivers: the only lens was the simulated one, in use while ``simulation.enabled``.
+    Version 2 added the drivers with ``simulated`` as the default; version 3 defaults to none
+    ("": a fresh install is set up by the wizard). So for both, a config that never stored
+    ``driver`` but had the simulation on was using the simulated lens: it gets ``driver:
+    simulated``. A driver already set stays.
+
+    Version 4 holds the device sections (:data:`DEVICE_KEYS`) in ``devices``, a list: the
+    top-level ones of versions 1 to 3 move, as stored, into the first device (id
+    :data:`FIRST_DEVICE_ID`, named after its webcam or "Camera") and are removed from the top
+    level. A fresh install (nothing stored) and a config with no device section stored get
+    nothing written: the defaults apply (one device, no driver).
     """
     stored = {k: v for k, v in (stored or {}).items() if not k.startswith("_")}
     if current is not None and current >= VERSION:
         return {}
     if not stored:
         return {}
-    changes: Dict[str, Any] = {}
-    if "driver" not in stored:
+    old = {k: copy.deepcopy(stored[k]) for k in DEVICE_KEYS if k in stored}
+    if (current is None or current < 3) and "driver" not in old:
         simulation = stored.get("simulation") or {}
         enabled = simulation.get("enabled", False) if isinstance(simulation, dict) else False
         if _truthy(enabled):
-            changes["driver"] = "simulated"
+            old["driver"] = "simulated"
+    if not old:
+        return {}
+    devices = stored.get("devices")
+    if isinstance(devices, list) and devices and isinstance(devices[0], dict):
+        # Devices already there (written by a later release) and top-level sections too:
+        # the top-level ones are the newer, written by the older release.
+        first = merge(devices[0], old)
+        rest = copy.deepcopy(devices[1:])
+    else:
+        first = dict({"id": FIRST_DEVICE_ID, "name": _first_name(old)}, **old)
+        rest = []
+    changes: Dict[str, Any] = {key: None for key in DEVICE_KEYS if key in stored}
+    changes["devices"] = [first] + rest
     return changes
+
+
+def _first_name(old: Dict[str, Any]) -> str:
+    """The migrated device's name: its OctoPrint webcam's, if that makes a usable name."""
+    camera = old.get("camera")
+    webcam = camera.get("webcam") if isinstance(camera, dict) else None
+    try:
+        return check_device_name(webcam) if webcam else FIRST_DEVICE_NAME
+    except ValueError:
+        return FIRST_DEVICE_NAME
 
 
 def _truthy(value: Any) -> bool:
@@ -277,15 +345,15 @@ def _section(data: Dict[str, Any], key: str) -> Dict[str, Any]:
     return value
 
 
-def check(data: Dict[str, Any]) -> Dict[str, Any]:
-    """The complete settings ``data`` (defaults merged in), checked and normalised.
+def check_device_sections(data: Dict[str, Any]) -> Dict[str, Any]:
+    """One device's sections (:data:`DEVICE_KEYS`, defaults merged in), checked and normalised.
 
     Returns a new dict with proper types (numbers from numeric strings, canonical driver
-    names); raises :class:`SettingsError` naming the first bad setting.
+    names); raises :class:`SettingsError` naming the first bad setting by its path inside
+    the device ("camera.settle").
     """
     check_nesting(data)
-    base = defaults()
-    merged = merge(base, data or {})
+    merged = merge(device_defaults(), {k: v for k, v in (data or {}).items() if k in DEVICE_KEYS})
     out: Dict[str, Any] = {}
 
     driver = merged.get("driver")
@@ -378,12 +446,85 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
 
     out["presets"] = check_presets(merged.get("presets"))
     out["last_position"] = check_last_positions(merged.get("last_position"))
+    return out
 
+
+def check(data: Dict[str, Any]) -> Dict[str, Any]:
+    """The complete settings ``data`` (defaults merged in), checked and normalised.
+
+    Each device is checked by :func:`check_device_sections`; a refusal names the setting as
+    ``devices.<id>.camera.settle`` (``field`` keeps "camera.settle", ``device`` the id).
+    Returns ``{"devices": [...], "simulation": {...}}``.
+    """
+    check_nesting(data)
+    data = data or {}
+    devices = data.get("devices")
+    if devices is None:
+        devices = defaults()["devices"]
+    if not isinstance(devices, list) or not devices:
+        raise SettingsError("devices", gettext("devices must be a list of at least one focus device, not %(value)s",
+                                               value=shown(devices, 80)))
+    if len(devices) > DEVICES_MAX:
+        raise SettingsError("devices", gettext("At most %(count)d focus devices, not %(value)d",
+                                               count=DEVICES_MAX, value=len(devices)))
+    out_devices: List[Dict[str, Any]] = []
+    ids: Dict[str, int] = {}
+    names: Dict[str, str] = {}
+    for index, entry in enumerate(devices):
+        if not isinstance(entry, dict):
+            raise SettingsError(f"devices.{index}", gettext(
+                "Each focus device must be a group of settings, not %(value)s", value=shown(entry, 80)))
+        device_id = entry.get("id")
+        if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
+            raise SettingsError(f"devices.{index}.id", gettext(
+                "A device id is 1 to %(count)d characters a-z, 0-9, _ and -, not %(value)s",
+                count=DEVICE_ID_MAX, value=shown(device_id)))
+        if device_id in ids:
+            raise SettingsError(f"devices.{device_id}.id", gettext(
+                "Two focus devices have the id %(value)s", value=repr(device_id)))
+        ids[device_id] = index
+        try:
+            name = check_device_name(entry.get("name"))
+        except ValueError as exc:
+            raise SettingsError(f"devices.{device_id}.name", str(exc), device=device_id, field="name") from None
+        if name.casefold() in names:
+            raise SettingsError(f"devices.{device_id}.name", gettext(
+                "Two focus devices are named %(name)s (names differ in more than upper and lower case)",
+                name=repr(name)), device=device_id, field="name")
+        names[name.casefold()] = device_id
+        try:
+            sections = check_device_sections(entry)
+        except SettingsError as exc:
+            message = exc.message if len(devices) == 1 else f"{name}: {exc.message}"
+            raise SettingsError(f"devices.{device_id}.{exc.path}" if exc.path else f"devices.{device_id}",
+                                message, device=device_id, field=exc.path) from None
+        out_devices.append(dict({"id": device_id, "name": name}, **sections))
+    merged = merge({"simulation": defaults()["simulation"]}, {"simulation": data.get("simulation") or {}})
     try:
-        out["simulation"] = asdict(SimulationSettings.from_dict(_section(merged, "simulation")))
+        simulation = asdict(SimulationSettings.from_dict(_section(merged, "simulation")))
     except SimulationSettingError as exc:
         raise SettingsError(f"simulation.{exc.field}" if exc.field else "simulation", str(exc)) from None
-    return out
+    return {"devices": out_devices, "simulation": simulation}
+
+
+def check_device_name(value: Any) -> str:
+    """A device name: the character rules of preset names (:func:`check_preset_name`), 1 to
+    32 characters, and no double quote (G-code names a device as ``DEVICE="nozzle cam"``);
+    ``ValueError`` otherwise."""
+    problem, name = _name_problem(value, DEVICE_NAME_MAX)
+    if problem == "type":
+        raise ValueError(gettext("The device name must be text, not %(value)s", value=shown(value)))
+    if problem == "char":
+        raise ValueError(gettext("The device name must not contain control characters or invisible "
+                                 "formatting characters (found U+%(code)s)", code=name))
+    if problem == "empty":
+        raise ValueError(gettext("The device name must not be empty"))
+    if problem == "long":
+        raise ValueError(gettext("The device name must be at most %(count)d characters, not %(length)d",
+                                 count=DEVICE_NAME_MAX, length=len(name)))
+    if '"' in name:
+        raise ValueError(gettext('The device name must not contain a double quote (")'))
+    return name
 
 
 def _address(value: Any) -> int:
@@ -415,19 +556,33 @@ def check_preset_name(value: Any) -> str:
     zero-width spaces and joiners, bidi overrides, soft hyphens) and line and paragraph
     separators (Zl, Zp): names that look alike but differ, or reorder what is shown around them.
     """
-    if not isinstance(value, str):
+    problem, name = _name_problem(value, PRESET_NAME_MAX)
+    if problem == "type":
         raise ValueError(gettext("The preset name must be text, not %(value)s", value=shown(value)))
-    name = unicodedata.normalize("NFC", value).strip()
-    for char in name:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            raise ValueError(gettext("The preset name must not contain control characters or invisible "
-                                     "formatting characters (found U+%(code)s)", code=f"{ord(char):04X}"))
-    if not name:
+    if problem == "char":
+        raise ValueError(gettext("The preset name must not contain control characters or invisible "
+                                 "formatting characters (found U+%(code)s)", code=name))
+    if problem == "empty":
         raise ValueError(gettext("The preset name must not be empty"))
-    if len(name) > PRESET_NAME_MAX:
+    if problem == "long":
         raise ValueError(gettext("The preset name must be at most %(count)d characters, not %(length)d",
                                  count=PRESET_NAME_MAX, length=len(name)))
     return name
+
+
+def _name_problem(value: Any, limit: int) -> Tuple[Optional[str], str]:
+    """(problem or None, the normalised name, or the code point found for "char")."""
+    if not isinstance(value, str):
+        return "type", ""
+    name = unicodedata.normalize("NFC", value).strip()
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return "char", f"{ord(char):04X}"
+    if not name:
+        return "empty", name
+    if len(name) > limit:
+        return "long", name
+    return None, name
 
 
 def check_presets(value: Any) -> List[Dict[str, Any]]:
@@ -471,6 +626,88 @@ def tidy(value: float):
 SECRET_PATHS = (("camera", "url"), ("camera_streamer", "url"))
 
 
+def first_device(checked: Dict[str, Any]) -> Dict[str, Any]:
+    """The first device of checked settings: what a request naming no device means."""
+    return checked["devices"][0]
+
+
+def flat(checked: Dict[str, Any], device_id: Optional[str] = None) -> Dict[str, Any]:
+    """One device's sections with the global ones, in the single-device layout of version 3
+    (what a device's controller reads): the first device unless ``device_id`` is given."""
+    devices = checked["devices"]
+    device = next((d for d in devices if d["id"] == device_id), devices[0])
+    out = copy.deepcopy(device)
+    out["simulation"] = copy.deepcopy(checked["simulation"])
+    return out
+
+
+def view(checked: Dict[str, Any], admin: bool) -> Dict[str, Any]:
+    """What the settings API shows: ``devices`` and ``simulation``, and the first device's
+    sections at the top level too (today's settings dialog and wizard edit those; a save of
+    them changes the first device). Without PiFocus administration the secret paths are
+    blank (``None``), as OctoPrint's restricted paths would show them."""
+    out = copy.deepcopy(checked)
+    first = out["devices"][0]
+    for key in DEVICE_KEYS:
+        out[key] = copy.deepcopy(first[key])
+    if not admin:
+        for target in [out] + out["devices"]:
+            for section, key in SECRET_PATHS:
+                if isinstance(target.get(section), dict):
+                    target[section][key] = None
+    return out
+
+
+def apply_submission(current: Dict[str, Any], submitted: Dict[str, Any]) -> Dict[str, Any]:
+    """The settings (unchecked) a save of ``submitted`` onto ``current`` results in.
+
+    ``submitted`` may hold ``devices`` (the list as it is to be: a device with a known id
+    keeps what was not sent, and its presets and last positions, which only the plugin
+    writes; a new id is a new device), the first device's sections at the top level (applied
+    after the list: they are what the dialog of one device edits), and ``simulation``.
+    """
+    current = current or {}
+    devices = current.get("devices")
+    devices = copy.deepcopy(devices) if isinstance(devices, list) and devices else defaults()["devices"]
+    known = {d.get("id"): d for d in devices if isinstance(d, dict)}
+    sent = submitted.get("devices")
+    if sent is not None:
+        if isinstance(sent, list):
+            devices = []
+            for entry in sent:
+                if isinstance(entry, dict):
+                    entry = {k: v for k, v in entry.items() if not k.startswith("_")}
+                    old = known.get(entry.get("id")) if isinstance(entry.get("id"), str) else None
+                    if old is not None:
+                        for key in MANAGED_KEYS:
+                            entry.pop(key, None)
+                        entry = merge(old, entry)
+                devices.append(entry)
+        else:
+            devices = sent  # refused by check()
+    sections = {k: v for k, v in submitted.items() if k in DEVICE_KEYS and k not in MANAGED_KEYS}
+    if sections and isinstance(devices, list) and devices and isinstance(devices[0], dict):
+        devices[0] = merge(devices[0], sections)
+    result: Dict[str, Any] = {"devices": devices, "simulation": copy.deepcopy(current.get("simulation") or {})}
+    if "simulation" in submitted:
+        simulation = submitted["simulation"]
+        result["simulation"] = (merge(result["simulation"], simulation) if isinstance(simulation, dict)
+                                else simulation)
+    return result
+
+
+def without_secrets(submitted: Dict[str, Any]) -> Dict[str, Any]:
+    """``submitted`` without the secret paths, at the top level and in each device."""
+    visible = copy.deepcopy(submitted)
+    targets = [visible] + [d for d in visible.get("devices") or [] if isinstance(d, dict)] \
+        if isinstance(visible.get("devices"), list) else [visible]
+    for target in targets:
+        for section, key in SECRET_PATHS:
+            if isinstance(target.get(section), dict):
+                target[section].pop(key, None)
+    return visible
+
+
 def changes(current: Dict[str, Any], submitted: Dict[str, Any]) -> bool:
     """Whether saving ``submitted`` would change anything, once both are checked.
 
@@ -478,16 +715,12 @@ def changes(current: Dict[str, Any], submitted: Dict[str, Any]) -> bool:
     blanked in the dialog and sends the blanks back unchanged. Something that does not even
     pass the checks counts as a change (an attempt).
     """
-    visible = copy.deepcopy(submitted)
-    for section, key in SECRET_PATHS:
-        if isinstance(visible.get(section), dict):
-            visible[section].pop(key, None)
     try:
         before = check(current)
-        after = check(merge(current, visible))
+        after = check(apply_submission(current, without_secrets(submitted)))
     except SettingsError:
         return True
-    return any(after.get(key) != before.get(key) for key in visible)
+    return after != before
 
 
 def submitted_sections(data: Dict[str, Any]) -> Dict[str, Any]:

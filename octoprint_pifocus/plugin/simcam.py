@@ -53,7 +53,7 @@ class SimcamStreamHandler(tornado.web.RequestHandler):
     ends). ``access_validation(request)`` raises ``tornado.web.HTTPError`` to refuse.
     """
 
-    def initialize(self, frame: Callable[[], Optional[bytes]], fps: Callable[[], float],
+    def initialize(self, frame: Callable[[Optional[str]], Optional[bytes]], fps: Callable[[], float],
                    access_validation: Optional[Callable] = None) -> None:
         self._frame = frame
         self._fps = fps
@@ -64,7 +64,9 @@ class SimcamStreamHandler(tornado.web.RequestHandler):
         self._closed = True
 
     async def _next_frame(self) -> Optional[bytes]:
-        return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, self._frame)
+        # ?device=<id>: that focus device's simulated camera (none: the first device's).
+        device = self.get_query_argument("device", None)
+        return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, self._frame, device)
 
     async def get(self, *args, **kwargs) -> None:
         if self._access_validation is not None:

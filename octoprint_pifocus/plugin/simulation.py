@@ -162,12 +162,13 @@ class Simulation:
     REFRESH = 1.0
 
     def __init__(self, settings: SimulationSettings, position_source: Optional[PositionSource] = None,
-                 seed: Optional[int] = None, lens_position: Optional[float] = None) -> None:
+                 seed: Optional[int] = None, lens_position: Optional[float] = None, scene_seed: int = 7) -> None:
         settings.check()
         if settings.lens == "printer_z" and position_source is None:
             raise ValueError("simulation.lens 'printer_z' needs a position source (the printer's Z)")
         self.settings = settings
-        self.scene = draw_scene(settings.width, settings.height)
+        # Another seed, another scene: each focus device's simulated camera shows its own.
+        self.scene = draw_scene(settings.width, settings.height, seed=scene_seed)
         start = settings.start if lens_position is None else lens_position
         self.lens = SimulatedLens(limits=(0, 1023), resolution=1, hysteresis=settings.hysteresis,
                                   start=int(round(start)), name="PiFocus simulated VCM")

@@ -23,6 +23,7 @@ $(function () {
 
     var PLUGIN = "pifocus";
     var OPTIONS_KEY = "plugin.pifocus.options";
+    var DEVICE_KEY = "plugin.pifocus.device";
 
     // ~~ helpers, the plot, the run view and the ROI editor: pifocus_shared.js
 
@@ -55,6 +56,56 @@ $(function () {
         self.sliderValue = ko.observable(0);
         self.sliderDragging = ko.observable(false);
         self.presetName = ko.observable("");
+
+        // ~~ focus devices: the sidebar shows one, chosen here and remembered per browser ("":
+        // the first); what the others run stays visible (docs/plugin-contract.md, Focus devices)
+        self.devices = ko.observableArray([]);
+        self.selectedDevice = ko.observable(String(loadFromLocalStorage(DEVICE_KEY, "") || ""));
+        self.shownDevice = null; // the id of the device the status shown is of
+        self.others = ko.observable({}); // id -> {name, activity, progress} of the other devices
+        self.othersRunning = ko.pureComputed(function () {
+            return _.filter(
+                _.map(self.devices(), function (d) {
+                    var other = self.others()[d.device];
+                    if (d.device === self.shownDevice || !other || !other.activity) return null;
+                    return _.sprintf(gettext("%(device)s: %(activity)s %(percent)s%%"), {
+                        device: d.device_name,
+                        activity: other.activity,
+                        percent: Math.round(100 * (other.progress || 0))
+                    });
+                })
+            );
+        });
+        self.selectedDevice.subscribe(function (value) {
+            if (!value) return; // the selector before its options arrived
+            saveToLocalStorage(DEVICE_KEY, value);
+            if (value === self.shownDevice) return; // chosen already (the first status)
+            // The curve, result and controls are the new device's: start from its status.
+            self.busy(false);
+            self.curve([]);
+            self.lastResult(null);
+            self.requestStatus();
+        });
+        function withDevice(payload) {
+            var device = self.selectedDevice();
+            return device ? _.extend({}, payload || {}, {device: device}) : payload || {};
+        }
+        /** A push of another device than the one shown: noted for its progress line. */
+        self.fromOtherDevice = function (data) {
+            var others = _.clone(self.others());
+            var other = _.extend({name: data.device_name}, others[data.device] || {});
+            if (data.type === "status" && data.status) {
+                other.activity = data.status.activity;
+                other.progress = data.status.progress;
+            } else if (data.type === "progress") {
+                other.activity = other.activity || "autofocus";
+                other.progress = data.fraction;
+            } else if (data.type === "result") {
+                other.activity = null;
+            }
+            others[data.device] = other;
+            self.others(others);
+        };
 
         var options = loadFromLocalStorage(OPTIONS_KEY, {}) || {};
         self.showRoi = ko.observable(!!options.showRoi);
@@ -271,6 +322,21 @@ $(function () {
         /** A status from GET, a command's reply or a push; keeps a live curve that is longer. */
         self.fromStatus = function (st) {
             if (!st || typeof st !== "object") return;
+            // Pushes of the other devices carry their own "device" and are not this one's.
+            if (st.device) self.shownDevice = st.device;
+            if (st.device && !self.selectedDevice()) self.selectedDevice(st.device);
+            if (Array.isArray(st.devices)) {
+                self.devices(
+                    _.map(st.devices, function (d) {
+                        return {device: d.device, device_name: d.device_name};
+                    })
+                );
+                var others = {};
+                _.each(st.devices, function (d) {
+                    others[d.device] = {name: d.device_name, activity: d.activity, progress: d.progress};
+                });
+                self.others(others);
+            }
             self.runFromStatus(st);
             self.status(st);
             self.loadError("");
@@ -285,9 +351,18 @@ $(function () {
                 self.status(undefined);
                 return;
             }
-            OctoPrint.simpleApiGet(PLUGIN)
+            var device = self.selectedDevice();
+            OctoPrint.get(OctoPrint.getSimpleApiUrl(PLUGIN) + (device ? "?device=" + encodeURIComponent(device) : ""))
                 .done(self.fromStatus)
                 .fail(function (xhr) {
+                    if (device && xhr && xhr.status === 400) {
+                        // The device remembered here was removed: show the first one.
+                        saveToLocalStorage(DEVICE_KEY, "");
+                        self.shownDevice = null;
+                        self.selectedDevice("");
+                        self.requestStatus();
+                        return;
+                    }
                     self.status(undefined);
                     self.loadError(
                         xhr && xhr.status === 403
@@ -302,7 +377,7 @@ $(function () {
         /** POST a command; a status in the reply is applied, errors pop up. */
         self.command = function (command, payload, title) {
             self.sending(true);
-            return OctoPrint.simpleApiCommand(PLUGIN, command, payload || {})
+            return OctoPrint.simpleApiCommand(PLUGIN, command, withDevice(payload))
                 .done(function (response) {
                     if (response && typeof response === "object" && "driver" in response) {
                         self.fromStatus(response);
@@ -360,7 +435,7 @@ $(function () {
 
         self.cancel = function () {
             if (!self.canCancel()) return;
-            OctoPrint.simpleApiCommand(PLUGIN, "cancel", {})
+            OctoPrint.simpleApiCommand(PLUGIN, "cancel", withDevice({}))
                 .done(self.fromStatus)
                 .fail(function (xhr) {
                     notifyError(gettext("Could not cancel the autofocus"), errorText(xhr));
@@ -515,6 +590,10 @@ $(function () {
         self.onDataUpdaterPluginMessage = function (plugin, data) {
             if (plugin !== PLUGIN || !data || typeof data !== "object") return;
             if (!self.canSee()) return;
+            if (data.device && self.shownDevice && data.device !== self.shownDevice) {
+                self.fromOtherDevice(data);
+                return;
+            }
             var handlers = {
                 status: function () {
                     self.fromStatus(data.status);

@@ -235,6 +235,9 @@ $(function () {
         shared.addRunView(self);
 
         self.fromStatus = function (st) {
+            // The first focus device is the one shown (the status GET lists them all); pushes
+            // of the other devices carry their own "device" and are not this one's.
+            if (st && st.devices && st.devices.length) self.shownDevice = st.devices[0].device;
             if (!st || typeof st !== "object") return;
             self.status(st);
             self.runFromStatus(st);
@@ -333,6 +336,7 @@ $(function () {
                 pushedError = data.message || "";
                 return;
             }
+            if (data.device && self.shownDevice && data.device !== self.shownDevice) return;
             if (self.step() !== 3) return;
             if (data.type === "status") self.fromStatus(data.status);
             else if (data.type === "progress") self.fromProgress(data);
