@@ -15,10 +15,10 @@ Plain Python (no OctoPrint imports), so the plugin class only wires it to OctoPr
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
-from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
+from ..redact import mask_url
 from .controller import SIMULATED_WEBCAM
 
 #: Raise it when the set-up asks for something new that existing installs must be shown.
@@ -44,19 +44,6 @@ def details(driver: str, simulation_on: bool, printer_connected: bool) -> Dict[s
     }
 
 
-def _hide_password(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{host}" + (f":{port}" if port is not None else "")
-    return parts._replace(netloc=netloc).geturl()
-
-
 def label(entry: Dict[str, Any]) -> str:
     """A user's name for what a probe entry found."""
     driver = entry.get("driver")
@@ -75,7 +62,7 @@ def label(entry: Dict[str, Any]) -> str:
         return gettext("USB webcam %(device)s with a focus control (focus_absolute)%(name)s",
                        device=device, name=f": {entry['chip']}" if entry.get("chip") else "")
     if driver == "camera-streamer":
-        return gettext("Camera lens through camera-streamer at %(url)s", url=_hide_password(device))
+        return gettext("Camera lens through camera-streamer at %(url)s", url=mask_url(device))
     if driver == "printer-z":
         return gettext("The connected printer's Z axis (a camera or microscope on the gantry)")
     if driver == "simulated":
