@@ -19,7 +19,6 @@ import math
 import unicodedata
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
@@ -256,8 +255,8 @@ def _url(value: Any, path: str, required: bool) -> str:
     url = _string(value, path, 2000)
     if not url and not required:
         return ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
         raise SettingsError(path, gettext("%(path)s must be an http:// or https:// URL, not %(value)s",
                                           path=path, value=repr(mask_url(url))))
     try:
@@ -281,8 +280,22 @@ def check(data: Dict[str, Any]) -> Dict[str, Any]:
     """The complete settings ``data`` (defaults merged in), checked and normalised.
 
     Returns a new dict with proper types (numbers from numeric strings, canonical driver
-    names); raises :class:`SettingsError` naming the first bad setting.
+    names); raises :class:`SettingsError` naming the first bad setting, and nothing else:
+    every caller (a save, ``validate_settings``, the start-up repair) handles that one, so a
+    value some check below did not foresee must not escape as a bare exception (it stopped
+    the plugin at start-up). Its text is not shown either: a library's reason may quote the
+    value, password included.
     """
+    try:
+        return _check(data)
+    except SettingsError:
+        raise
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+        raise SettingsError("", gettext("These PiFocus settings cannot be used (%(kind)s in a value no check "
+                                        "foresaw); nothing was saved.", kind=type(exc).__name__)) from None
+
+
+def _check(data: Dict[str, Any]) -> Dict[str, Any]:
     check_nesting(data)
     base = defaults()
     merged = merge(base, data or {})
