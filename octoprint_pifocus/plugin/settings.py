@@ -507,4 +507,8 @@ def submitted_sections(data: Dict[str, Any]) -> Dict[str, Any]:
     """What the settings dialog sent, without the keys the plugin manages itself;
     :class:`SettingsError` for data nested deeper than any setting (see :func:`check_nesting`)."""
     check_nesting(data)
-    return {k: v for k, v in (data or {}).items() if k not in MANAGED_KEYS and not k.startswith("_")}
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError("", gettext("PiFocus's settings must be a group of settings, not %(value)s",
+                                        value=shown(data, 80)))
+    return {k: v for k, v in (data or {}).items()
+            if isinstance(k, str) and k not in MANAGED_KEYS and not k.startswith("_")}
