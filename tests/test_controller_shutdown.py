@@ -114,3 +114,20 @@ def test_after_shutdown_nothing_reopens_the_lens(chip, camera, tmp_path):
     controller.resume()
     controller.move(100)
     assert chip.position == 100
+
+
+def test_a_job_outliving_the_shutdown_wait_saves_at_once_and_leaves_no_timer(chip, camera):
+    """shutdown() waits only so long; a run ending after it saves its position directly."""
+    persisted = []
+    controller, published = _controller(camera, persisted)
+    controller.move(START)
+    controller.start_autofocus()
+    assert _wait(lambda: sum(1 for m in published if m.get("type") == "progress") >= 3), "the search never ran"
+
+    controller.shutdown("PiFocus is disabled.", wait=0.0)  # closes the bus under the running search
+    assert _wait(lambda: not controller.busy), "the search did not end"
+    result = controller.status()["last_result"]
+    saved = len(persisted)
+    assert persisted[-1][1]["i2c"] == result["position"], (persisted[-1], result)
+    time.sleep(PERSIST_DELAY + 0.5)
+    assert len(persisted) == saved, "a persist timer ran after the shutdown"
