@@ -8,7 +8,6 @@ failed with "... was closed; open the lens again" and the lens stayed wherever i
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import cv2
@@ -33,9 +32,13 @@ def _jpeg() -> bytes:
 
 
 @pytest.fixture()
-def chip(monkeypatch, tmp_path):
+def world(tmp_path):
+    return FakeI2C(dev_dir=str(tmp_path))
+
+
+@pytest.fixture()
+def chip(monkeypatch, world):
     """A DW9714 on bus 10; smbus2's SMBus replaced by the fake bus (the hardware, nothing of ours)."""
-    world = FakeI2C(dev_dir=str(tmp_path))
     model = DW9714Model()
     world.add_bus(BUS, {0x0C: model})
     monkeypatch.setattr(i2c_vcm, "SMBus", lambda path, force=False: world.factory(int(str(path).rsplit("-", 1)[1]), force))
@@ -94,26 +97,29 @@ def test_shutdown_mid_autofocus_lets_the_search_return_before_closing_the_bus(ch
     assert len(persisted) == count
 
 
-def test_after_shutdown_nothing_reopens_the_lens(chip, camera, tmp_path):
+def test_after_shutdown_nothing_reopens_the_lens(chip, world, camera):
     persisted = []
     controller, _published = _controller(camera, persisted)
     controller.move(START)
     controller.shutdown("PiFocus is disabled.")
-    before = [t.name for t in threading.enumerate()]
+    opened = len(world.opened)
 
-    # A settings save while stopped: noted, but no thread opens the hardware.
-    controller.configure(settings_rules.check(settings_rules.merge(controller.config, {"i2c": {"bus": BUS, "address": 0x0C}})))
-    time.sleep(0.2)
-    assert "pifocus-open-lens" not in [t.name for t in threading.enumerate() if t.name not in before]
+    # A settings save while stopped (another chip): noted, but nothing opens the hardware.
+    controller.configure(settings_rules.check(settings_rules.merge(controller.config, {"i2c": {"chip": "dw9807"}})))
+    time.sleep(0.5)
+    assert len(world.opened) == opened
+    assert controller.config["i2c"]["chip"] == "dw9807"
     with pytest.raises(Unavailable, match="disabled"):
         controller.move(100)
     with pytest.raises(Unavailable, match="disabled"):
         controller.start_autofocus()
     assert chip.position == START
 
+    # Enabled again: the saved settings apply (the DW9714 stands in for the DW9807 it was told about).
+    controller.configure(settings_rules.check(settings_rules.merge(controller.config, {"i2c": {"chip": "dw9714"}})))
     controller.resume()
     controller.move(100)
-    assert chip.position == 100
+    assert chip.position == 100 and len(world.opened) > opened
 
 
 def test_a_job_outliving_the_shutdown_wait_saves_at_once_and_leaves_no_timer(chip, camera):
