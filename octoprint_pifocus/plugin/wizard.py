@@ -11,6 +11,10 @@ Plain Python (no OctoPrint imports), so the plugin class only wires it to OctoPr
 * **What to pick**: :func:`choices` turns the ``probe`` entries (``lenses.base.probe_entry``)
   into what the wizard lists: a label a user recognises, whether it can be used, why not, and
   the settings that select it (saved through the normal settings path, so they are checked).
+* **Printer Z needs a window the user saw**: Test and the first autofocus move Z inside
+  ``printer_z.min..max``. A printer-Z choice carries that window (:func:`z_window`, the stored
+  one, with the Z the printer reported) and ``confirm``: the wizard shows the window, lets
+  the user change it, and saves it with the driver only after the user confirms it is safe.
 """
 from __future__ import annotations
 
@@ -89,6 +93,17 @@ def settings_for(entry: Dict[str, Any]) -> Dict[str, Any]:
     return patch
 
 
+def z_window(entry: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The Z window a printer-Z probe entry was made with (the stored one), in mm, and the Z
+    the printer reported (None if it did not): what the wizard shows for confirmation."""
+    limits = entry.get("limits")
+    if not (isinstance(limits, (list, tuple)) and len(limits) == 2):
+        return None
+    position = entry.get("position")
+    return {"min": limits[0], "max": limits[1], "units": "mm",
+            "current": position if isinstance(position, (int, float)) and not isinstance(position, bool) else None}
+
+
 def choices(entries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """What the wizard lists after Detect: usable devices first, then why others are not.
 
@@ -110,6 +125,9 @@ def choices(entries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             "settings": settings_for(entry) if found else None,
             "webcam": SIMULATED_WEBCAM if driver == "simulated" else None,
         }
+        if driver == "printer-z" and found:
+            choice["z_window"] = z_window(entry)
+            choice["confirm"] = True  # the wizard saves it only with the window confirmed
         if driver == "printer-z" and not found:
             choice["message"] = gettext("No printer connected: connect it in OctoPrint to focus with its Z axis.")
         elif driver == "printer-z" and entry.get("homed") is False:
