@@ -531,6 +531,19 @@ def test_a_deeply_nested_body_is_a_400_for_anyone(octoprint_server, user, depth)
     assert r.status_code in (400, 403) and "nests" not in r.text
 
 
+@pytest.mark.parametrize("tail", [b"", b"\\", b'"'])
+def test_an_unterminated_string_of_escaped_quotes_does_not_hold_the_server(octoprint_server, tail):
+    """The nesting check stripped JSON strings with a regular expression that backtracked
+    quadratically on an unterminated run of \\" pairs: 64 KB held every request of the
+    server for 25 s. 100 KB (OctoPrint's body limit) must be refused as fast as any body, by
+    the server's own clock: a parallel request is answered meanwhile too."""
+    body = b'{"command": "move", "name": "' + b'\\"' * 50_000 + tail
+    session = octoprint_server.anonymous()
+    r = session.post(octoprint_server.url + API, data=body, timeout=5, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text[:300]
+    assert octoprint_server.session("user").get(octoprint_server.url + "/api/version", timeout=5).ok
+
+
 @pytest.mark.parametrize("settings_text, field", [
     ('{"printer_z": {"max": 1' + "0" * 309 + "}}", "printer_z.max"),   # int too large to convert to float
     ('{"simulation": {"width": 1e400}}', "simulation.width"),            # int(inf): OverflowError

@@ -10,7 +10,10 @@ driver configured, the wizard not seen yet. The tests click what a user clicks:
 - Settings > PiFocus > Run set-up opens the same steps again;
 - skipping (Finish without choosing) leaves a working plugin without a driver: the sidebar says
   so in one sentence with a button that opens the set-up; the API refuses moves with 409; a
-  save the settings checks refuse shows why and keeps the choices on screen.
+  save the settings checks refuse shows why and keeps the choices on screen;
+- running the set-up again keeps a camera URL in the settings unless an OctoPrint webcam is
+  picked (shown with its password masked); choosing printer Z shows the Z window it will move
+  in and saves it only once the user confirmed it is safe.
 
 Screenshots: test-artifacts/pifocus-wizard-*.png.
 """
@@ -217,6 +220,7 @@ def test_skipping_leaves_a_working_plugin_without_a_driver(skip_server, browser)
     # A refused save: the message, and the choices stay on screen.
     choice(dialog, "printer-z").locator("input[type=radio]").check()
     dialog.locator("select.pifocus-setup-webcam").select_option("pifocus_simulated")
+    dialog.locator("input.pifocus-setup-z-confirm").check()
     dialog.locator("button.pifocus-setup-save-lens").click()
     error = dialog.locator(".pifocus-setup-error")
     expect(error).to_be_visible()
@@ -231,5 +235,97 @@ def test_skipping_leaves_a_working_plugin_without_a_driver(skip_server, browser)
     page.reload()
     expect(page.locator(SIDEBAR).locator(".pifocus-no-driver")).to_be_visible()
     expect(page.locator(WIZARD)).to_have_count(0)
+    assert_no_script_errors(page)
+    page.context.close()
+
+
+CAMERA_PASSWORD = "Topsecret42"
+
+
+@pytest.fixture(scope="module")
+def url_server():
+    """Set up before: the simulated lens, and a camera URL with a password instead of a webcam.
+    The URL is the simulated camera's own snapshot route, with credentials OctoPrint ignores."""
+    config = deep_merge(demo_config(), {"plugins": {"_disabled": DISABLED_PLUGINS + ["achievements"]}})
+    with OctoPrintServer(extra_config=config, users=DEFAULT_USERS) as server:
+        url = server.url.replace("://", f"://cam:{CAMERA_PASSWORD}@") + "/plugin/pifocus/simcam/snapshot"
+        r = server.session("admin").post(server.url + "/api/settings",
+                                         json={"plugins": {"pifocus": {"camera": {"url": url}}}}, timeout=20)
+        assert r.status_code == 200 and server.plugin_settings("pifocus")["camera"]["url"] == url
+        server.camera_url = url
+        yield server
+
+
+def open_setup(page: Page):
+    page.locator("#navbar_show_settings").click()
+    page.locator("#settings_plugin_pifocus_link a").click()
+    page.locator("#settings_plugin_pifocus button.pifocus-run-setup").click()
+    dialog = page.locator(DIALOG)
+    expect(dialog).to_be_visible()
+    expect(choice(dialog, "simulated").locator("i.fa-check")).to_have_count(1, timeout=20_000)
+    return dialog
+
+
+def test_running_the_set_up_again_keeps_the_camera_url(url_server, browser):
+    server = url_server
+    page = open_octoprint(browser, server, "admin")
+    dialog = open_setup(page)
+    webcam = dialog.locator("select.pifocus-setup-webcam")
+    # The stored URL is a choice, picked already, its password masked.
+    selected = webcam.locator("option:checked")
+    expect(selected).to_contain_text("(the camera URL in the settings)")
+    expect(selected).to_contain_text(server.camera_url.replace(CAMERA_PASSWORD, "***"))
+    assert CAMERA_PASSWORD not in dialog.inner_text()
+    screenshot(page, "pifocus-wizard-camera-url.png", DIALOG)
+    expect(choice(dialog, "simulated").locator("input[type=radio]")).to_be_checked()
+    dialog.locator("button.pifocus-setup-save-lens").click()
+    expect(dialog.locator(".pifocus-setup-step-roi")).to_be_visible()
+    saved = server.plugin_settings("pifocus")
+    assert saved["driver"] == "simulated" and saved["camera"]["url"] == server.camera_url, saved["camera"]
+
+    # Picking an OctoPrint webcam instead is what clears the URL.
+    dialog.locator(".pifocus-setup-step-roi button.pifocus-setup-back").click()
+    webcam.select_option("pifocus_simulated")
+    dialog.locator("button.pifocus-setup-save-lens").click()
+    expect(dialog.locator(".pifocus-setup-step-roi")).to_be_visible()
+    camera = server.plugin_settings("pifocus")["camera"]
+    assert camera["url"] == "" and camera["webcam"] == "pifocus_simulated", camera
+    assert_no_script_errors(page)
+    page.context.close()
+
+
+def test_printer_z_is_saved_only_with_a_window_the_user_confirmed(url_server, browser):
+    server = url_server
+    stored = server.plugin_settings("pifocus")["printer_z"]
+    page = open_octoprint(browser, server, "admin")
+    dialog = open_setup(page)
+    z_part = dialog.locator(".pifocus-setup-z")
+    expect(z_part).to_be_hidden()  # only for printer Z
+    choice(dialog, "printer-z").locator("input[type=radio]").check()
+
+    # The stored window, the printer's Z, and no save before the confirmation.
+    expect(z_part).to_be_visible()
+    expect(z_part.locator("input.pifocus-setup-z-min")).to_have_value(f"{stored['min']:g}")
+    expect(z_part.locator("input.pifocus-setup-z-max")).to_have_value(f"{stored['max']:g}")
+    expect(z_part.locator(".pifocus-setup-z-current")).to_contain_text("The printer reports Z at")
+    save = dialog.locator("button.pifocus-setup-save-lens")
+    expect(save).to_be_disabled()
+    confirm = z_part.locator("input.pifocus-setup-z-confirm")
+    confirm.check()
+    expect(save).to_be_enabled()
+    # A changed window must be confirmed again.
+    z_part.locator("input.pifocus-setup-z-max").fill("4.5")
+    expect(confirm).not_to_be_checked()
+    expect(save).to_be_disabled()
+    z_part.locator("input.pifocus-setup-z-min").fill("1.5")
+    confirm.check()
+    screenshot(page, "pifocus-wizard-printer-z-window.png", DIALOG)
+    assert server.plugin_settings("pifocus")["driver"] == "simulated"  # nothing saved so far
+    save.click()
+
+    expect(dialog.locator(".pifocus-setup-step-roi")).to_be_visible()
+    saved = server.plugin_settings("pifocus")
+    assert saved["driver"] == "printer-z"
+    assert saved["printer_z"]["min"] == 1.5 and saved["printer_z"]["max"] == 4.5, saved["printer_z"]
     assert_no_script_errors(page)
     page.context.close()

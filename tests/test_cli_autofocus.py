@@ -85,9 +85,9 @@ def test_camera_down_is_one_clear_line_and_the_lens_goes_back(rig):
 def test_bad_option_is_a_usage_error_without_traceback():
     run = pifocus("autofocus", "--driver", "camera-streamer", "--camera", "http://127.0.0.1:9/x",
                   "--settle", "-1")
-    assert run.returncode == 1
+    assert run.returncode == 2  # argparse's usage error, before anything opens
     assert "Traceback" not in run.stderr
-    assert "settle must be >= 0" in run.stderr
+    assert "--settle must be between 0 and 3600; got '-1'" in run.stderr
 
 
 def test_the_lens_and_camera_are_named_for_people_without_passwords(rig):
@@ -97,3 +97,31 @@ def test_the_lens_and_camera_are_named_for_people_without_passwords(rig):
     head = run.stdout.splitlines()[0]
     assert head == f"Lens: simulated VCM (range 0..1023 codes); camera: snapshot URL {url.replace('CAMSECRET', '***')}"
     assert "CAMSECRET" not in run.stdout + run.stderr and " object at 0x" not in run.stdout
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--timeout", "inf", "--timeout must be a finite number, e.g. 2.5; got 'inf'"),
+    ("--timeout", "nan", "--timeout must be a finite number, e.g. 2.5; got 'nan'"),
+    ("--settle", "nan", "--settle must be a finite number, e.g. 2.5; got 'nan'"),
+    ("--settle", "-1", "--settle must be between 0 and 3600; got '-1'"),
+    ("--window", "inf", "--window must be a finite number, e.g. 2.5; got 'inf'"),
+])
+def test_numbers_that_are_not_finite_are_usage_errors(option, value, words):
+    run = pifocus("autofocus", "--driver", "simulated", "--camera", refused_url(), option, value)
+    assert run.returncode == 2 and run.stdout == ""
+    assert words in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 1e300, 0.0])
+def test_check_timing_refuses_timeouts_a_socket_cannot_use(timeout):
+    from octoprint_pifocus.sources.base import check_timing
+    with pytest.raises(ValueError, match="timeout must be a number of seconds more than 0 and at most 3600"):
+        check_timing(0.25, 0, timeout)
+
+
+@pytest.mark.parametrize("settle", [float("inf"), float("nan"), -1.0])
+def test_check_timing_refuses_settle_times_that_are_not_finite(settle):
+    from octoprint_pifocus.sources.base import check_timing
+    with pytest.raises(ValueError, match="settle must be a number of seconds from 0 to 3600"):
+        check_timing(settle, 0, 5.0)

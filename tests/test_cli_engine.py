@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from octoprint_pifocus.cli import main
 
 
@@ -52,3 +54,19 @@ def test_demo_runs_as_a_program_and_ends_in_focus():
     assert any("In focus at" in line for line in lines)
     blur = float(next(line for line in lines if "Remaining blur radius" in line).split()[3])
     assert blur <= 0.75
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--focus", "inf", "--focus must be a finite number, e.g. 2.5; got 'inf'"),
+    ("--focus", "nan", "--focus must be a finite number, e.g. 2.5; got 'nan'"),
+    ("--focus", "5000", "--focus must be between 0 and 1023; got '5000'"),
+    ("--blur-rate", "nan", "--blur-rate must be a finite number, e.g. 2.5; got 'nan'"),
+    ("--noise", "-inf", "--noise must be a finite number, e.g. 2.5; got '-inf'"),
+    ("--hysteresis", "inf", "--hysteresis must be a finite number, e.g. 2.5; got 'inf'"),
+])
+def test_demo_numbers_must_be_finite_and_in_range(capsys, option, value, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", f"{option}={value}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

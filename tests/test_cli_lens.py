@@ -188,3 +188,26 @@ def test_credentials_in_a_camera_streamer_url_are_masked_on_the_command_line(cap
                  ["lens", "probe", "--url", url, "--dev-dir", "/nonexistent"]):
         code, out, err = run(capsys, *argv)
         assert "CLISECRET" not in out + err and f"cam:***@127.0.0.1:{port}" in out + err, out + err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "Infinity", "NaN"])
+def test_set_and_nudge_refuse_values_that_are_not_finite(capsys, value):
+    code, out, err = run(capsys, "lens", "set", value, "--driver", "simulated")
+    assert code == 1 and out == ""
+    assert err == f"pifocus: error: VALUE must be a finite number, e.g. 512 or 2.5; got {value!r}\n"
+    code, out, err = run(capsys, "lens", "nudge", value, "--driver", "simulated")
+    assert code == 1 and err == f"pifocus: error: DELTA must be a finite number, e.g. 512 or 2.5; got {value!r}\n"
+
+
+@pytest.mark.parametrize("value, words", [
+    ("inf", "--timeout must be a finite number"),
+    ("nan", "--timeout must be a finite number"),
+    ("1e300", "--timeout must be at most 3600"),
+    ("0", "--timeout must be more than 0"),
+])
+def test_probe_timeout_must_be_a_finite_positive_number(capsys, nothing_here, value, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(["lens", "probe", *nothing_here, "--timeout", value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

@@ -100,6 +100,11 @@ HOSTILE_STRINGS = st.sampled_from([
     "NaN", "nan", "Infinity", "-Infinity", "inf", "1e400", "-1e400", "1" * 400, "9" * 309,
     "0x10", "", " ", "   12  ", "-5", "1_000", "１２", "١٢", "\u0000", "\u202e", "é" * 40,
     "x" * 5000, "true", "null", "[]", "{}",
+    # URLs urllib cannot read, or reads wrong (a password with delimiters, [ without ], fullwidth)
+    "http://cam:Top#secret@127.0.0.1:9/s", "http://cam:To/p?w@127.0.0.1/s", "http://cam:pw@[::1/x",
+    "http://cam:Sekr\uff20t@host/x", "http://h:99999/x", "http://:@/", "http://[]/", "https://\u3000/",
+    # escaped quotes and backslashes (the body check strips JSON strings)
+    '\\"' * 300, "\\" * 300,
 ])
 #: What a number field of a form can be sent instead of a number.
 NUMERIC_STRINGS = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1" * 400, "9" * 309,
@@ -349,6 +354,10 @@ def refusals(server: OctoPrintServer) -> int:
     return server.log_text().count(REFUSED)
 
 
+#: What OctoPrint logs when a plugin's settings hook raised: the settings API still says 200.
+BROKEN = ("Could not save settings for plugin PiFocus", "Could not load settings for plugin PiFocus")
+
+
 @settings(FUZZ, max_examples=60)
 @given(section=pifocus_section())
 @example(section={"simulation": {"width": 1e400}})
@@ -358,13 +367,18 @@ def refusals(server: OctoPrintServer) -> int:
 @example(section={"search": {"window": 10 ** 309}})
 @example(section={"roi": [10 ** 400, 0, 0.5, 0.5]})
 @example(section="not a section")
+@example(section={"camera": {"url": "http://cam:pw@[::1/x"}})
+@example(section={"camera_streamer": {"url": "http://cam:Sekr\uff20t@host/x"}})
 def test_settings_saves_store_valid_values_or_nothing(server, section):
     before = pifocus_settings(server)
     refused_before = refusals(server)
+    log_before = len(server.log_text())
     r = post_body(server, "/api/settings", {"plugins": {"pifocus": section}})
     after: Optional[Dict[str, Any]] = None
     try:
         assert_no_server_error(r, section)
+        new_log = server.log_text()[log_before:]
+        assert not any(line in new_log for line in BROKEN), f"PiFocus's settings hook raised on {section!r}"
         after = pifocus_settings(server)
         refused = refusals(server) > refused_before
         if refused or r.status_code >= 400:

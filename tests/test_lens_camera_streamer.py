@@ -1,6 +1,7 @@
 """The camera-streamer driver against a real HTTP server behaving like camera-streamer."""
 from __future__ import annotations
 
+import base64
 import socket
 
 import pytest
@@ -206,3 +207,18 @@ def test_an_unreachable_url_with_credentials_does_not_show_the_password():
                                       "(connection refused)")
     probe = lens.probe()
     assert "TOPSECRET" not in str(probe) and probe["found"] is False
+
+
+@pytest.mark.parametrize("password", ["Top#secret42", "Top?secret", "To/psecret", "Sekr＠t99", "a@b:c"])
+def test_a_password_with_url_delimiters_written_as_it_is_still_works(serve, password):
+    """urllib reads http://cam:Top#secret42@host as host "cam", port "Top": the password's first
+    part then showed as a "port" in the error. PiFocus takes the user information up to the
+    last "@" a host follows, so the password works as typed, and is never shown."""
+    server = serve(auth=("cam", password))
+    lens = CameraStreamerLens(url=f"http://cam:{password}@127.0.0.1:{server.httpd.server_address[1]}")
+    lens.move_to(2.5)
+    assert server.options == {"AfMode": "manual", "LensPosition": "2.5"}
+    token = base64.b64encode(f"cam:{password}".encode()).decode()
+    assert set(server.authorizations) == {f"Basic {token}"}
+    assert password not in lens.where and password.split("#")[0] not in lens.where
+    assert "cam:***@127.0.0.1" in lens.where

@@ -166,3 +166,43 @@ def test_api_replies_to_an_admin_are_masked_too(run):
 def _around(text: str, needle: str, width: int = 200) -> str:
     at = text.find(needle)
     return json.dumps(text[max(0, at - width):at + width])
+
+
+def test_urls_urllib_cannot_read_are_refused_or_repaired_without_showing_the_password():
+    """urllib's own errors quote the part of a URL it took for the host and port, which holds
+    the password when the password has a delimiter in it, and a URL it cannot read at all
+    ("http://cam:pw@[::1/x") escaped the settings checks as a bare ValueError: at start-up
+    the plugin then never came up (500s, no PiFocus section in /api/settings)."""
+    stored_password, saved_password = "STORED" + secrets.token_hex(6), "SAVED" + secrets.token_hex(6)
+    typed_password = "Top#" + secrets.token_hex(6)
+    config = deep_merge(demo_config(), {"plugins": {"pifocus": {
+        "driver": "simulated", "camera": {"url": f"http://cam:{stored_password}@[::1/snapshot"}}}})
+    with OctoPrintServer(extra_config=config, users=DEFAULT_USERS + (VIEWER,)) as server:
+        # Start-up: the unusable stored URL is dropped (its default applies), the plugin runs.
+        assert server.session("user").get(server.url + API, timeout=10).status_code == 200
+        assert server.plugin_settings("pifocus")["camera"]["url"] == ""
+        assert "camera.url" in server.log_text()
+        with SocketListener(server, "viewer") as viewer:
+            bad = f"http://cam:{saved_password}@[::1/x"
+            r = server.session("admin").post(server.url + "/api/settings", timeout=10,
+                                              json={"plugins": {"pifocus": {"camera": {"url": bad}}}})
+            assert r.status_code == 200
+            refused = viewer.wait_for_plugin("pifocus", lambda d: d.get("type") == "settings_error",
+                                             what="the settings_error push")
+            assert refused["field"] == "camera.url" and "http://cam:***@[::1/x" in refused["message"]
+            # A password with "#" as the user typed it is fine now: saved as it is.
+            typed = f"http://cam:{typed_password}@127.0.0.1:9/snapshot"
+            r = server.session("admin").post(server.url + "/api/settings", timeout=10,
+                                              json={"plugins": {"pifocus": {"camera": {"url": typed}}}})
+            assert r.status_code == 200
+            assert server.session("admin").get(server.url + "/api/settings", timeout=10).json()[
+                "plugins"]["pifocus"]["camera"]["url"] == typed
+            snapshot = server.session("user").get(server.url + "/plugin/pifocus/snapshot", timeout=30)
+            assert snapshot.status_code == 502 and "http://cam:***@127.0.0.1:9/snapshot" in snapshot.json()["error"]
+            pushed = viewer.text()
+        logged = "\n".join(logs(server).values())
+    assert "Could not save settings for plugin PiFocus" not in logged
+    assert "Could not load settings for plugin PiFocus" not in logged
+    for password in (stored_password, saved_password, typed_password, typed_password.split("#")[1]):
+        for place, text in (("the logs", logged), ("the viewer's socket", pushed)):
+            assert password not in text, f"a password is in {place}: " + _around(text, password)

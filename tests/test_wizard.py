@@ -148,3 +148,17 @@ def test_the_wizard_is_required_once_and_seen_after_finishing(fresh):
                                     json={"plugins": {"pifocus": {"driver": "printer-z"}}}, timeout=10)
     assert r.status_code == 200, r.text
     assert wizard_state(fresh)["required"] is False
+
+
+def test_a_printer_z_choice_carries_its_window_for_confirmation():
+    entry = {"driver": "printer-z", "device": "OctoPrint's printer", "found": True, "connected": True,
+             "homed": True, "limits": [2.0, 7.5], "position": 4.25, "message": "connected"}
+    (z,) = wizard.choices([entry])
+    assert z["confirm"] is True
+    assert z["z_window"] == {"min": 2.0, "max": 7.5, "units": "mm", "current": 4.25}
+    # No Z from the printer: the window still, without a current Z.
+    (z,) = wizard.choices([dict(entry, position=None)])
+    assert z["z_window"]["current"] is None and z["z_window"]["max"] == 7.5
+    # Not connected: nothing to confirm, nothing to pick.
+    (z,) = wizard.choices([dict(entry, found=False, position=None)])
+    assert "z_window" not in z and z["settings"] is None

@@ -12,9 +12,9 @@ from contextlib import closing
 from ..focus import autofocus
 from ..lenses.base import describe
 from ..sources import DEFAULT_SETTLE, DEFAULT_TIMEOUT, MODES, open_source
-from ..sources.base import check_timing
+from ..sources.base import SETTLE_MAX, TIMEOUT_MAX, check_timing
 from .lens import add_lens_options, open_lens_from_args
-from .options import add_focus_options
+from .options import add_focus_options, number
 from .report import ProgressPrinter, print_result
 
 
@@ -30,16 +30,16 @@ def add_parser(sub) -> None:
                        help="snapshot or MJPEG stream URL, e.g. http://127.0.0.1:8080/?action=stream")
     group.add_argument("--mode", choices=MODES, default="auto",
                        help="how to read --camera (default: from the URL, else ask the server)")
-    group.add_argument("--settle", type=float, default=DEFAULT_SETTLE,
+    group.add_argument("--settle", type=number("--settle", 0, SETTLE_MAX), default=DEFAULT_SETTLE,
                        help=f"seconds to wait after each move before a frame counts (default {DEFAULT_SETTLE})")
     group.add_argument("--discard", type=int, default=0,
                        help="fresh frames to drop after each move (default 0)")
-    group.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    group.add_argument("--timeout", type=number("--timeout", high=TIMEOUT_MAX, above=0), default=DEFAULT_TIMEOUT,
                        help=f"network timeout in seconds (default {DEFAULT_TIMEOUT})")
     group = parser.add_argument_group("search")
     group.add_argument("--refine", action="store_true",
                        help="search only near the current position (quick re-focus)")
-    group.add_argument("--window", type=float, default=None,
+    group.add_argument("--window", type=number("--window", above=0), default=None,
                        help="refine: half-width of the window in lens units (default 8%% of the range)")
     group.add_argument("--json", action="store_true", help="print the result as JSON")
     add_focus_options(group)

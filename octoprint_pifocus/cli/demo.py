@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..focus import autofocus, measure_sharpness
 from ..sim import SimulatedCamera, SimulatedLens, draw_scene
-from .options import add_focus_options
+from .options import add_focus_options, number
 from .report import ProgressPrinter, print_result
 
 
@@ -17,13 +17,13 @@ def add_parser(sub) -> None:
                                         "0-1023) and a camera that blurs a drawn printer-bed "
                                         "scene as a real lens would, with sensor noise, "
                                         "exposure flicker and JPEG compression.")
-    parser.add_argument("--focus", type=float, default=None,
+    parser.add_argument("--focus", type=number("--focus", 0, 1023), default=None,
                         help="where the simulated lens is in focus (default: random)")
     parser.add_argument("--start", type=int, default=None, help="start position (default: random)")
-    parser.add_argument("--blur-rate", type=float, default=0.05,
+    parser.add_argument("--blur-rate", type=number("--blur-rate", 0, 10), default=0.05,
                         help="blur radius in pixels per lens code away from focus (default 0.05)")
-    parser.add_argument("--noise", type=float, default=4.0, help="sensor noise, grey levels (default 4)")
-    parser.add_argument("--hysteresis", type=float, default=6.0, help="lens hysteresis in codes (default 6)")
+    parser.add_argument("--noise", type=number("--noise", 0, 255), default=4.0, help="sensor noise, grey levels (default 4)")
+    parser.add_argument("--hysteresis", type=number("--hysteresis", 0, 1023), default=6.0, help="lens hysteresis in codes (default 6)")
     parser.add_argument("--refine", action="store_true", help="search only near the start position")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable run")
     parser.add_argument("--save", metavar="DIR", default=None,

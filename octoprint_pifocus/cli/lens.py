@@ -8,6 +8,7 @@ any other command that needs a lens (an autofocus command, for one).
 from __future__ import annotations
 
 import argparse
+import math
 from contextlib import closing
 from typing import Any, Dict, List
 
@@ -15,6 +16,8 @@ from ..lenses import CHIPS, DEFAULT_ADDRESS, DEFAULT_URL, nudge_target, open_len
 from ..lenses.base import describe, format_number, units_label
 from ..lenses.i2c_vcm import check_bus, parse_address
 from ..redact import mask_url
+from ..sources.base import TIMEOUT_MAX
+from .options import number
 
 #: The drivers a command line can open on its own (printer-z needs OctoPrint's printer).
 CLI_DRIVERS = ("i2c", "v4l2", "camera-streamer", "simulated")
@@ -93,7 +96,7 @@ def add_parser(sub) -> None:
     probe.add_argument("--chip", choices=sorted(CHIPS), default="dw9714",
                        help="I2C chip assumed when reading a position (default dw9714)")
     probe.add_argument("--url", default=DEFAULT_URL, help=f"camera-streamer base URL (default {DEFAULT_URL})")
-    probe.add_argument("--timeout", type=float, default=0.5,
+    probe.add_argument("--timeout", type=number("--timeout", high=TIMEOUT_MAX, above=0), default=0.5,
                        help="seconds to wait for camera-streamer (default 0.5)")
     _add_dev_dir(probe)
     probe.set_defaults(func=run_probe)
@@ -121,6 +124,8 @@ def _number(text: str, what: str):
         value = float(text)
     except ValueError:
         raise ValueError(f"{what} must be a number, e.g. 512 or 2.5; got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, e.g. 512 or 2.5; got {text!r}")
     return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 

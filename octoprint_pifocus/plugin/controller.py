@@ -56,6 +56,9 @@ SIMULATED_WEBCAM = "pifocus_simulated"
 HOLD_WAIT = 300.0
 #: Seconds without moves before the last position is written to the settings.
 PERSIST_DELAY = 2.0
+#: How long :meth:`FocusController.shutdown` waits for the running job (an autofocus going back
+#: to its start) before it closes the lens under it.
+SHUTDOWN_WAIT = 10.0
 #: How long a held print waits for the printer to finish its moves before focusing.
 IDLE_TIMEOUT = 120.0
 
@@ -146,6 +149,9 @@ class FocusController:
         self._presets: List[Dict[str, Any]] = list(config.get("presets") or [])
         self._last: Dict[str, Any] = dict(config.get("last_position") or {})
         self._persist_timer: Optional[threading.Timer] = None
+        #: Why PiFocus stopped (disabled, uninstalled, OctoPrint shutting down), as users read it;
+        #: None while it runs. Once stopped, nothing opens the lens or starts a thread or timer.
+        self._stopped: Optional[str] = None
 
         self._curve: List[List[float]] = []
         self._phase: Optional[str] = None
@@ -167,13 +173,18 @@ class FocusController:
         return self.config.get("name") or settings_rules.FIRST_DEVICE_NAME
 
     def configure(self, config: Dict[str, Any]) -> None:
-        """New checked settings; the lens is reopened on next use if its options changed."""
+        """New checked settings; the lens is reopened on next use if its options changed.
+
+        After :meth:`shutdown` the settings are only noted: opening hardware waits for
+        :meth:`resume`."""
         with self._state_lock:
             previous = getattr(self, "config", None)
             self.config = config
             if previous is not None and previous.get("driver") != config.get("driver"):
                 # A curve in another driver's units would only mislead.
                 self._curve, self._last_result = [], None
+            if self._stopped is not None:
+                return
         if self._lens is not None and self._lens_key != self._hardware_key():
             self._drop_lens()
         self._lens_error = None
@@ -211,6 +222,9 @@ class FocusController:
 
     def lens(self):
         """The lens for the next operation; :class:`Unavailable` with the reason otherwise."""
+        stopped = self._stopped
+        if stopped is not None:
+            raise Unavailable(stopped)
         driver = self.driver
         if driver == "":
             raise Unavailable(gettext("No lens driver is configured: run the set-up (the button in the PiFocus "
@@ -328,6 +342,8 @@ class FocusController:
         while True:
             holder = None
             with self._state_lock:
+                if self._stopped is not None:
+                    raise Unavailable(self._stopped)
                 current = self._job
                 if current is None:
                     holder = self._z_gate.acquire(self) if self._uses_z() else None
@@ -489,6 +505,12 @@ class FocusController:
             return
         with self._state_lock:
             self._last[self.driver] = settings_rules.tidy(float(position))
+            stopped = self._stopped is not None
+        if stopped:
+            # A job ending after shutdown() stopped waiting for it: no timer may outlive PiFocus.
+            self.flush()
+            return
+        with self._state_lock:
             if self._persist_timer is not None:
                 self._persist_timer.cancel()
             self._persist_timer = threading.Timer(PERSIST_DELAY, self.flush)
@@ -903,10 +925,28 @@ class FocusController:
 
     # ~~ shutdown
 
-    def shutdown(self) -> None:
+    def shutdown(self, message: str = "", wait: float = SHUTDOWN_WAIT) -> None:
+        """Stop for good (until :meth:`resume`): cancel the running job and wait up to ``wait``
+        s for it to end, so that an autofocus's return move still has its lens, then save the
+        last position and close the lens. ``message`` is what refused operations say."""
+        with self._state_lock:
+            self._stopped = message or gettext("PiFocus has stopped.")
+            job = self._job
         self.cancel("shutdown")
+        if job is not None and not job.done.wait(wait):
+            self._logger.warning("The running %s did not end within %.0f s of the stop; closing the lens anyway",
+                                 job.kind, wait)
         self.flush()
         self._drop_lens()
+
+    def resume(self) -> None:
+        """Run again after :meth:`shutdown` (PiFocus enabled again before OctoPrint restarted)."""
+        with self._state_lock:
+            self._stopped = None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped is not None
 
 
 def _units(driver: str) -> Optional[str]:

@@ -99,6 +99,12 @@ class PiFocusPlugin(
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
         self._stopped: Optional[str] = None
+        #: Orders stopping against a start-up still under way (see _start_automation).
+        self._lifecycle_lock = threading.Lock()
+        #: Set once a stop has ended the running job: the simulated camera renders no more frames
+        #: (streams end). Not at once with _stopped, so that a cancelled autofocus still sees
+        #: its camera while it goes back and reports itself cancelled.
+        self._frames_stopped = False
 
     # ~~ set-up
 
@@ -229,12 +235,21 @@ class PiFocusPlugin(
         threading.Thread(target=self._start_automation, name="pifocus-startup", daemon=True).start()
 
     def _start_automation(self) -> None:
+        """Open each device's lens, restore its position, start the watchdog: in the background,
+        so a disable may come in between. Each step checks; the watchdog starts under the lock
+        that _stop_background takes, so it never starts after a stop."""
         for controller in self.devices:
+            if self._stopped is not None:
+                return
             controller.open_lens()
-            if controller.config["automation"]["restore_on_startup"]:
+            if self._stopped is None and controller.config["automation"]["restore_on_startup"]:
                 controller.restore("start-up")
-            controller.publish_status()
-        self.watchdog.start()
+        with self._lifecycle_lock:
+            if self._stopped is not None:
+                return
+            for controller in self.devices:
+                controller.publish_status()
+            self.watchdog.start()
 
     def _start_device(self, controller: FocusController) -> None:
         controller.open_lens()
@@ -258,22 +273,37 @@ class PiFocusPlugin(
         routes and permissions), so after a disable or an uninstall in the Plugin Manager it
         stays loaded until then: nothing of it may keep running, polling the webcam or moving
         the lens. A running autofocus is cancelled (the lens goes back), the last position saved."""
-        if self._stopped is not None and why != "shutdown":
-            return
-        self._stopped = why
+        with self._lifecycle_lock:
+            already = self._stopped
+            if already is not None and why != "shutdown":
+                if why == "uninstalled" and already != why:
+                    # Disabled first, uninstalled now: refusals must say so from here on.
+                    self._stopped = why
+                    if self.devices is not None:
+                        self.devices.shutdown(self._stopped_message())
+                    self._logger.info("PiFocus was uninstalled (it was disabled already)")
+                return
+            self._stopped = why
         if why != "shutdown":
             self._logger.info("PiFocus was %s: its threads stop now, the rest goes with OctoPrint's "
                               "next restart", why)
         if self.watchdog is not None:
             self.watchdog.stop()
         if self.devices is not None:
-            self.devices.shutdown()
+            self.devices.shutdown(self._stopped_message())
+        self._frames_stopped = True
+        if why != "shutdown":
+            self._logger.info("PiFocus has stopped everything (%s)", why)
 
     def _resume_background(self) -> None:
         """Enabled again before the restart that would have unloaded it: run as before."""
-        if self._stopped not in ("disabled",):
-            return
-        self._stopped = None
+        with self._lifecycle_lock:
+            if self._stopped not in ("disabled",):
+                return
+            self._stopped = None
+            self._frames_stopped = False
+        if self.devices is not None:
+            self.devices.resume()
         self._logger.info("PiFocus was enabled again: running as before")
         threading.Thread(target=self._start_automation, name="pifocus-startup", daemon=True).start()
 
@@ -466,7 +496,7 @@ class PiFocusPlugin(
 
     def take_webcam_snapshot(self, webcamName):
         device_id = self.simulations.device_for_webcam(webcamName) if self._simulation_enabled() else None
-        if device_id is None:
+        if device_id is None or self._frames_stopped:
             raise WebcamNotAbleToTakeSnapshotException(webcamName)
         frame = self._simcam_frame(device_id)
         if frame is None:
@@ -479,6 +509,8 @@ class PiFocusPlugin(
     def simcam_snapshot(self):
         if not Permissions.WEBCAM.can():
             return _error(403, gettext("You need the Webcam permission to see the camera."))
+        if self._stopped is not None:
+            return _error(409, self._stopped_message())
         frame = self._simcam_frame(flask.request.args.get("device"))
         if frame is None:
             return _error(404, self._simulation_off_message())
@@ -490,6 +522,8 @@ class PiFocusPlugin(
         """A JPEG from the camera PiFocus focuses with, for drawing the region of interest."""
         if not (_can_control() or _can_admin()):
             return _error(403, gettext("You need the PiFocus control permission to see its camera."))
+        if self._stopped is not None:
+            return _error(409, self._stopped_message())
         try:
             frame = self.devices.find(flask.request.args.get("device")).snapshot()
         except UnknownDevice as exc:
@@ -715,6 +749,10 @@ class PiFocusPlugin(
         self.simulations.reset(self._simulation_enabled())
 
     def _simcam_frame(self, device_id: Optional[str] = None) -> Optional[bytes]:
+        """A frame of a device's simulated camera; None (no frame, an open stream ends) while
+        it is off or PiFocus is stopped."""
+        if self._frames_stopped:
+            return None
         simulation = self.simulation(device_id or None)
         return simulation.frame() if simulation is not None else None
 

@@ -131,6 +131,12 @@ class DeviceRegistry:
         for device in self:
             device.publish_status()
 
-    def shutdown(self) -> None:
+    def shutdown(self, message: str = "") -> None:
+        """Stop every device (see :meth:`FocusController.shutdown`); ``message`` is what their
+        refused operations say."""
         for device in self:
-            device.shutdown()
+            device.shutdown(message)
+
+    def resume(self) -> None:
+        for device in self:
+            device.resume()

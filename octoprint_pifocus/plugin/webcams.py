@@ -24,6 +24,7 @@ import octoprint.webcams
 from octoprint.webcams import WebcamNotAbleToTakeSnapshotException
 
 from ..errors import CameraError
+from ..redact import mask_url
 from ..sources.base import DEFAULT_TIMEOUT, FrameSource
 from ..sources.web import ask_kind
 
@@ -281,9 +282,13 @@ def resolve_url(url: str, base_url: str) -> str:
         raise ValueError("empty URL")
     if not base_url.endswith("/"):
         base_url += "/"
-    resolved = urljoin(base_url, url.strip())
-    if urlsplit(resolved).scheme not in ("http", "https"):
-        raise ValueError(f"{url!r} is not an http(s) URL")
+    try:
+        resolved = urljoin(base_url, url.strip())
+        scheme = urlsplit(resolved).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{mask_url(url)!r} is not an http(s) URL")
     return resolved
 
 
@@ -329,7 +334,7 @@ def stream_url_candidates(webcam, local_base: str) -> List[str]:
     compat = webcam.config.compat
     if compat is None or not compat.stream:
         return []
-    if urlsplit(compat.stream.strip()).scheme:
+    if compat.stream.strip().partition("://")[1]:
         return [stream_url(webcam, local_base)]
     urls = [stream_url(webcam, local_base), stream_url(webcam, OCTOPI_PROXY_BASE)]
     return list(dict.fromkeys(urls))

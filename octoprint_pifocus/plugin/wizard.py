@@ -11,14 +11,18 @@ Plain Python (no OctoPrint imports), so the plugin class only wires it to OctoPr
 * **What to pick**: :func:`choices` turns the ``probe`` entries (``lenses.base.probe_entry``)
   into what the wizard lists: a label a user recognises, whether it can be used, why not, and
   the settings that select it (saved through the normal settings path, so they are checked).
+* **Printer Z needs a window the user saw**: Test and the first autofocus move Z inside
+  ``printer_z.min..max``. A printer-Z choice carries that window (:func:`z_window`, the stored
+  one, with the Z the printer reported) and ``confirm``: the wizard shows the window, lets
+  the user change it, and saves it with the driver only after the user confirms it is safe.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
-from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
+from ..redact import mask_url
 from .controller import SIMULATED_WEBCAM
 
 #: Raise it when the set-up asks for something new that existing installs must be shown.
@@ -44,19 +48,6 @@ def details(driver: str, simulation_on: bool, printer_connected: bool) -> Dict[s
     }
 
 
-def _hide_password(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{host}" + (f":{port}" if port is not None else "")
-    return parts._replace(netloc=netloc).geturl()
-
-
 def label(entry: Dict[str, Any]) -> str:
     """A user's name for what a probe entry found."""
     driver = entry.get("driver")
@@ -75,7 +66,7 @@ def label(entry: Dict[str, Any]) -> str:
         return gettext("USB webcam %(device)s with a focus control (focus_absolute)%(name)s",
                        device=device, name=f": {entry['chip']}" if entry.get("chip") else "")
     if driver == "camera-streamer":
-        return gettext("Camera lens through camera-streamer at %(url)s", url=_hide_password(device))
+        return gettext("Camera lens through camera-streamer at %(url)s", url=mask_url(device))
     if driver == "printer-z":
         return gettext("The connected printer's Z axis (a camera or microscope on the gantry)")
     if driver == "simulated":
@@ -102,6 +93,17 @@ def settings_for(entry: Dict[str, Any]) -> Dict[str, Any]:
     return patch
 
 
+def z_window(entry: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The Z window a printer-Z probe entry was made with (the stored one), in mm, and the Z
+    the printer reported (None if it did not): what the wizard shows for confirmation."""
+    limits = entry.get("limits")
+    if not (isinstance(limits, (list, tuple)) and len(limits) == 2):
+        return None
+    position = entry.get("position")
+    return {"min": limits[0], "max": limits[1], "units": "mm",
+            "current": position if isinstance(position, (int, float)) and not isinstance(position, bool) else None}
+
+
 def choices(entries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """What the wizard lists after Detect: usable devices first, then why others are not.
 
@@ -123,6 +125,9 @@ def choices(entries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             "settings": settings_for(entry) if found else None,
             "webcam": SIMULATED_WEBCAM if driver == "simulated" else None,
         }
+        if driver == "printer-z" and found:
+            choice["z_window"] = z_window(entry)
+            choice["confirm"] = True  # the wizard saves it only with the window confirmed
         if driver == "printer-z" and not found:
             choice["message"] = gettext("No printer connected: connect it in OctoPrint to focus with its Z axis.")
         elif driver == "printer-z" and entry.get("homed") is False:

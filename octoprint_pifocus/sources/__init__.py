@@ -55,7 +55,10 @@ def open_source(url: str, mode: str = "auto", settle: float = DEFAULT_SETTLE, di
 def guess_mode(url: str) -> str:
     """"stream" or "snapshot" from the URL's shape (mjpg-streamer, camera-streamer, file
     names); "" when it does not say."""
-    parts = urlsplit((url or "").strip().lower())
+    try:
+        parts = urlsplit((url or "").strip().lower())
+    except ValueError:  # the source's own URL check says what is wrong
+        return ""
     where = f"{parts.path}?{parts.query}"
     if any(hint in where for hint in _STREAM_HINTS):
         return "stream"

@@ -15,10 +15,10 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Dict, Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from ..errors import CameraError
-from ..redact import mask_url, redact
+from ..redact import mask_url
 
 #: Where the usual webcam servers keep their pictures, for "wrong path" messages.
 PATH_HINT = ("mjpg-streamer uses /?action=snapshot and /?action=stream, camera-streamer "
@@ -48,6 +48,40 @@ class Endpoint:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
+#: What may follow the "@" that ends a URL's user information: a host (or [IPv6]), a port,
+#: then the path, query, fragment or the end.
+_HOST_AFTER_USERINFO = re.compile(r"(?:\[[^\]/?#@]*\]|[^/?#@:\[\]\s]+)(?::\d*)?(?=[/?#]|$)")
+
+
+def _parse(text: str):
+    """``(parts, port)`` of ``text`` by urllib, or None when urllib cannot read its host and
+    port or missed the user information an "@" shows it has."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    # An "@" in the fragment (never sent to a camera) means a "#" in the password cut it off.
+    if parts.username is None and "@" in parts.fragment:
+        return None
+    return parts, port
+
+
+def _encode_userinfo(text: str) -> str:
+    """``text`` with its user information percent-encoded, taken up to the last "@" that a host
+    follows: a password holding # ? / or @ (or characters urllib refuses) then parses, and
+    :func:`~urllib.parse.unquote` gives it back for basic auth."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    for at in reversed([i for i, c in enumerate(rest) if c == "@"]):
+        if _HOST_AFTER_USERINFO.match(rest, at + 1):
+            user, colon, password = rest[:at].partition(":")
+            safe = "%!$&'()*+,;="  # what RFC 3986 allows in user information, besides ":"
+            return f"{scheme}://{quote(user, safe=safe)}{colon}{quote(password, safe=safe)}@{rest[at + 1:]}"
+    return text
+
+
 def split_url(url: str) -> Endpoint:
     """Check and split ``url``; ``user:password@`` in it becomes HTTP basic auth.
 
@@ -56,11 +90,13 @@ def split_url(url: str) -> Endpoint:
     """
     text = (url or "").strip()
     shown = mask_url(text)
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"URL {shown!r} is not valid ({redact(str(exc))}).") from None
+    parsed = _parse(text) or _parse(_encode_userinfo(text))
+    if parsed is None:
+        # Not urllib's reason: it may quote the host part, which holds the password when the
+        # password has a delimiter in it.
+        raise ValueError(f"URL {shown!r} is not valid: its host or port cannot be read. A password "
+                         "that holds # ? / or @ works as it is; otherwise check the host and port.")
+    parts, port = parsed
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"URL {shown!r} must be a full http:// or https:// URL with a host.")
     if any(c.isspace() for c in text):

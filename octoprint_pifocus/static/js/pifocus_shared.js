@@ -248,6 +248,29 @@ window.PiFocusShared = (function () {
     // ~~ OctoPrint's webcams, as the camera choices offer them
 
     /** [{value: name, label}] of OctoPrint's webcams (settingsViewModel.webcam_webcams). */
+    var MASK = "***";
+    var SECRET_PARAM = /([?&;])([^=&;\s#]*(?:pas|pwd|token|secret|apikey|api_key|api-key|auth)[^=&;\s#]*)=([^&;\s#]*)/gi;
+
+    /**
+     * ``url`` for showing: its password (and secret query parameters) as ``***``, as
+     * octoprint_pifocus.redact.mask_url does: the user information runs to the last "@", the
+     * user name stays when a password follows it, user information without one is masked whole.
+     */
+    function maskUrl(url) {
+        var text = String(url || "");
+        var match = /^(\s*)([A-Za-z][A-Za-z0-9+.\-]*:\/\/)([\s\S]*)@/.exec(text);
+        if (match) {
+            var userinfo = match[3];
+            var colon = userinfo.indexOf(":");
+            var user = colon >= 0 ? userinfo.slice(0, colon) : "";
+            var shown = colon >= 0 && user && !/[\/?#]/.test(user) ? user + ":" + MASK : MASK;
+            text = match[1] + match[2] + shown + "@" + text.slice(match[0].length);
+        }
+        return text.replace(SECRET_PARAM, function (all, lead, name, value) {
+            return value ? lead + name + "=" + MASK : all;
+        });
+    }
+
     function webcamChoices(settingsViewModel) {
         var webcams = settingsViewModel.webcam_webcams ? settingsViewModel.webcam_webcams() || [] : [];
         return _.map(webcams, function (w) {
@@ -541,6 +564,7 @@ window.PiFocusShared = (function () {
         validRoi: validRoi,
         plotGeometry: plotGeometry,
         webcamChoices: webcamChoices,
+        maskUrl: maskUrl,
         addRunView: addRunView,
         addRoiEditor: addRoiEditor,
         addLensTest: addLensTest

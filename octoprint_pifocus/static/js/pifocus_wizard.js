@@ -19,6 +19,12 @@ $(function () {
     var isNumber = shared.isNumber;
     var errorText = shared.errorText;
     var DEFAULT_ROI = [0.25, 0.25, 0.5, 0.5];
+    /** The camera choice "the camera URL in the settings" (no OctoPrint webcam has this name). */
+    var URL_CHOICE = "pifocus:camera-url";
+
+    function finite(text) {
+        return String(text).trim() !== "" && isFinite(Number(text));
+    }
 
     function PiFocusWizardViewModel(parameters) {
         var self = this;
@@ -94,15 +100,62 @@ $(function () {
                 });
         };
 
+        // ~~ printer Z: the window Test and autofocus move in, shown and confirmed before saving
+
+        self.zMin = ko.observable("");
+        self.zMax = ko.observable("");
+        self.zCurrent = ko.observable(null);
+        self.zConfirmed = ko.observable(false);
+        /** Whether the chosen lens needs its Z window confirmed (printer Z). */
+        self.zNeeded = ko.pureComputed(function () {
+            var choice = self.chosen();
+            return !!(choice && choice.confirm);
+        });
+        self.zCurrentText = ko.pureComputed(function () {
+            var z = self.zCurrent();
+            return isNumber(z) ? _.sprintf(gettext("The printer reports Z at %(z)s mm now."), {z: z}) : "";
+        });
+        self.zReady = ko.pureComputed(function () {
+            return !self.zNeeded() || (self.zConfirmed() && finite(self.zMin()) && finite(self.zMax()));
+        });
+        self.chosen.subscribe(function (choice) {
+            var window = choice && choice.confirm ? choice.z_window || {} : null;
+            if (window) {
+                self.zMin(isNumber(window.min) ? String(window.min) : "");
+                self.zMax(isNumber(window.max) ? String(window.max) : "");
+                self.zCurrent(isNumber(window.current) ? window.current : null);
+            }
+            self.zConfirmed(false);
+        });
+        // A changed window is not the one confirmed.
+        self.zMin.subscribe(function () {
+            self.zConfirmed(false);
+        });
+        self.zMax.subscribe(function () {
+            self.zConfirmed(false);
+        });
+
+        // ~~ the camera: an OctoPrint webcam, or the camera URL already in the settings
+
         self.webcam = ko.observable("");
+        /** camera.url as stored (only administrators get it from OctoPrint's settings API). */
+        self.cameraUrl = ko.observable("");
         self.webcamChoices = ko.pureComputed(function () {
-            return [{value: "", label: gettext("OctoPrint's snapshot webcam")}].concat(
+            var url = self.cameraUrl();
+            var own = url
+                ? [{value: URL_CHOICE, label: _.sprintf(gettext("%(url)s (the camera URL in the settings)"), {
+                      url: shared.maskUrl(url)
+                  })}]
+                : [];
+            return own.concat(
+                [{value: "", label: gettext("OctoPrint's snapshot webcam")}],
                 shared.webcamChoices(self.settingsViewModel)
             );
         });
-        // The simulated lens blurs the simulated webcam: pick it with the lens.
+        // The simulated lens blurs the simulated webcam: pick it with the lens (unless the
+        // camera URL is chosen: replacing it is for the user to decide).
         self.chosen.subscribe(function (choice) {
-            if (choice && choice.webcam) {
+            if (choice && choice.webcam && self.webcam() !== URL_CHOICE) {
                 var known = _.find(self.webcamChoices(), function (w) {
                     return w.value === choice.webcam;
                 });
@@ -184,7 +237,13 @@ $(function () {
         self.saveLens = function () {
             var choice = self.chosen();
             if (!choice || !choice.settings || self.saving()) return;
-            var patch = $.extend(true, {}, choice.settings, {camera: {webcam: self.webcam() || "", url: ""}});
+            if (!self.zReady()) return;
+            var patch = $.extend(true, {}, choice.settings);
+            if (choice.confirm) {
+                patch.printer_z = {min: Number(self.zMin()), max: Number(self.zMax())};
+            }
+            // The camera URL in the settings stays unless an OctoPrint webcam is picked instead.
+            if (self.webcam() !== URL_CHOICE) patch.camera = {webcam: self.webcam() || "", url: ""};
             self.save(patch).done(function () {
                 self.goTo(1);
             });
@@ -285,7 +344,9 @@ $(function () {
         self.start = function () {
             var current = stored();
             self.roi(shared.validRoi(current.roi) ? current.roi.slice() : DEFAULT_ROI.slice());
-            self.webcam(current.camera && current.camera.webcam ? current.camera.webcam : "");
+            var camera = current.camera || {};
+            self.cameraUrl(camera.url ? String(camera.url) : "");
+            self.webcam(camera.url ? URL_CHOICE : camera.webcam || "");
             self.saveError("");
             self.testResult(null);
             self.autofocusError("");
