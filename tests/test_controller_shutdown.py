@@ -53,16 +53,21 @@ def camera():
 
 
 def _controller(camera, persisted):
-    config = settings_rules.check(settings_rules.merge(settings_rules.defaults(), {
-        "driver": "i2c", "i2c": {"bus": BUS},
-        "camera": {"url": camera.snapshot_url, "settle": 0.3},
-    }))
+    device = dict(settings_rules.defaults()["devices"][0], driver="i2c", i2c={"bus": BUS},
+                  camera={"url": camera.snapshot_url, "settle": 0.3})
+    config = settings_rules.flat(settings_rules.check({"devices": [device]}))
     published = []
     controller = FocusController(config, port=None, simulation=lambda: None, simulation_problem=lambda: "",
                                  webcams=lambda: None, publish=published.append, fire=lambda *a: None,
                                  persist=lambda key, value: persisted.append((key, dict(value))),
                                  logger=logging.getLogger("test.shutdown"))
     return controller, published
+
+
+def _reconfigured(config, change):
+    """A device's checked settings with ``change`` merged in, as a settings save gives them."""
+    device = settings_rules.merge({k: v for k, v in config.items() if k != "simulation"}, change)
+    return settings_rules.flat(settings_rules.check({"devices": [device], "simulation": config["simulation"]}))
 
 
 def _wait(condition, timeout=20.0):
@@ -105,7 +110,7 @@ def test_after_shutdown_nothing_reopens_the_lens(chip, world, camera):
     opened = len(world.opened)
 
     # A settings save while stopped (another chip): noted, but nothing opens the hardware.
-    controller.configure(settings_rules.check(settings_rules.merge(controller.config, {"i2c": {"chip": "dw9807"}})))
+    controller.configure(_reconfigured(controller.config, {"i2c": {"chip": "dw9807"}}))
     time.sleep(0.5)
     assert len(world.opened) == opened
     assert controller.config["i2c"]["chip"] == "dw9807"
@@ -116,7 +121,7 @@ def test_after_shutdown_nothing_reopens_the_lens(chip, world, camera):
     assert chip.position == START
 
     # Enabled again: the saved settings apply (the DW9714 stands in for the DW9807 it was told about).
-    controller.configure(settings_rules.check(settings_rules.merge(controller.config, {"i2c": {"chip": "dw9714"}})))
+    controller.configure(_reconfigured(controller.config, {"i2c": {"chip": "dw9714"}}))
     controller.resume()
     controller.move(100)
     assert chip.position == 100 and len(world.opened) > opened
