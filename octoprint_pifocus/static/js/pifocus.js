@@ -204,12 +204,7 @@ $(function () {
         // ~~ the lens
 
         self.limits = ko.pureComputed(function () {
-            var st = self.status();
-            var limits = st && st.limits;
-            if (Array.isArray(limits) && isNumber(limits[0]) && isNumber(limits[1]) && limits[1] > limits[0]) {
-                return [limits[0], limits[1]];
-            }
-            return null;
+            return shared.statusLimits(self.status());
         });
         self.resolution = ko.pureComputed(function () {
             var st = self.status();

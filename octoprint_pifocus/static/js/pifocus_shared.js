@@ -116,6 +116,15 @@ window.PiFocusShared = (function () {
         );
     }
 
+    /** The lens range [min, max] of a status, or null while it is unknown or not a range. */
+    function statusLimits(st) {
+        var limits = st && st.limits;
+        if (Array.isArray(limits) && isNumber(limits[0]) && isNumber(limits[1]) && limits[1] > limits[0]) {
+            return [limits[0], limits[1]];
+        }
+        return null;
+    }
+
     function validRoi(roi) {
         if (!Array.isArray(roi) || roi.length !== 4) return false;
         for (var i = 0; i < 4; i++) {
@@ -562,6 +571,7 @@ window.PiFocusShared = (function () {
         phaseLabel: phaseLabel,
         validSample: validSample,
         validRoi: validRoi,
+        statusLimits: statusLimits,
         plotGeometry: plotGeometry,
         webcamChoices: webcamChoices,
         maskUrl: maskUrl,
