@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 
-import cv2
 import numpy as np
 import pytest
 from fakes.fake_smbus import DW9714Model, FakeI2C
@@ -19,16 +18,11 @@ from octoprint_pifocus.lenses import i2c_vcm
 from octoprint_pifocus.plugin import settings as settings_rules
 from octoprint_pifocus.plugin.controller import PERSIST_DELAY, FocusController, Unavailable
 from servers.camera_server import CameraServer
+from servers.frames import encode_jpeg
 
 BUS = 10
 START = 300
 
-
-def _jpeg() -> bytes:
-    rng = np.random.default_rng(3)
-    ok, data = cv2.imencode(".jpg", rng.integers(0, 255, (120, 160), dtype=np.uint8))
-    assert ok
-    return data.tobytes()
 
 
 @pytest.fixture()
@@ -47,7 +41,7 @@ def chip(monkeypatch, world):
 
 @pytest.fixture()
 def camera():
-    frame = _jpeg()
+    frame = encode_jpeg(np.random.default_rng(3).integers(0, 255, (120, 160), dtype=np.uint8))
     with CameraServer(lambda: frame, fps=10) as server:
         yield server
 

@@ -17,22 +17,16 @@ import shutil
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from fakes.camera_streamer_server import CameraStreamerServer
 from octoprint_server import OctoPrintServer, deep_merge, demo_config
 from servers.camera_server import CameraServer
+from servers.frames import encode_jpeg
 
 WATCHDOG_INTERVAL = 0.5
 
-
-def _jpeg() -> bytes:
-    rng = np.random.default_rng(7)
-    ok, data = cv2.imencode(".jpg", rng.integers(0, 255, (120, 160), dtype=np.uint8))
-    assert ok
-    return data.tobytes()
 
 
 def _snapshots(camera: CameraServer) -> int:
@@ -58,7 +52,7 @@ def _polls_during(camera: CameraServer, seconds: float) -> int:
 
 @pytest.fixture()
 def camera():
-    frame = _jpeg()
+    frame = encode_jpeg(np.random.default_rng(7).integers(0, 255, (120, 160), dtype=np.uint8))
     with CameraServer(lambda: frame, fps=10) as server:
         yield server
 
