@@ -26,7 +26,7 @@ no run started, the preset they tried to delete is still there and the settings 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 import requests

@@ -10,7 +10,7 @@ device alone.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 

@@ -15,9 +15,8 @@ intact, and nothing may claim a success that did not happen.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-import requests
 import yaml
 
 from octoprint_server import OctoPrintServer, deep_merge, demo_config

@@ -64,7 +64,7 @@ from flask_babel import gettext
 from ..errors import PiFocusError
 from . import settings as settings_rules
 from .controller import IDLE_TIMEOUT, FocusController
-from .devices import DeviceRegistry, UnknownDevice
+from .devices import DeviceRegistry
 
 _logger = logging.getLogger(__name__)
 

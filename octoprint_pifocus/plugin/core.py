@@ -12,7 +12,6 @@ offers), :mod:`.cli` (``octoprint plugins pifocus:...``).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -37,7 +36,7 @@ from . import settings as settings_rules
 from . import wizard as wizard_rules
 from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
-from .controller import SIMULATED_WEBCAM, FocusController
+from .controller import FocusController
 from .devices import DeviceRegistry, UnknownDevice
 from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source

@@ -15,7 +15,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Dict, Optional
-from urllib.parse import SplitResult, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import CameraError
 from ..redact import mask_url
