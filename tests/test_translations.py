@@ -54,7 +54,8 @@ def test_template_has_every_string_of_the_sources():
 def test_ui_strings_from_every_kind_of_source_are_in_the_template():
     catalog = load_po(POT)
     files = {location[0] for m in catalog if m.id for location in m.locations}
-    assert "octoprint_pifocus/static/js/pifocus.js" in files
+    for script in ("pifocus_sidebar.js", "pifocus_settings.js", "pifocus_shared.js", "pifocus_wizard.js"):
+        assert "octoprint_pifocus/static/js/" + script in files
     assert "octoprint_pifocus/templates/pifocus_sidebar.jinja2" in files
     assert "octoprint_pifocus/templates/pifocus_settings.jinja2" in files
     assert any(f.startswith("octoprint_pifocus/plugin/") and f.endswith(".py") for f in files)
