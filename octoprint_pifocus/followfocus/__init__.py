@@ -7,9 +7,12 @@ as the plugin does:
 - :class:`FocusMap` fits the lens position against the toolhead position from calibration
   points (piecewise-linear on one axis, a plane or quadratic surface over X and Y, a plane
   plus linear Z over X, Y and Z), with residuals, outliers and clamping;
+- :func:`calibrate` visits the points (:func:`grid_points`, :func:`corners_and_centre`) and
+  runs an autofocus at each;
 - :class:`Follower` decides when to move the lens: only when it matters for the depth of
   field, never too often, always within the lens's limits.
 """
+from .calibrate import calibrate, corners_and_centre, grid_points
 from .follower import Decision, Follower
 from .model import (AXIS_SETS, CalibrationPoint, Evaluation, FocusMap, FocusMapError,
                     MAX_POINTS)
@@ -17,5 +20,6 @@ from .tracker import ToolheadTracker, parse_position_report
 
 __all__ = [
     "ToolheadTracker", "parse_position_report", "FocusMap", "FocusMapError", "CalibrationPoint",
-    "Evaluation", "AXIS_SETS", "MAX_POINTS", "Follower", "Decision",
+    "Evaluation", "AXIS_SETS", "MAX_POINTS", "Follower", "Decision", "calibrate", "grid_points",
+    "corners_and_centre",
 ]

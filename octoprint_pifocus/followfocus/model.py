@@ -74,6 +74,13 @@ class CalibrationPoint:
     score: float = 0.0
     ok: bool = True
 
+    @classmethod
+    def from_autofocus(cls, position: Mapping[str, float], result: Any) -> "CalibrationPoint":
+        """The point an autofocus run (:class:`~octoprint_pifocus.focus.AutofocusResult`) gives
+        at ``position``: its lens position and score, ``ok`` when it found a peak."""
+        return cls(position={axis: float(v) for axis, v in position.items() if v is not None},
+                   lens=float(result.position), score=float(result.score or 0.0), ok=bool(result.found))
+
     def to_dict(self) -> Dict[str, Any]:
         return {"position": {axis: float(v) for axis, v in sorted(self.position.items())},
                 "lens": float(self.lens), "score": float(self.score), "ok": bool(self.ok)}
