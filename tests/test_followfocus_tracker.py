@@ -197,3 +197,18 @@ def test_reading_while_feeding_from_another_thread():
         stop.set()
         reader.join()
     assert seen and all(d == 0 for d in seen)   # never half a move
+
+
+def test_feedrate_in_mm_per_second():
+    tracker = ToolheadTracker()
+    assert tracker.feedrate is None
+    tracker.feed("G1 F3000")
+    assert tracker.feedrate == pytest.approx(50.0)
+    tracker.feed("M220 S50 F100")           # not a move: no feed rate of ours
+    tracker.feed("G4 P100 F1")
+    assert tracker.feedrate == pytest.approx(50.0)
+    tracker.feed("G20 G1 F60")              # 60 in/min
+    assert tracker.feedrate == pytest.approx(25.4)
+    tracker.feed("G1 F0")
+    tracker.feed("G1 F-5")
+    assert tracker.feedrate == pytest.approx(25.4)

@@ -4,6 +4,7 @@ The engine half, with no OctoPrint imports, so scripts, the benchmark and the te
 as the plugin does:
 
 - :class:`ToolheadTracker` follows the toolhead's position from the G-code lines sent;
+- :class:`MotionTimeline` times the moves sent, for the position between two lines;
 - :class:`FocusMap` fits the lens position against the toolhead position from calibration
   points (piecewise-linear on one axis, a plane or quadratic surface over X and Y, a plane
   plus linear Z over X, Y and Z), with residuals, outliers and clamping;
@@ -16,10 +17,11 @@ from .calibrate import calibrate, corners_and_centre, grid_points
 from .follower import Decision, Follower
 from .model import (AXIS_SETS, CalibrationPoint, Evaluation, FocusMap, FocusMapError,
                     MAX_POINTS)
+from .motion import MotionTimeline
 from .tracker import ToolheadTracker, parse_position_report
 
 __all__ = [
     "ToolheadTracker", "parse_position_report", "FocusMap", "FocusMapError", "CalibrationPoint",
     "Evaluation", "AXIS_SETS", "MAX_POINTS", "Follower", "Decision", "calibrate", "grid_points",
-    "corners_and_centre",
+    "corners_and_centre", "MotionTimeline",
 ]

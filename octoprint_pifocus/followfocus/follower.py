@@ -115,7 +115,7 @@ class Follower:
         now = self._clock()
         if self._last_move is not None:
             wait = self._last_move + self.min_interval - now
-            if wait > 0:
+            if wait > 1e-9:  # a timer that fires on the dot is not early
                 return Decision(WAIT, target, evaluation.clamped, due_in=wait, notice=notice,
                                 reason=f"the last move was less than {self.min_interval:g} s ago")
         self._last_move = now

@@ -21,6 +21,8 @@ analysis do:
   unknown until the next absolute move, ``G92`` or position report;
 - ``G20``/``G21`` switch the numbers that follow to inches or millimetres; positions are
   always kept in millimetres;
+- ``F`` on a move sets the feed rate (:attr:`feedrate`, mm/s), which
+  :class:`~octoprint_pifocus.followfocus.motion.MotionTimeline` uses to time the moves;
 - comments (``; ...`` and ``( ... )``), line numbers and checksums (``N12 G1 X5*34``),
   lowercase, and words written without spaces (``G1X5Y5``) are all understood; ``@``
   commands and anything unknown are ignored.
@@ -131,6 +133,7 @@ class ToolheadTracker:
             self._offset: Dict[str, float] = {axis: 0.0 for axis in AXES}
             self._relative = False
             self._scale = 1.0
+            self._feedrate: Optional[float] = None
 
     # ~~ reading
 
@@ -146,6 +149,11 @@ class ToolheadTracker:
         with self._lock:
             return {axis: None if value is None else value - self._offset[axis]
                     for axis, value in self._machine.items()}
+
+    @property
+    def feedrate(self) -> Optional[float]:
+        """The modal feed rate in mm/s (``F`` is mm/min, or in/min after ``G20``); None until set."""
+        return self._feedrate
 
     @property
     def relative(self) -> bool:
@@ -228,6 +236,14 @@ class ToolheadTracker:
                 self._scale = MM_PER_INCH
             elif (major, minor) == (21, 0):
                 self._scale = 1.0
+        feed = params.get("F")
+        if feed is not None and any(code[0] in (0, 1, 2, 3) for code in commands):
+            try:
+                value = float(feed) * self._scale / 60.0
+            except ValueError:
+                value = math.nan
+            if math.isfinite(value) and value > 0:
+                self._feedrate = value
         for major, minor in commands:
             if major in (0, 1, 2, 3) and minor == 0:
                 self._move(params)
