@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from octoprint_pifocus.focus import autofocus
-from octoprint_pifocus.followfocus import (FocusMap, FocusMapError, Follower, ToolheadTracker, calibrate,
-                                           corners_and_centre, grid_points)
+from octoprint_pifocus.followfocus import (CalibrationPoint, FocusMap, FocusMapError, Follower, MotionTimeline,
+                                           ToolheadTracker, calibrate, corners_and_centre, grid_points)
 from octoprint_pifocus.sim import (FocusField, SimulatedCamera, SimulatedLens, bed_camera_field, draw_scene,
                                    microscope_field)
 
@@ -172,3 +172,48 @@ def test_layer_heights_with_a_failed_point_and_the_follower(scene):
         assert camera.blur_radius() <= DOF_BLUR, (z, lens.position, camera.focus_position)
     # 120 layers, 120 codes of focus travel: far fewer moves than layers.
     assert 5 <= follower.moves <= 40
+
+
+def y_travel_print(timeline_on: bool):
+    """Long Y moves at print speed on a bed camera; the share of 0.1 s samples kept sharp.
+
+    The map is fitted on the field's own values (the autofocus part is tested above), so
+    this checks the tracker, the timeline and the follower together, with a fake clock.
+    """
+    field = bed_camera_field(340.0)
+    positions = grid_points({"x": (80, 140), "y": (50, 170), "z": (0, 10)}, 2)
+    fmap = FocusMap.fit([CalibrationPoint(p, field(p)) for p in positions], ["x", "y", "z"])
+    clock = [0.0]
+    follower = Follower(fmap, (0, 1023), 1, dof_width=30.0, min_interval=0.25, clock=lambda: clock[0])
+    tracker, timeline = ToolheadTracker(), MotionTimeline()
+    lens = SimulatedLens(start=340)
+    lines = ["G28", "G1 F6000 X100 Y60 Z0.2"] + [f"G1 F2400 Y{170 if i % 2 == 0 else 60} X{100 + i}"
+                                                 for i in range(12)]
+    sharp = total = 0
+    for line in lines:
+        before = tracker.position
+        tracker.feed(line)
+        timeline.add(before, tracker.position, tracker.feedrate, sent_at=clock[0])
+        end = timeline.busy_until()
+        if not timeline_on:
+            decision = follower.decide(tracker.position, lens.position)
+            if decision.action == "move":
+                lens.move_to(decision.target)
+        while clock[0] < end:
+            if timeline_on and round(clock[0] / 0.25, 6).is_integer():
+                decision = follower.decide(timeline.position_at(clock[0] + 0.125), lens.position)
+                if decision.action == "move":
+                    lens.move_to(decision.target)
+            truth = timeline.position_at(clock[0])          # the printer runs lines as sent here
+            if None not in truth.values():
+                total += 1
+                sharp += abs(lens.position - field(truth)) * 0.05 <= DOF_BLUR
+            clock[0] = round(clock[0] + 0.05, 6)
+    return sharp / total
+
+
+def test_long_y_moves_need_the_timeline():
+    """Setting the lens once per line leaves most of a 110 mm Y move blurred; following the
+    timed position keeps it sharp."""
+    assert y_travel_print(timeline_on=True) >= 0.95
+    assert y_travel_print(timeline_on=False) < 0.5
