@@ -110,3 +110,18 @@ def test_a_surface_map_over_xy():
 def test_bad_settings_are_refused(kw, words):
     with pytest.raises(ValueError, match=words):
         follower(**kw)
+
+
+def test_on_demand_target_ignores_the_rate_and_always_says_clamped():
+    clock = FakeClock()
+    f = follower(clock=clock, min_interval=10)
+    assert f.decide({"z": 5}, None).action == "move"
+    for _ in range(2):
+        on_demand = f.target({"z": 50})
+        assert (on_demand.action, on_demand.target, on_demand.clamped) == ("move", 340, True)
+        assert "calibrated range in Z" in on_demand.notice
+    assert f.target({"z": 2.4}).target == 305 and f.target({"z": 2.4}).notice is None
+    assert f.target({}).action == "unknown"
+    # The rate limit still counts from the last decided move, not the on-demand ones.
+    assert f.decide({"z": 15}, 310).action == "wait"
+    assert f.moves == 1

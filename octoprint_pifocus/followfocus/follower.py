@@ -93,6 +93,17 @@ class Follower:
         decimals = max(0, -int(math.floor(math.log10(self.resolution))) + 2)
         return round(min(max(snapped, low), high), decimals)
 
+    def target(self, position: Mapping[str, Optional[float]]) -> Decision:
+        """The lens target for an on-demand move (``@PIFOCUS MAP``): snapped, inside the
+        limits, with the clamp notice every time; the rate limit and its state are untouched."""
+        try:
+            evaluation = self.map.evaluate(position)
+        except FocusMapError as error:
+            return Decision(UNKNOWN, reason=str(error))
+        notice = _outside_notice(evaluation.clamped_axes) if evaluation.clamped else None
+        return Decision(MOVE, self.snap(evaluation.value), evaluation.clamped, notice=notice,
+                        reason="asked for the map's value")
+
     def decide(self, position: Mapping[str, Optional[float]], lens_position: Optional[float]) -> Decision:
         """The decision for the toolhead at ``position`` with the lens at ``lens_position``
         (None when not known: then any target is a move)."""
@@ -102,9 +113,7 @@ class Follower:
             return Decision(UNKNOWN, reason=str(error))
         notice = None
         if evaluation.clamped and not self._outside:
-            names = " and ".join(axis.upper() for axis in evaluation.clamped_axes)
-            notice = (f"The toolhead is outside the focus map's calibrated range in {names}: the lens "
-                      "stays at the nearest calibrated value until it comes back.")
+            notice = _outside_notice(evaluation.clamped_axes)
         self._outside = evaluation.clamped
         target = self.snap(evaluation.value)
         if lens_position is not None:
@@ -121,3 +130,9 @@ class Follower:
         self._last_move = now
         self.moves += 1
         return Decision(MOVE, target, evaluation.clamped, notice=notice, reason="the map's value moved")
+
+
+def _outside_notice(axes) -> str:
+    names = " and ".join(axis.upper() for axis in axes)
+    return (f"The toolhead is outside the focus map's calibrated range in {names}: the lens "
+            "stays at the nearest calibrated value until it comes back.")
