@@ -17,17 +17,22 @@ benchmark. Every autofocus is the real engine's on the simulated VCM and camera.
 - **follow**: the same map, with a :class:`~octoprint_pifocus.followfocus.MotionTimeline`
   timing the moves sent and the follower asked every ``--min-interval`` seconds for where the
   toolhead will be half an interval later; the printer runs each line as it is sent;
-- **follow (buffered)**: the same, but the printer runs ``--lead`` lines behind the sender
-  (its planner buffer is full) and every move takes ``--slowdown`` longer than planned
-  (acceleration), which the timeline cannot see.
+- **follow (buffered)**: the same, but the printer's planner buffer is full: it runs
+  ``--lead`` moves behind the sender (Marlin's planner holds 16), and each line goes out as
+  a move finishes, up to ``--jitter`` s late. The timeline measures the lag from the gaps;
+- **follow (buffered chain only)**: the same printer, the timeline not measuring the lag.
 
-Run: ``python bench/follow.py [--layers 100] [--lead 8] [--slowdown 0.1] [--frame-time 0.2]``.
+The printer accelerates at ``--accel`` mm/s² (the timeline assumes its own default, 1000,
+on purpose not the same), stopping at every corner.
+
+Run: ``python bench/follow.py [--layers 100] [--lead 16] [--accel 1500] [--frame-time 0.2]``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -75,8 +80,10 @@ class Move:
     layer_start: bool
 
 
-def executed_moves(lines: List[str]) -> List[Move]:
-    """What the printer executes, line by line: positions from a tracker, times from F."""
+def executed_moves(lines: List[str], accel: float) -> List[Move]:
+    """What the printer executes, line by line: positions from a tracker, times from F with
+    trapezoid ramps at ``accel``."""
+    printer = MotionTimeline(accel=accel, measure_lag=False)
     tracker = ToolheadTracker()
     feed = 3000.0
     moves: List[Move] = []
@@ -93,7 +100,7 @@ def executed_moves(lines: List[str]) -> List[Move]:
         known = all(before[a] is not None for a in AXES)
         distance = math.dist([before[a] for a in AXES], [after[a] for a in AXES]) if known else 0.0
         is_print_move = line.startswith("G1") and "E" in line
-        moves.append(Move(index, before if known else after, after, distance / (feed / 60.0),
+        moves.append(Move(index, before if known else after, after, printer.duration(distance, feed / 60.0),
                           layer_start=layer_next and is_print_move))
         if layer_next and is_print_move:
             layer_next = False
@@ -132,7 +139,8 @@ class Rig:
         return self.count(autofocus(self.lens, self.camera, refine=refine)).captures
 
 
-STRATEGIES = ("fixed", "refocus", "follow (lines only)", "follow", "follow (buffered)")
+STRATEGIES = ("fixed", "refocus", "follow (lines only)", "follow", "follow (buffered)",
+              "follow (buffered chain only)")
 
 
 def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, args) -> dict:
@@ -145,9 +153,9 @@ def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, a
     timeline: Optional[MotionTimeline] = None
     calibration_frames = 0
     expected_dof = None
-    buffered = strategy == "follow (buffered)"
+    buffered = strategy.startswith("follow (buffered")
     lead = args.lead if buffered else 0
-    slowdown = args.slowdown if buffered else 0.0
+    jitter = random.Random(3)
     if strategy.startswith("follow"):
         positions = grid_points({"x": (90, 130), "y": (60, 160), "z": (0.2, 0.2 * args.layers)}, 2)
         points = calibrate(positions, rig.camera.set_toolhead,
@@ -159,8 +167,13 @@ def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, a
                             threshold=args.threshold, min_interval=args.min_interval, clock=lambda: clock[0])
         tracker = ToolheadTracker()
         if strategy != "follow (lines only)":
-            timeline = MotionTimeline()
+            timeline = MotionTimeline(measure_lag=strategy != "follow (buffered chain only)")
     lens_moves_before = len(rig.lens.moves)
+    timed_lines = [m.index for m in moves if m.duration > 0]
+    next_timed, rank = [], 0
+    for m in moves:
+        next_timed.append(rank)
+        rank += m.duration > 0
     fed = 0
     samples: List[float] = []
     layer_samples: List[float] = []
@@ -181,11 +194,15 @@ def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, a
 
     for move in moves:
         if tracker is not None:
-            # Lines go out `lead` lines ahead of the one the printer executes.
-            while fed <= min(move.index + lead, len(lines) - 1):
+            # Lines go out until the planner holds `lead` moves beyond the one executing
+            # (other commands take no planner slot).
+            rank = next_timed[move.index]
+            until = timed_lines[min(rank + lead, len(timed_lines) - 1)] if rank < len(timed_lines) else len(lines) - 1
+            while fed <= max(until, move.index):
                 before = tracker.position
                 if tracker.feed(lines[fed]) and timeline is not None:
-                    timeline.add(before, tracker.position, tracker.feedrate, sent_at=clock[0])
+                    late = jitter.uniform(0, args.jitter) if buffered and fed > lead else 0.0
+                    timeline.add(before, tracker.position, tracker.feedrate, sent_at=clock[0] + late)
                 fed += 1
             if timeline is None:
                 retry_at = decide(tracker.position)
@@ -200,7 +217,7 @@ def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, a
                 next_sample = math.ceil(clock[0])
             first_layer_done = True
             layer_samples.append(rig.blur_at(move.start))
-        duration = move.duration * (1.0 + slowdown)
+        duration = move.duration
         begin, end = clock[0], clock[0] + duration
         while True:
             events = [t for t in (next_sample, next_tick, retry_at) if t is not None and t <= end]
@@ -216,8 +233,7 @@ def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, a
                 next_tick = now + args.min_interval
             if now == next_sample:
                 if first_layer_done:
-                    f = (now - begin) / duration if duration > 0 else 1.0
-                    samples.append(rig.blur_at(at(move, f * move.duration)))
+                    samples.append(rig.blur_at(at(move, now - begin)))
                 next_sample += 1.0
         clock[0] = end
 
@@ -241,10 +257,10 @@ def run(strategy: str, moves: List[Move], lines: List[str], scene: np.ndarray, a
 def main() -> int:
     parser = argparse.ArgumentParser(description="PiFocus follow-focus benchmark")
     parser.add_argument("--layers", type=int, default=100)
-    parser.add_argument("--lead", type=int, default=8,
-                        help="buffered: lines sent ahead of the executing move (planner buffer)")
-    parser.add_argument("--slowdown", type=float, default=0.1,
-                        help="buffered: moves take this much longer than distance / feed rate (acceleration)")
+    parser.add_argument("--lead", type=int, default=16,
+                        help="buffered: moves the planner holds beyond the one executing")
+    parser.add_argument("--accel", type=float, default=1500.0, help="the printer's acceleration, mm/s²")
+    parser.add_argument("--jitter", type=float, default=0.01, help="buffered: a line goes out up to this late, s")
     parser.add_argument("--frame-time", type=float, default=0.2,
                         help="print seconds per autofocus frame while a refocus holds the print")
     parser.add_argument("--threshold", type=float, default=0.25, help="follower threshold, share of DoF")
@@ -256,7 +272,7 @@ def main() -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     scene = draw_scene(width, height)
     lines = print_gcode(args.layers)
-    moves = executed_moves(lines)
+    moves = executed_moves(lines, args.accel)
     wanted = [name.strip() for name in args.strategies.split(",")]
     unknown = [name for name in wanted if name not in STRATEGIES]
     if unknown:
@@ -264,8 +280,8 @@ def main() -> int:
     rows = [run(name, moves, lines, scene, args) for name in wanted]
     print(f"{args.layers} layers, Y travel 60-160 mm, Z 0.2-{0.2 * args.layers:.0f} mm; sharp = blur <= "
           f"{DOF_BLUR} px; refocus frame time {args.frame_time} s; follow threshold {args.threshold} DoF, "
-          f"interval {args.min_interval} s; buffered: {args.lead} lines ahead, moves {args.slowdown:.0%} slower "
-          "than planned")
+          f"interval {args.min_interval} s; printer accel {args.accel:g} mm/s²; buffered: {args.lead} moves "
+          f"ahead, sends up to {args.jitter * 1000:g} ms late")
     print()
     print("| strategy | samples in DoF | layer changes in DoF | mean blur / DoF | p95 blur px | print time added | "
           "lens moves (per min) | frames (print + calibration) |")
