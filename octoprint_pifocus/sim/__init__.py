@@ -4,7 +4,9 @@ Used by the tests, the benchmarks and the demo, so the whole product can be trie
 measured with no hardware. Nothing here imports OctoPrint.
 """
 from .camera import SimulatedCamera, StackCamera, disc_blur
+from .focus_field import FocusField, bed_camera_field, microscope_field
 from .lens import SimulatedLens
 from .scene import draw_scene
 
-__all__ = ["SimulatedCamera", "StackCamera", "SimulatedLens", "disc_blur", "draw_scene"]
+__all__ = ["SimulatedCamera", "StackCamera", "SimulatedLens", "disc_blur", "draw_scene",
+           "FocusField", "bed_camera_field", "microscope_field"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -64,6 +64,8 @@ class SimulatedCamera:
     Frames are JPEG bytes when ``jpeg_quality`` is set (like a webcam), else BGR arrays.
     The blur follows the lens's *physical* position (``actual_position`` where the lens has
     one, as :class:`~octoprint_pifocus.sim.SimulatedLens` does), so hysteresis shows.
+    With a ``focus_field`` (:class:`~octoprint_pifocus.sim.FocusField`), :meth:`set_toolhead`
+    moves the in-focus position with the toolhead; without one it stays ``focus_position``.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class SimulatedCamera:
         flicker: float = 0.0,
         jpeg_quality: Optional[int] = 85,
         seed: Optional[int] = None,
+        focus_field: Optional[Callable[[Mapping[str, Optional[float]]], float]] = None,
     ) -> None:
         if scene.ndim == 2:
             scene = cv2.cvtColor(scene, cv2.COLOR_GRAY2BGR)
@@ -91,6 +94,15 @@ class SimulatedCamera:
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self.captures = 0
+        self.focus_field = focus_field
+
+    def set_toolhead(self, position: Mapping[str, Optional[float]]) -> float:
+        """Put the toolhead at ``position`` (mm per axis): the in-focus position follows the
+        focus field. Returns the new in-focus position."""
+        if self.focus_field is None:
+            raise ValueError("this simulated camera has no focus field, so the toolhead does not matter")
+        self.focus_position = float(self.focus_field(position))
+        return self.focus_position
 
     def lens_position(self) -> float:
         return float(getattr(self.lens, "actual_position", self.lens.position))
