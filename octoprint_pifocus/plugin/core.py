@@ -1,12 +1,12 @@
 """The plugin class OctoPrint instantiates: mixins and hooks only, the logic lives in helpers.
 
-Helpers, all plain classes the tests can drive: :mod:`.devices` (the focus devices, found
-by id or name, and the printer Z they share), :mod:`.controller` (one device: lens, camera,
-jobs, presets, status), :mod:`.automation` (``@PIFOCUS`` commands, autofocus before a print, the
-webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings` (defaults, migration,
-validation), :mod:`.printer_port` (the printer-Z driver's G-code port), :mod:`.webcams`
-(OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam` (the
-simulated lens and camera), :mod:`.wizard` (when the set-up wizard shows, what Detect
+Helpers, all plain classes the tests can drive: :mod:`.devices` (the registry of focus devices,
+found by id or name, and the printer Z they share), :mod:`.device` (one device: its lens,
+camera, jobs and memory, a module each), :mod:`.automation` (``@PIFOCUS`` commands, autofocus
+before a print, the webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings`
+(defaults, migration, validation), :mod:`.printer_port` (the printer-Z driver's G-code port),
+:mod:`.webcams` (OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam`
+(the simulated lens and camera), :mod:`.wizard` (when the set-up wizard shows, what Detect
 offers), :mod:`.cli` (``octoprint plugins pifocus:...``).
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from . import settings as settings_rules
 from . import wizard as wizard_rules
 from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
-from .controller import FocusController
+from .device import FocusDevice
 from .devices import DeviceRegistry, UnknownDevice
 from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
@@ -124,15 +124,15 @@ class PiFocusPlugin(
                                           logger=self._logger)
         self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
 
-    def _make_device(self, config: Dict[str, Any], z_gate) -> FocusController:
-        return FocusController(
+    def _make_device(self, config: Dict[str, Any], z_gate) -> FocusDevice:
+        return FocusDevice(
             config, port=self.port, simulation=lambda: self.simulation(config["id"]),
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
             publish=self._publish, fire=self._fire, persist=self._persister(config["id"]), logger=self._logger,
             z_gate=z_gate)
 
     @property
-    def controller(self) -> Optional[FocusController]:
+    def controller(self) -> Optional[FocusDevice]:
         """The first device: what a request naming no device means."""
         return self.devices.first if self.devices is not None else None
 
@@ -237,22 +237,13 @@ class PiFocusPlugin(
         """Open each device's lens, restore its position, start the watchdog: in the background,
         so a disable may come in between. Each step checks; the watchdog starts under the lock
         that _stop_background takes, so it never starts after a stop."""
-        for controller in self.devices:
-            if self._stopped is not None:
-                return
-            controller.open_lens()
-            if self._stopped is None and controller.config["automation"]["restore_on_startup"]:
-                controller.restore("start-up")
+        if not self.devices.start_up(lambda: self._stopped is not None):
+            return
         with self._lifecycle_lock:
             if self._stopped is not None:
                 return
-            for controller in self.devices:
-                controller.publish_status()
+            self.devices.publish_status()
             self.watchdog.start()
-
-    def _start_device(self, controller: FocusController) -> None:
-        controller.open_lens()
-        controller.publish_status()
 
     # ~~ ShutdownPlugin mixin
 
@@ -373,14 +364,10 @@ class PiFocusPlugin(
             result = octoprint.plugin.SettingsPlugin.on_settings_save(
                 self, {key: checked[key] for key in ("devices", "simulation")
                        if key in submitted or key == "devices"})
-        known = {device.id for device in self.devices}
-        self.devices.configure(self._checked())
+        change = self.devices.configure(self._checked())
         self._reset_simulation()  # settings, devices added or removed, drivers changed
         self.devices.publish_status()  # with the simulations as they are now
-        for device in self.devices:
-            if device.id not in known:  # added: open its lens now, so its status says whether it works
-                threading.Thread(target=self._start_device, args=(device,), name="pifocus-open-lens",
-                                 daemon=True).start()
+        self.devices.open_in_background(change.added)
         return result
 
     def _refuse_settings(self, exc: "settings_rules.SettingsError") -> Dict[str, Any]:
@@ -472,7 +459,7 @@ class PiFocusPlugin(
         if not self._simulation_enabled():
             return []
         webcams = []
-        names = {device.id: device.name for device in self.devices} if self.devices is not None else {}
+        names = self.devices.names() if self.devices is not None else {}
         for index, device_id, driver in self.simulations.simulated():
             settings = self.simulations.settings_for(index, driver)
             ratio = (RatioEnum.four_three if settings and settings.width * 3 == settings.height * 4
@@ -557,14 +544,11 @@ class PiFocusPlugin(
             return _error(403, gettext("You need the PiFocus control permission for this."))
         if self._stopped is not None:
             return _error(409, self._stopped_message())
-        permissions = {"control": control, "admin": admin}
         key = request.args.get("device") if request is not None else None
-        body = self.devices.status(permissions=permissions)
-        if key:
-            try:
-                body = dict(self.devices.find(key).status(permissions=permissions), devices=body["devices"])
-            except UnknownDevice as exc:
-                return _error(400, str(exc))
+        try:
+            body = self.devices.status(permissions={"control": control, "admin": admin}, key=key)
+        except UnknownDevice as exc:
+            return _error(400, str(exc))
         return flask.jsonify(redact_data(body))
 
     def is_api_protected(self):
@@ -734,7 +718,7 @@ class PiFocusPlugin(
         return gettext("The PiFocus simulation is off (setting simulation.enabled).")
 
     def _device_drivers(self) -> List[tuple]:
-        return [(device.id, device.driver) for device in self.devices] if self.devices is not None else []
+        return self.devices.drivers() if self.devices is not None else []
 
     def simulation(self, device_id: Optional[str] = None) -> Optional[Simulation]:
         """Device ``device_id``'s running simulation (the first device's for None), created on
