@@ -1,8 +1,8 @@
-"""The parts of a focus device (plugin/device/), each with real objects and no OctoPrint.
+"""The parts of a focus device (plugin/device/), each with real objects and no OctoPrint server.
 
 The lens is PiFocus's simulated VCM (plugin/simulation.py), its camera a real HTTP camera on
-127.0.0.1 that serves the simulation's frames, the registry the real one. Only the printer
-is a stand-in for printer Z: a connected, homed printer that answers M114 as Marlin does.
+127.0.0.1 that serves the simulation's frames, the registry the real one. Printer Z is
+OctoPrint's own virtual printer behind a G-code port (tests/fakes/gcode_printer.py).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from octoprint_pifocus.plugin.device.camera_slot import CameraSlot
 from octoprint_pifocus.plugin.device.memory import DeviceMemory
 from octoprint_pifocus.plugin.devices import DeviceRegistry, UnknownDevice
 from octoprint_pifocus.plugin.simulation import Simulation, SimulationSettings
+from fakes.gcode_printer import homed_port
 from servers.camera_server import CameraServer
 
 LOG = logging.getLogger("test.device_parts")
@@ -41,9 +42,11 @@ class Persisted:
 
     def __init__(self) -> None:
         self.writes: List[Tuple[str, Any]] = []
+        self.written = threading.Event()
 
     def __call__(self, key: str, value: Any) -> None:
         self.writes.append((key, value))
+        self.written.set()
 
     def last(self, key: str) -> Any:
         return [value for k, value in self.writes if k == key][-1]
@@ -67,15 +70,6 @@ def make_device(simulation, persisted=None, **settings: Any) -> Tuple[FocusDevic
                          webcams=lambda: None, publish=published.append, fire=lambda *a: None,
                          persist=persisted or Persisted(), logger=LOG)
     return device, published
-
-
-def wait_for(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # ~~ memory
@@ -111,7 +105,7 @@ def test_a_burst_of_moves_is_one_settings_write_of_the_last_position(simulation)
     for position in (200, 210, 220):
         device.move(position)
     assert [k for k, _ in persisted.writes] == []  # not yet: the moves may go on
-    assert wait_for(lambda: persisted.writes, timeout=PERSIST_DELAY + 5)
+    assert persisted.written.wait(PERSIST_DELAY + 5)
     time.sleep(0.3)
     assert persisted.writes == [("last_position", {"simulated": 220})]
     device.move(230)
@@ -143,7 +137,8 @@ def test_a_second_job_is_refused_with_busy_while_an_autofocus_runs(simulation, c
     device, published = make_device(simulation, camera={"url": camera.snapshot_url, "settle": 0.2})
     device.move(700)
     device.start_autofocus()
-    assert device.busy and device.status()["activity"] == "autofocus"
+    job = device.job
+    assert job is not None and job.kind == "autofocus" and device.status()["activity"] == "autofocus"
     with pytest.raises(Busy, match="an autofocus is running"):
         device.start_autofocus()
     with pytest.raises(Busy, match="an autofocus is running"):
@@ -151,7 +146,7 @@ def test_a_second_job_is_refused_with_busy_while_an_autofocus_runs(simulation, c
     with pytest.raises(Busy, match="not at a position worth saving"):
         device.preset_save("mid-search")
     assert device.restore("webcam restart") is None  # skipped, not queued behind the search
-    assert wait_for(lambda: not device.busy, timeout=60)
+    assert job.done.wait(60) and not device.busy
     result = device.status()["last_result"]
     # Found, and far nearer the focus than the start (the HTTP camera's frames lag the lens a little).
     assert result["found"] is True and abs(result["position"] - simulation.camera.focus_position) <= 40
@@ -175,40 +170,11 @@ def test_a_stopped_device_refuses_every_job_until_it_resumes(simulation):
     assert device.move(400)["position"] == 400
 
 
-class Printer:
-    """A connected, homed printer at Z 3 that takes every move (the G-code port's interface)."""
-
-    def __init__(self) -> None:
-        self.z = 3.0
-        self.sent: List[str] = []
-
-    def send(self, lines):
-        for line in lines:
-            self.sent.append(line)
-            if line.startswith("G1") and " Z" in line:
-                self.z = float(line.split(" Z")[1].split()[0])
-
-    def query(self, line, timeout=5.0):
-        self.sent.append(line)
-        return f"X:0.00 Y:0.00 Z:{self.z:.2f} E:0.00 Count X:0 Y:0 Z:0\nok"
-
-    def is_connected(self):
-        return True
-
-    def is_printing(self):
-        return False
-
-    def is_homed(self):
-        return True
-
-    def positioning(self):
-        return None
-
-    def current_z(self):
-        return self.z
-
-    def wait_idle(self, timeout, queue_timeout=1800.0):
-        pass
+@pytest.fixture()
+def printer(tmp_path):
+    port = homed_port(str(tmp_path))
+    yield port
+    port.close()
 
 
 def z_registry(printer) -> DeviceRegistry:
@@ -225,8 +191,7 @@ def z_registry(printer) -> DeviceRegistry:
     return registry
 
 
-def test_printer_z_is_one_job_at_a_time_across_devices_and_the_refusal_names_the_holder():
-    printer = Printer()
+def test_printer_z_is_one_job_at_a_time_across_devices_and_the_refusal_names_the_holder(printer):
     registry = z_registry(printer)
     nozzle, gantry, camera = registry.find("nozzle"), registry.find("gantry"), registry.find("camera")
     job = nozzle.jobs.claim("move")
@@ -234,7 +199,7 @@ def test_printer_z_is_one_job_at_a_time_across_devices_and_the_refusal_names_the
     with pytest.raises(Busy, match=r"Printer Z is in use by the focus device 'Nozzle' \(nozzle\)"):
         gantry.move(5)
     assert "'Nozzle' (nozzle)" in gantry.z_blocked() and nozzle.z_blocked() is None
-    assert not [line for line in printer.sent if line.startswith("G1")]  # the refused move sent nothing
+    assert not [line for line in printer.received if line.startswith("G1")]  # the refused move sent nothing
     # A device without printer Z does not take the gate: its job runs meanwhile.
     with camera.jobs.scope("test"):
         assert registry.z_gate.holder is nozzle
@@ -249,15 +214,13 @@ def test_printer_z_is_one_job_at_a_time_across_devices_and_the_refusal_names_the
     assert got and registry.z_gate.holder is gantry
     gantry.jobs.release(got[0])
     assert registry.z_gate.holder is None
-    gantry.move(5)
-    assert printer.z == 5.0
+    assert gantry.move(5)["position"] == 5.0 and printer.z() == 5.0
 
 
 # ~~ lens slot
 
 
-def test_printer_z_is_made_fresh_for_every_operation_and_hardware_is_not_opened_for_the_status(simulation):
-    printer = Printer()
+def test_printer_z_is_made_fresh_for_every_operation_and_hardware_is_not_opened_for_the_status(simulation, printer):
     device = FocusDevice(flat(driver="printer-z"), port=printer, simulation=lambda: simulation,
                          simulation_problem=lambda: "", webcams=lambda: None, publish=lambda m: None,
                          fire=lambda *a: None, persist=Persisted(), logger=LOG)
