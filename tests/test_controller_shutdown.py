@@ -16,7 +16,7 @@ from fakes.fake_smbus import DW9714Model, FakeI2C
 
 from octoprint_pifocus.lenses import i2c_vcm
 from octoprint_pifocus.plugin import settings as settings_rules
-from octoprint_pifocus.plugin.controller import PERSIST_DELAY, FocusController, Unavailable
+from octoprint_pifocus.plugin.device import PERSIST_DELAY, FocusDevice, Unavailable
 from servers.camera_server import CameraServer
 from servers.frames import encode_jpeg
 
@@ -51,7 +51,7 @@ def _controller(camera, persisted):
                   camera={"url": camera.snapshot_url, "settle": 0.3})
     config = settings_rules.flat(settings_rules.check({"devices": [device]}))
     published = []
-    controller = FocusController(config, port=None, simulation=lambda: None, simulation_problem=lambda: "",
+    controller = FocusDevice(config, port=None, simulation=lambda: None, simulation_problem=lambda: "",
                                  webcams=lambda: None, publish=published.append, fire=lambda *a: None,
                                  persist=lambda key, value: persisted.append((key, dict(value))),
                                  logger=logging.getLogger("test.shutdown"))

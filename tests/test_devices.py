@@ -4,7 +4,7 @@ Two simulated devices (each its own simulated VCM and its own scene, see
 plugin/simulations.py) focus at the same time and end in focus, each on its own camera; their
 curves, pushes and events carry their own device and do not mix; a second autofocus on the same
 device is a 409. Two devices on printer Z share the printer: the second Z job is a 409 naming
-the device that holds Z. A print's ``@PIFOCUS AUTOFOCUS DEVICE=<name>`` holds the job for that
+the device that holds Z, or waits for it (an @PIFOCUS line). A print's ``@PIFOCUS AUTOFOCUS DEVICE=<name>`` holds the job for that
 device alone.
 """
 from __future__ import annotations
@@ -126,18 +126,31 @@ def test_two_devices_focus_at_once_and_their_curves_and_events_do_not_mix(server
 def test_a_print_holds_for_the_device_its_atcommand_names(server):
     post(server, "move", position=950, device="nozzle")
     post(server, "move", position=120)
+    before = status(server)
     mark = len(server.log_text())
-    server.print_gcode("nozzle.gcode", 'G90\nG1 X10 F6000\n@PIFOCUS AUTOFOCUS DEVICE="Nozzle cam"\nG1 X20 F6000\n')
-    deadline = time.monotonic() + 120
-    while "@PIFOCUS AUTOFOCUS DEVICE=\"Nozzle cam\" done" not in server.log_text()[mark:]:
-        assert time.monotonic() < deadline, server.log_tail(40)
-        time.sleep(0.3)
+    with SocketListener(server, "user") as socket:
+        server.print_gcode("nozzle.gcode", 'G90\nG1 X10 F6000\n@PIFOCUS AUTOFOCUS DEVICE="Nozzle cam"\nG1 X20 F6000\n')
+        deadline = time.monotonic() + 120
+        while "@PIFOCUS AUTOFOCUS DEVICE=\"Nozzle cam\" done" not in server.log_text()[mark:]:
+            assert time.monotonic() < deadline, server.log_tail(40)
+            time.sleep(0.3)
+        time.sleep(0.5)
+        statuses = [m["status"] for m in socket.plugin_messages("pifocus") if m.get("type") == "status"]
+        done = socket.events("plugin_pifocus_autofocus_done")
+        changed = socket.events("plugin_pifocus_focus_changed")
     log = server.log_text()[mark:]
     assert "print on hold" in log and "print hold released" in log
     nozzle, camera = status(server, "nozzle"), status(server)
     assert nozzle["last_result"]["found"] is True
     assert abs(nozzle["position"] - nozzle["simulation"]["focus"]) <= 12
-    assert camera["position"] == 120  # the other device was not touched
+    # The hold was the nozzle's job alone: the other device never ran anything, never moved,
+    # and its last run is the one it had before the print.
+    assert "print" in [s["activity"] for s in statuses if s["device"] == "nozzle"]
+    assert not [s["activity"] for s in statuses if s["device"] == "camera" and s["activity"] is not None]
+    assert [e["payload"]["device"] for e in done] == ["nozzle"]
+    assert {e["payload"]["device"] for e in changed} == {"nozzle"}
+    assert camera["position"] == 120 and camera["simulation"]["position"] == 120
+    assert camera["last_result"] == before["last_result"] and camera["curve"] == before["curve"]
     server.wait_for_state(lambda state: state == "Operational", timeout=60, what="the print to end")
 
 
@@ -156,7 +169,8 @@ def test_an_atcommand_naming_an_unknown_device_fails_and_says_which_exist(server
 
 @pytest.fixture(scope="module")
 def z_server():
-    second = dict(MICROSCOPE, id="gantry", name="gantry", camera={"webcam": "pifocus_simulated_gantry", "settle": 0.5})
+    second = dict(MICROSCOPE, id="gantry", name="Gantry cam",
+                  camera={"webcam": "pifocus_simulated_gantry", "settle": 0.5})
     config = deep_merge(demo_config(microscope=True), {"plugins": {"pifocus": {"devices": [
         {"id": "camera", "name": "Camera"}, MICROSCOPE, second]}}})
     with OctoPrintServer(extra_config=config) as s:
@@ -164,19 +178,25 @@ def z_server():
         yield s
 
 
-def test_a_second_printer_z_job_is_a_409_naming_the_device_that_holds_z(z_server):
+def wait_z_free(server, device: str) -> None:
     deadline = time.monotonic() + 10
-    while status(z_server, "gantry")["z_blocked"] is not None:
-        assert time.monotonic() < deadline, status(z_server, "gantry")
+    while status(server, device)["z_blocked"] is not None:
+        assert time.monotonic() < deadline, status(server, device)
         time.sleep(0.2)
+
+
+def test_a_second_printer_z_job_is_a_409_naming_the_device_that_holds_z(z_server):
+    wait_z_free(z_server, "gantry")
     first = post(z_server, "autofocus", device="gantry")
     assert first.status_code == 202, first.text
     second = post(z_server, "autofocus", device="microscope")
     assert second.status_code == 409, second.text
-    assert "gantry" in second.json()["error"] and "Printer Z is in use" in second.json()["error"]
-    assert "gantry" in status(z_server, "microscope")["z_blocked"]
+    # Named by its name and its id, so the user knows which device to wait for.
+    assert "Printer Z is in use by the focus device 'Gantry cam' (gantry)" in second.json()["error"]
+    assert "'Gantry cam' (gantry)" in status(z_server, "microscope")["z_blocked"]
     move = post(z_server, "move", position=5, device="microscope")
-    assert move.status_code == 409 and "gantry" in move.json()["error"]
+    assert move.status_code == 409 and "'Gantry cam' (gantry)" in move.json()["error"]
+    assert status(z_server, "microscope")["activity"] is None  # refused: nothing started
     # A device that does not move Z runs meanwhile.
     assert post(z_server, "autofocus").status_code == 202
     gantry = wait_idle(z_server, "gantry")
@@ -187,6 +207,24 @@ def test_a_second_printer_z_job_is_a_409_naming_the_device_that_holds_z(z_server
     microscope = wait_idle(z_server, "microscope")
     assert microscope["last_result"]["found"] is True
     assert abs(microscope["last_result"]["position"] - microscope["simulation"]["focus"]) < 0.2
+
+
+def test_a_pifocus_command_for_a_second_z_device_waits_for_z_instead_of_failing(z_server):
+    """The other half of "waits or gets a 409": an @PIFOCUS line waits for the device holding Z."""
+    wait_z_free(z_server, "gantry")
+    mark = len(z_server.log_text())
+    assert post(z_server, "autofocus", device="gantry").status_code == 202
+    z_server.printer_command("@PIFOCUS SET 5 DEVICE=microscope")
+    deadline = time.monotonic() + 120
+    while "@PIFOCUS SET 5 DEVICE=microscope done" not in z_server.log_text()[mark:]:
+        assert "@PIFOCUS SET 5 DEVICE=microscope failed" not in z_server.log_text()[mark:], z_server.log_tail(20)
+        assert time.monotonic() < deadline, z_server.log_tail(40)
+        time.sleep(0.2)
+    log = z_server.log_text()[mark:]
+    gantry_done = log.index("Autofocus done (autofocus)")
+    assert gantry_done < log.index("@PIFOCUS SET 5 DEVICE=microscope done"), "the SET did not wait for Z"
+    assert status(z_server, "gantry")["last_result"]["found"] is True
+    assert status(z_server, "microscope")["position"] == 5
 
 
 # ~~ the CLI inside OctoPrint names a device with --focus-device

@@ -5,7 +5,7 @@ import re
 import time
 
 import pytest
-from fakes.gcode_printer import VirtualPrinterPort, start_virtual_printer
+from fakes.gcode_printer import VirtualPrinterPort, homed_port
 
 from octoprint_pifocus.errors import LensError, MoveRefused
 from octoprint_pifocus.focus.protocols import Lens
@@ -15,11 +15,7 @@ from octoprint_pifocus.lenses.gcode_port import GcodePort, restore_lines
 
 @pytest.fixture
 def printer(tmp_path):
-    vp, received = start_virtual_printer(str(tmp_path))
-    port = VirtualPrinterPort(vp)
-    port.send(["G28", "G90"])
-    received.lines.clear()
-    port.received = received.lines
+    port = homed_port(str(tmp_path))
     yield port
     port.close()
 

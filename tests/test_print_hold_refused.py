@@ -11,7 +11,7 @@ import logging
 
 from octoprint_pifocus.plugin import settings as settings_rules
 from octoprint_pifocus.plugin.automation import PrintAutomation
-from octoprint_pifocus.plugin.controller import FocusController
+from octoprint_pifocus.plugin.device import FocusDevice
 from octoprint_pifocus.plugin.devices import DeviceRegistry
 
 
@@ -71,7 +71,7 @@ def make(policy: str):
     checked = settings_rules.check({"devices": [{
         "id": "camera", "name": "Camera", "driver": "printer-z", "automation": {"failure_policy": policy}}]})
     port, printer, published = RecordingPort(), RefusingPrinter(), []
-    devices = DeviceRegistry(lambda config, z_gate: FocusController(
+    devices = DeviceRegistry(lambda config, z_gate: FocusDevice(
         config, port=port, simulation=lambda: None, simulation_problem=lambda: "", webcams=lambda: None,
         publish=published.append, fire=lambda *a: None, persist=lambda *a: None,
         logger=logging.getLogger("test"), z_gate=z_gate))

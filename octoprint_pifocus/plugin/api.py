@@ -20,7 +20,7 @@ from flask_babel import gettext
 from ..errors import PiFocusError
 from . import settings as settings_rules
 from . import wizard
-from .controller import Conflict, FocusController
+from .device import Conflict, FocusDevice
 from .devices import DeviceRegistry
 
 _logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def handle_command(devices: DeviceRegistry, command: str, data: Dict[str, Any], 
         return 500, {"error": gettext("Internal error in PiFocus: %(error)s", error=str(exc))}
 
 
-def _dispatch(controller: FocusController, command: str, data: Dict[str, Any]) -> Reply:
+def _dispatch(controller: FocusDevice, command: str, data: Dict[str, Any]) -> Reply:
     if command == "move":
         return 200, controller.move(parse_position(data))
     if command == "nudge":

@@ -12,7 +12,7 @@ check, would deadlock here). The thread first waits for the printer to finish th
 queued before the ``@PIFOCUS`` line (``M400``), so the camera sees the scene the G-code set
 up, then focuses, applies the failure policy if needed (pausing or cancelling *while still
 held*, so not one more line of the file is sent), and finally releases the hold.
-Printer-Z moves are allowed only inside that scope (``FocusController.print_hold``).
+Printer-Z moves are allowed only inside that scope (``FocusDevice.print_hold``).
 
 **Z is the tool's Z.** With the printer-Z driver the microscope rides on the print head, so a
 held print must not resume at the focus Z: before the hold is released, Z goes back to the Z
@@ -63,7 +63,7 @@ from flask_babel import gettext
 
 from ..errors import PiFocusError
 from . import settings as settings_rules
-from .controller import IDLE_TIMEOUT, FocusController
+from .device import IDLE_TIMEOUT, FocusDevice
 from .devices import DeviceRegistry
 
 _logger = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class PrintAutomation:
     def on_print_stopping(self) -> None:
         """The print is being cancelled, failed or the printer went away: stop held actions."""
         for controller in self.devices:
-            job = controller._job
+            job = controller.job
             if job is not None and job.kind in ("print", "gcode"):
                 job.stop("print stopping")
 
@@ -205,7 +205,7 @@ class PrintAutomation:
         for controller in self.devices:
             self._print_starting(controller)
 
-    def _print_starting(self, controller: FocusController) -> None:
+    def _print_starting(self, controller: FocusDevice) -> None:
         job = controller.print_starting()
         if job is None:
             return
@@ -223,7 +223,7 @@ class PrintAutomation:
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _return_after_print_start(self, job, controller: FocusController) -> None:
+    def _return_after_print_start(self, job, controller: FocusDevice) -> None:
         line = "print start"
         try:
             controller.return_after_print_start(job)
@@ -241,7 +241,7 @@ class PrintAutomation:
     # ~~ running one command
 
     def _run(self, line: str, command: Optional[AtCommand], error: Optional[str], printing: bool,
-             held: bool, controller: FocusController) -> None:
+             held: bool, controller: FocusDevice) -> None:
         ok, message, cancelled = False, error or "", False
         try:
             if printing and not held:
@@ -263,7 +263,7 @@ class PrintAutomation:
                     self._logger.info("%s: print hold released", line)
 
     def _execute(self, line: str, command: AtCommand, held: bool,
-                 controller: FocusController) -> Tuple[bool, str, bool]:
+                 controller: FocusDevice) -> Tuple[bool, str, bool]:
         """Run one action on ``controller``; ``(ok, message, cancelled by a user)``."""
         try:
             with controller.print_hold(held=held) as job:
@@ -285,7 +285,7 @@ class PrintAutomation:
         finally:
             controller.publish_status()
 
-    def _action(self, line: str, command: AtCommand, job, controller: FocusController) -> Tuple[bool, str]:
+    def _action(self, line: str, command: AtCommand, job, controller: FocusDevice) -> Tuple[bool, str]:
         if self.port.is_connected():
             # The moves queued before this line first, so the camera sees what they set up.
             self.port.wait_idle(IDLE_TIMEOUT)
@@ -301,7 +301,7 @@ class PrintAutomation:
         return True, ""
 
     def _report(self, line: str, ok: bool, message: str, printing: bool, cancelled: bool = False,
-                controller: Optional[FocusController] = None) -> None:
+                controller: Optional[FocusDevice] = None) -> None:
         controller = controller or self.devices.first
         policy = controller.config["automation"]["failure_policy"]
         device = {"device": controller.id, "device_name": controller.name}
@@ -383,12 +383,12 @@ class WebcamWatchdog:
                     self._logger.exception("Webcam watchdog failed (device %s)", controller.name)
 
     @staticmethod
-    def wanted(controller: FocusController) -> bool:
+    def wanted(controller: FocusDevice) -> bool:
         return (bool(controller.config["automation"]["restore_on_webcam_restart"])
                 and controller.driver not in ("", "printer-z")
                 and controller.last_position() is not None)
 
-    def poll(self, controller: Optional[FocusController] = None) -> Optional[bool]:
+    def poll(self, controller: Optional[FocusDevice] = None) -> Optional[bool]:
         """One check of ``controller`` (the first device by default); returns whether its
         camera answered (None: not watching or busy)."""
         controller = controller or self.devices.first

@@ -1,17 +1,16 @@
 """The plugin class OctoPrint instantiates: mixins and hooks only, the logic lives in helpers.
 
-Helpers, all plain classes the tests can drive: :mod:`.devices` (the focus devices, found
-by id or name, and the printer Z they share), :mod:`.controller` (one device: lens, camera,
-jobs, presets, status), :mod:`.automation` (``@PIFOCUS`` commands, autofocus before a print, the
-webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings` (defaults, migration,
-validation), :mod:`.printer_port` (the printer-Z driver's G-code port), :mod:`.webcams`
-(OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam` (the
-simulated lens and camera), :mod:`.wizard` (when the set-up wizard shows, what Detect
+Helpers, all plain classes the tests can drive: :mod:`.devices` (the registry of focus devices,
+found by id or name, and the printer Z they share), :mod:`.device` (one device: its lens,
+camera, jobs and memory, a module each), :mod:`.automation` (``@PIFOCUS`` commands, autofocus
+before a print, the webcam watchdog), :mod:`.api` (the HTTP API's rules), :mod:`.settings`
+(defaults, migration, validation), :mod:`.printer_port` (the printer-Z driver's G-code port),
+:mod:`.webcams` (OctoPrint's webcams as frame sources), :mod:`.simulation` and :mod:`.simcam`
+(the simulated lens and camera), :mod:`.wizard` (when the set-up wizard shows, what Detect
 offers), :mod:`.cli` (``octoprint plugins pifocus:...``).
 """
 from __future__ import annotations
 
-import copy
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -36,11 +35,12 @@ from . import settings as settings_rules
 from . import wizard as wizard_rules
 from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
-from .controller import FocusController
+from .device import FocusDevice
 from .devices import DeviceRegistry, UnknownDevice
 from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .simulations import Simulations, webcam_name
+from .stored_settings import StoredSettings
 from .webcams import OctoPrintWebcams
 
 #: Settings layout version; on_settings_migrate upgrades older ones.
@@ -88,8 +88,7 @@ class PiFocusPlugin(
     def __init__(self) -> None:
         self.simulations: Optional[Simulations] = None
         self._simulation_error: Optional[str] = None
-        #: Serialises the read-modify-write of the stored device list (presets, positions).
-        self._devices_lock = threading.Lock()
+        self.stored: Optional[StoredSettings] = None
         self.webcams: Optional[OctoPrintWebcams] = None
         self.port: Optional[OctoPrintGcodePort] = None
         self.devices: Optional[DeviceRegistry] = None
@@ -112,109 +111,34 @@ class PiFocusPlugin(
         protect_loggers(self._logger)
         # No printer when OctoPrint runs without one (its CLI, scripts in its plugin system).
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
+        self.stored = StoredSettings(self._settings, self._logger)
         self.simulations = Simulations(self._device_drivers, self._simulation_settings,
                                        lambda: printer_z_source(self._printer), logger=self._logger)
 
     def on_settings_initialized(self):
         # After the settings migration: repair what cannot be used, build the helpers from it.
-        self._repair_stored_settings()
+        self.stored.repair()
         self.devices = DeviceRegistry(self._make_device, logger=self._logger)
-        self.devices.configure(self._checked())
+        self.devices.configure(self.stored.checked())
         self.automation = PrintAutomation(self.devices, getattr(self, "_printer", None), self.port, self._publish,
                                           logger=self._logger)
         self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
 
-    def _make_device(self, config: Dict[str, Any], z_gate) -> FocusController:
-        return FocusController(
+    def _make_device(self, config: Dict[str, Any], z_gate) -> FocusDevice:
+        return FocusDevice(
             config, port=self.port, simulation=lambda: self.simulation(config["id"]),
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
-            publish=self._publish, fire=self._fire, persist=self._persister(config["id"]), logger=self._logger,
+            publish=self._publish, fire=self._fire, persist=self.stored.persister(config["id"]), logger=self._logger,
             z_gate=z_gate)
 
     @property
-    def controller(self) -> Optional[FocusController]:
+    def controller(self) -> Optional[FocusDevice]:
         """The first device: what a request naming no device means."""
         return self.devices.first if self.devices is not None else None
 
-    def _checked(self) -> Dict[str, Any]:
-        """The stored settings, checked. A hand-edited bad section falls back to its defaults
-        (a bad device list to the default device)."""
-        data = self._settings.get_all_data(merged=True) or {}
-        for _ in range(settings_rules.DEVICES_MAX * len(settings_rules.DEVICE_KEYS) + 4):
-            try:
-                return settings_rules.check(data)
-            except settings_rules.SettingsError as exc:
-                self._logger.error("Stored setting %s is not usable (%s); using the defaults of its section",
-                                   exc.path, exc.message)
-                data = _without_section(data, exc)
-        return settings_rules.check({})
-
     def _config(self) -> Dict[str, Any]:
         """The first device's settings with the global ones (the single-device layout)."""
-        return settings_rules.flat(self._checked())
-
-    def _repair_stored_settings(self) -> None:
-        """Remove stored values the checks refuse, so that their defaults apply, and say so.
-
-        A config.yaml may hold what no save accepts today: ``.nan`` or ``.inf`` written by an
-        older PiFocus, a hand edit, an absurd number. OctoPrint's settings API cannot send NaN
-        in JSON and would drop PiFocus's whole section, so the bad value goes (its default
-        applies) rather than everything it shares a section with. A value that still fails
-        after its removal (min > max with one of them removed) takes its section with it.
-        A device's value is removed inside that device; a device list that is not usable at
-        all is left to :meth:`_checked`, which then uses the default device.
-        """
-        removed: List[tuple] = []
-        for _ in range(4 * settings_rules.DEVICES_MAX * len(settings_rules.DEVICE_KEYS)):
-            data = self._settings.get_all_data(merged=True) or {}
-            try:
-                checked = settings_rules.check(data)
-            except settings_rules.SettingsError as exc:
-                path = [part for part in exc.field.split(".") if part]
-                if exc.device is None and path[:1] == ["devices"]:
-                    self._logger.error("Stored settings are not usable (%s)", exc.message)
-                    return
-                if not path or (exc.device, tuple(path[:1])) in removed:
-                    self._logger.error("Stored settings are not usable (%s)", exc.message)
-                    return
-                if (exc.device, tuple(path)) in removed or path == ["name"]:
-                    path = path[:1]
-                removed.append((exc.device, tuple(path)))
-                self._logger.error("Stored setting %s is not usable (%s): removed, so its default applies",
-                                   exc.path, exc.message)
-                if exc.device is None:
-                    self._settings.remove(path)
-                else:
-                    self._edit_stored_device(exc.device, lambda device: _remove_path(device, path))
-                self._settings.save()
-                continue
-            # Presets and last positions drop their unusable entries instead of failing.
-            stored_devices = data.get("devices") if isinstance(data.get("devices"), list) else []
-            for stored, device in zip(stored_devices, checked["devices"]):
-                for key in settings_rules.MANAGED_KEYS:
-                    value = stored.get(key) if isinstance(stored, dict) else None
-                    if isinstance(value, (list, dict)) and len(value) != len(device[key]):
-                        self._logger.error("Stored %s of device %s: %d unusable entries removed", key,
-                                           device["id"], len(value) - len(device[key]))
-                        self._edit_stored_device(device["id"], lambda d, k=key, v=device[key]: d.__setitem__(k, v))
-                        self._settings.save()
-            return
-
-    def _edit_stored_device(self, device_id: str, edit) -> None:
-        """Apply ``edit`` to the stored entry of device ``device_id`` (not saved yet)."""
-        with self._devices_lock:
-            devices = copy.deepcopy(self._settings.get(["devices"], merged=True) or [])
-            for device in devices:
-                if isinstance(device, dict) and device.get("id") == device_id:
-                    edit(device)
-            self._settings.set(["devices"], devices)
-
-    def _persister(self, device_id: str):
-        """``persist(key, value)`` for a device's controller: presets and last positions."""
-        def persist(key: str, value: Any) -> None:
-            self._edit_stored_device(device_id, lambda device: device.__setitem__(key, value))
-            self._settings.save()
-        return persist
+        return settings_rules.flat(self.stored.checked())
 
     def _publish(self, message: Dict[str, Any]) -> None:
         self._plugin_manager.send_plugin_message(self._identifier, redact_data(message))
@@ -237,22 +161,13 @@ class PiFocusPlugin(
         """Open each device's lens, restore its position, start the watchdog: in the background,
         so a disable may come in between. Each step checks; the watchdog starts under the lock
         that _stop_background takes, so it never starts after a stop."""
-        for controller in self.devices:
-            if self._stopped is not None:
-                return
-            controller.open_lens()
-            if self._stopped is None and controller.config["automation"]["restore_on_startup"]:
-                controller.restore("start-up")
+        if not self.devices.start_up(lambda: self._stopped is not None):
+            return
         with self._lifecycle_lock:
             if self._stopped is not None:
                 return
-            for controller in self.devices:
-                controller.publish_status()
+            self.devices.publish_status()
             self.watchdog.start()
-
-    def _start_device(self, controller: FocusController) -> None:
-        controller.open_lens()
-        controller.publish_status()
 
     # ~~ ShutdownPlugin mixin
 
@@ -344,7 +259,7 @@ class PiFocusPlugin(
             admin = _can_admin()
         except Exception:  # no request (no user): show no secret
             admin = False
-        return settings_rules.view(self._checked(), admin)
+        return settings_rules.view(self.stored.checked(), admin)
 
     def on_settings_save(self, data):
         try:
@@ -364,7 +279,7 @@ class PiFocusPlugin(
             return {}
         # Read, check and write under the lock the presets and last positions are written
         # under: they live in the same device list, and a save must not undo one made meanwhile.
-        with self._devices_lock:
+        with self.stored.lock:
             current = self._settings.get_all_data(merged=True) or {}
             try:
                 checked = settings_rules.check(settings_rules.apply_submission(current, submitted))
@@ -373,14 +288,10 @@ class PiFocusPlugin(
             result = octoprint.plugin.SettingsPlugin.on_settings_save(
                 self, {key: checked[key] for key in ("devices", "simulation")
                        if key in submitted or key == "devices"})
-        known = {device.id for device in self.devices}
-        self.devices.configure(self._checked())
+        change = self.devices.configure(self.stored.checked())
         self._reset_simulation()  # settings, devices added or removed, drivers changed
         self.devices.publish_status()  # with the simulations as they are now
-        for device in self.devices:
-            if device.id not in known:  # added: open its lens now, so its status says whether it works
-                threading.Thread(target=self._start_device, args=(device,), name="pifocus-open-lens",
-                                 daemon=True).start()
+        self.devices.open_in_background(change.added)
         return result
 
     def _refuse_settings(self, exc: "settings_rules.SettingsError") -> Dict[str, Any]:
@@ -472,7 +383,7 @@ class PiFocusPlugin(
         if not self._simulation_enabled():
             return []
         webcams = []
-        names = {device.id: device.name for device in self.devices} if self.devices is not None else {}
+        names = self.devices.names() if self.devices is not None else {}
         for index, device_id, driver in self.simulations.simulated():
             settings = self.simulations.settings_for(index, driver)
             ratio = (RatioEnum.four_three if settings and settings.width * 3 == settings.height * 4
@@ -557,14 +468,11 @@ class PiFocusPlugin(
             return _error(403, gettext("You need the PiFocus control permission for this."))
         if self._stopped is not None:
             return _error(409, self._stopped_message())
-        permissions = {"control": control, "admin": admin}
         key = request.args.get("device") if request is not None else None
-        body = self.devices.status(permissions=permissions)
-        if key:
-            try:
-                body = dict(self.devices.find(key).status(permissions=permissions), devices=body["devices"])
-            except UnknownDevice as exc:
-                return _error(400, str(exc))
+        try:
+            body = self.devices.status(permissions={"control": control, "admin": admin}, key=key)
+        except UnknownDevice as exc:
+            return _error(400, str(exc))
         return flask.jsonify(redact_data(body))
 
     def is_api_protected(self):
@@ -734,7 +642,7 @@ class PiFocusPlugin(
         return gettext("The PiFocus simulation is off (setting simulation.enabled).")
 
     def _device_drivers(self) -> List[tuple]:
-        return [(device.id, device.driver) for device in self.devices] if self.devices is not None else []
+        return self.devices.drivers() if self.devices is not None else []
 
     def simulation(self, device_id: Optional[str] = None) -> Optional[Simulation]:
         """Device ``device_id``'s running simulation (the first device's for None), created on
@@ -757,27 +665,3 @@ class PiFocusPlugin(
 
     def _simcam_fps(self) -> float:
         return self.simulations.fps()
-
-def _without_section(data: Dict[str, Any], exc: "settings_rules.SettingsError") -> Dict[str, Any]:
-    """``data`` without the section ``exc`` refuses (inside its device), or without the
-    device list when the list itself is not usable."""
-    data = copy.deepcopy(data)
-    section = exc.field.split(".")[0]
-    if exc.device is None:
-        data.pop("devices" if section == "devices" else section, None)
-        return data
-    for device in data.get("devices") or []:
-        if isinstance(device, dict) and device.get("id") == exc.device:
-            if section in ("name", "id"):
-                data.pop("devices", None)
-            else:
-                device.pop(section, None)
-    return data
-
-
-def _remove_path(target: Dict[str, Any], path: List[str]) -> None:
-    """Remove ``path`` (keys) from the nested dict ``target``, if there."""
-    for key in path[:-1]:
-        target = target.get(key) if isinstance(target, dict) else None
-    if isinstance(target, dict):
-        target.pop(path[-1], None)

@@ -1,4 +1,4 @@
-"""The registry of focus devices: one :class:`~.controller.FocusController` per device.
+"""The registry of focus devices: one :class:`~.device.FocusDevice` per device.
 
 A focus device is a lens, a camera and what belongs to them (settings ``devices[]``, see
 :mod:`.settings`). Each device runs one job at a time; devices run in parallel, except for
@@ -6,20 +6,21 @@ what they share: the printer. Two devices that both move printer Z would move th
 so :class:`ZGate` lets one printer-Z job run at a time across devices; the second is refused
 (409) with the name of the device that holds Z.
 
-The registry builds a controller for each device from the checked settings, keeps it while the
-device exists (its id never changes, a rename keeps the running job and the curve), finds a
-device by id or by name (without case), and says which devices there are when one is unknown.
+The registry builds a device from its checked settings, keeps it while the device exists (its
+id never changes, a rename keeps the running job and the curve), finds a device by id or by
+name (without case), says which devices there are when one is unknown, and does for all devices
+at once what the plugin asks of them: start up, report their status, stop and resume.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional
 
 from flask_babel import gettext
 
 from . import settings as settings_rules
-from .controller import FocusController
+from .device import FocusDevice
 
 _logger = logging.getLogger(__name__)
 
@@ -28,14 +29,21 @@ class UnknownDevice(ValueError):
     """A request named a device that does not exist (HTTP 400): the message lists the known ones."""
 
 
+class Change(NamedTuple):
+    """What :meth:`DeviceRegistry.configure` did to the list of devices."""
+
+    added: List[FocusDevice]
+    removed: List[FocusDevice]
+
+
 class ZGate:
     """At most one printer-Z job at a time, across all devices."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._holder: Optional[FocusController] = None
+        self._holder: Optional[FocusDevice] = None
 
-    def acquire(self, device: FocusController) -> Optional[FocusController]:
+    def acquire(self, device: FocusDevice) -> Optional[FocusDevice]:
         """Take Z for ``device``; returns the other device that holds it (nothing taken), or None."""
         with self._lock:
             if self._holder is None or self._holder is device:
@@ -43,42 +51,44 @@ class ZGate:
                 return None
             return self._holder
 
-    def release(self, device: FocusController) -> None:
+    def release(self, device: FocusDevice) -> None:
         with self._lock:
             if self._holder is device:
                 self._holder = None
 
     @property
-    def holder(self) -> Optional[FocusController]:
+    def holder(self) -> Optional[FocusDevice]:
         return self._holder
 
 
 class DeviceRegistry:
     """The devices in the order of the settings; the first is the one a request naming none means.
 
-    ``make(config, gate)`` builds the controller of a device from its flat settings
+    ``make(config, gate)`` builds a device from its flat settings
     (:func:`settings.flat`); the plugin passes its wiring (port, simulation, publish...) in it.
     """
 
-    def __init__(self, make: Callable[[Dict[str, Any], ZGate], FocusController],
+    def __init__(self, make: Callable[[Dict[str, Any], ZGate], FocusDevice],
                  logger: Optional[logging.Logger] = None) -> None:
         self._make = make
         self._logger = logger or _logger
         self._lock = threading.RLock()
-        self._devices: List[FocusController] = []
+        self._devices: List[FocusDevice] = []
         self.z_gate = ZGate()
 
-    def configure(self, checked: Dict[str, Any]) -> List[FocusController]:
+    def configure(self, checked: Dict[str, Any]) -> Change:
         """Devices as ``checked`` settings say: new ones built, known ones (by id) reconfigured,
-        removed ones shut down. Returns the removed controllers."""
+        removed ones shut down. Returns the devices added and removed."""
         with self._lock:
             known = {device.id: device for device in self._devices}
-            devices: List[FocusController] = []
+            devices: List[FocusDevice] = []
+            added: List[FocusDevice] = []
             for entry in checked["devices"]:
                 config = settings_rules.flat(checked, entry["id"])
                 device = known.pop(entry["id"], None)
                 if device is None:
                     device = self._make(config, self.z_gate)
+                    added.append(device)
                 else:
                     device.configure(config)
                 devices.append(device)
@@ -87,9 +97,32 @@ class DeviceRegistry:
         for device in removed:
             self._logger.info("Focus device %s (%s) removed", device.name, device.id)
             device.shutdown()
-        return removed
+        return Change(added, removed)
 
-    def __iter__(self) -> Iterator[FocusController]:
+    def start_up(self, should_stop: Callable[[], bool]) -> bool:
+        """At start-up, device by device: open its lens and restore its position (see
+        :meth:`FocusDevice.start_up`). False when ``should_stop()`` (PiFocus stopped meanwhile)."""
+        for device in self:
+            if should_stop():
+                return False
+            device.start_up(should_stop)
+        return True
+
+    def open_in_background(self, devices: Iterable[FocusDevice]) -> None:
+        """Open the lenses of ``devices`` (just added) in the background, so that their status
+        soon says whether they work."""
+        for device in devices:
+            threading.Thread(target=device.open_and_publish, name="pifocus-open-lens", daemon=True).start()
+
+    def drivers(self) -> List[tuple]:
+        """``(id, driver)`` of every device (the simulations need one per simulated device)."""
+        return [(device.id, device.driver) for device in self]
+
+    def names(self) -> Dict[str, str]:
+        """Each device's name by its id."""
+        return {device.id: device.name for device in self}
+
+    def __iter__(self) -> Iterator[FocusDevice]:
         with self._lock:
             return iter(list(self._devices))
 
@@ -97,11 +130,11 @@ class DeviceRegistry:
         return len(self._devices)
 
     @property
-    def first(self) -> FocusController:
+    def first(self) -> FocusDevice:
         with self._lock:
             return self._devices[0]
 
-    def find(self, key: Any = None) -> FocusController:
+    def find(self, key: Any = None) -> FocusDevice:
         """The device with id ``key``, else the one named ``key`` (without case); the first
         for None or ""; :class:`UnknownDevice` otherwise."""
         with self._lock:
@@ -120,10 +153,13 @@ class DeviceRegistry:
                                     device=settings_rules.shown(key),
                                     known=", ".join(f"{d.name!r} ({d.id})" for d in devices)))
 
-    def status(self, permissions: Optional[Dict[str, bool]] = None) -> Dict[str, Any]:
-        """The first device's status (today's fields) with ``devices``: every device's status."""
-        statuses = [device.status(permissions=permissions) for device in self]
-        body = dict(statuses[0])
+    def status(self, permissions: Optional[Dict[str, bool]] = None, key: Any = None) -> Dict[str, Any]:
+        """The status of device ``key`` (the first for None or "", today's fields) with
+        ``devices``: every device's status. :class:`UnknownDevice` for a key that names none."""
+        chosen = self.find(key)
+        devices = list(self)
+        statuses = [device.status(permissions=permissions) for device in devices]
+        body = dict(statuses[devices.index(chosen)] if chosen in devices else chosen.status(permissions=permissions))
         body["devices"] = statuses
         return body
 
@@ -132,7 +168,7 @@ class DeviceRegistry:
             device.publish_status()
 
     def shutdown(self, message: str = "") -> None:
-        """Stop every device (see :meth:`FocusController.shutdown`); ``message`` is what their
+        """Stop every device (see :meth:`FocusDevice.shutdown`); ``message`` is what their
         refused operations say."""
         for device in self:
             device.shutdown(message)

@@ -646,7 +646,7 @@ def first_device(checked: Dict[str, Any]) -> Dict[str, Any]:
 
 def flat(checked: Dict[str, Any], device_id: Optional[str] = None) -> Dict[str, Any]:
     """One device's sections with the global ones, in the single-device layout of version 3
-    (what a device's controller reads): the first device unless ``device_id`` is given."""
+    (what a focus device reads): the first device unless ``device_id`` is given."""
     devices = checked["devices"]
     device = next((d for d in devices if d["id"] == device_id), devices[0])
     out = copy.deepcopy(device)

@@ -15,7 +15,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .controller import SIMULATED_WEBCAM
+from .device import SIMULATED_WEBCAM
 from .simulation import Simulation, SimulationSettings
 
 _logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 from flask_babel import gettext
 
 from ..redact import mask_url
-from .controller import SIMULATED_WEBCAM
+from .device import SIMULATED_WEBCAM
 
 #: Raise it when the set-up asks for something new that existing installs must be shown.
 WIZARD_VERSION = 1

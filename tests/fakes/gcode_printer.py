@@ -114,6 +114,10 @@ class VirtualPrinterPort:
     def positioning(self) -> Optional[Positioning]:
         return self.modes
 
+    def current_z(self) -> float:
+        """Where Z is (the plugin's port answers from OctoPrint's last report; this one asks)."""
+        return self.z()
+
     # ~~ for tests
     def z(self) -> float:
         from octoprint_pifocus.lenses.gcode_port import parse_m114
@@ -125,3 +129,14 @@ class VirtualPrinterPort:
             self._exchange("M400", timeout=5.0)  # let the move buffer drain before it goes away
         finally:
             self.printer.close()
+
+
+def homed_port(basedir: str, port_class=VirtualPrinterPort) -> VirtualPrinterPort:
+    """A port over a fresh virtual printer, homed (G28) in absolute mode; ``received`` lists
+    what reaches the printer from here on."""
+    virtual, received = start_virtual_printer(basedir)
+    port = port_class(virtual)
+    port.send(["G28", "G90"])
+    received.lines.clear()
+    port.received = received.lines
+    return port

@@ -1,0 +1,83 @@
+"""A focus device's camera: the frame source its settings name, opened per operation.
+
+Kept apart from the lens because a camera has its own ways in (an OctoPrint webcam through
+its provider, that webcam's MJPEG stream, a plain URL) and its own timing (settle time,
+discarded frames), and the webcam watchdog only ever needs this part: is the camera alive.
+PiFocus's simulated webcam is always read in-process, its snapshots are always fresh.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict
+
+from flask_babel import gettext
+
+from ...errors import CameraError, PiFocusError
+from ...redact import mask_url
+from ...sources import open_source
+from ..webcams import first_stream
+
+_logger = logging.getLogger(__name__)
+
+#: The name of PiFocus's simulated webcam in OctoPrint's webcam list.
+SIMULATED_WEBCAM = "pifocus_simulated"
+
+
+class CameraSlot:
+    """Opens the camera ``config()["camera"]`` says; ``webcams()`` is OctoPrint's webcams
+    adapter (:class:`~..webcams.OctoPrintWebcams`), None until OctoPrint started."""
+
+    def __init__(self, config: Callable[[], Dict[str, Any]], webcams: Callable[[], Any],
+                 logger: logging.Logger) -> None:
+        self._config = config
+        self._webcams = webcams
+        self._logger = logger
+
+    def open(self, fresh: bool = False):
+        """A frame source as the settings say; ``fresh``: no settle wait (one snapshot)."""
+        cam = self._config()["camera"]
+        settle = 0.0 if fresh else float(cam["settle"])
+        discard = 0 if fresh else int(cam["discard"])
+        if cam["url"]:
+            return open_source(cam["url"], cam["mode"], settle, discard)
+        webcams = self._webcams()
+        if webcams is None:
+            raise CameraError(gettext("OctoPrint's webcams are not ready yet; try again in a moment."))
+        name = cam["webcam"] or None
+        if cam["mode"] == "stream":
+            webcam = webcams.find(name)
+            # PiFocus's own simulated webcam is rendered in-process: its snapshots are always fresh.
+            if webcam.providerIdentifier != "pifocus":
+                candidates = webcams.stream_urls(webcam)
+                url = first_stream(candidates)
+                if url:
+                    return open_source(url, "stream", settle, discard)
+                self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
+                                  webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
+        return webcams.source(name, settle=settle, discard=discard)
+
+    def snapshot(self) -> bytes:
+        """One JPEG from the configured camera (for drawing the region of interest)."""
+        camera = self.open(fresh=True)
+        try:
+            return camera.capture()
+        finally:
+            close_camera(camera)
+
+    def alive(self) -> bool:
+        """Whether the camera gives a frame now (the webcam watchdog's question)."""
+        try:
+            self.snapshot()
+            return True
+        except (PiFocusError, ValueError, OSError):
+            return False
+
+
+def close_camera(camera) -> None:
+    """Close a frame source if it can be closed; a failure is logged, never raised."""
+    close = getattr(camera, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            _logger.exception("Closing the camera failed")

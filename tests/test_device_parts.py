@@ -1,0 +1,296 @@
+"""The parts of a focus device (plugin/device/), each with real objects and no OctoPrint server.
+
+The lens is PiFocus's simulated VCM (plugin/simulation.py), its camera a real HTTP camera on
+127.0.0.1 that serves the simulation's frames, the registry the real one. Printer Z is
+OctoPrint's own virtual printer behind a G-code port (tests/fakes/gcode_printer.py).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from octoprint_pifocus.errors import CameraError
+from octoprint_pifocus.plugin import settings as settings_rules
+from octoprint_pifocus.plugin.device import PERSIST_DELAY, Busy, FocusDevice, Unavailable
+from octoprint_pifocus.plugin.device.camera_slot import CameraSlot
+from octoprint_pifocus.plugin.device.memory import DeviceMemory
+from octoprint_pifocus.plugin.devices import DeviceRegistry, UnknownDevice
+from octoprint_pifocus.plugin.simulation import Simulation, SimulationSettings
+from fakes.gcode_printer import homed_port
+from servers.camera_server import CameraServer
+
+LOG = logging.getLogger("test.device_parts")
+
+
+def flat(**device: Any) -> Dict[str, Any]:
+    """One device's checked flat settings, as the registry gives them to a device."""
+    entry = dict({"id": "camera", "name": "Camera"}, **device)
+    return settings_rules.flat(settings_rules.check({"devices": [entry]}))
+
+
+def reconfigured(config: Dict[str, Any], **change: Any) -> Dict[str, Any]:
+    device = settings_rules.merge({k: v for k, v in config.items() if k != "simulation"}, change)
+    return settings_rules.flat(settings_rules.check({"devices": [device], "simulation": config["simulation"]}))
+
+
+class Persisted:
+    """What a device writes to the settings, as the plugin's ``persist`` receives it."""
+
+    def __init__(self) -> None:
+        self.writes: List[Tuple[str, Any]] = []
+        self.written = threading.Event()
+
+    def __call__(self, key: str, value: Any) -> None:
+        self.writes.append((key, value))
+        self.written.set()
+
+    def last(self, key: str) -> Any:
+        return [value for k, value in self.writes if k == key][-1]
+
+
+@pytest.fixture()
+def simulation():
+    return Simulation(SimulationSettings(focus=300.0, start=700.0, noise=1.0), seed=1)
+
+
+@pytest.fixture()
+def camera(simulation):
+    with CameraServer(simulation.frame, fps=20) as server:
+        yield server
+
+
+def make_device(simulation, persisted=None, **settings: Any) -> Tuple[FocusDevice, List[Dict[str, Any]]]:
+    published: List[Dict[str, Any]] = []
+    config = flat(**dict({"driver": "simulated"}, **settings))
+    device = FocusDevice(config, port=None, simulation=lambda: simulation, simulation_problem=lambda: "off",
+                         webcams=lambda: None, publish=published.append, fire=lambda *a: None,
+                         persist=persisted or Persisted(), logger=LOG)
+    return device, published
+
+
+# ~~ memory
+
+
+def test_presets_and_last_positions_are_kept_per_driver_across_a_driver_switch(simulation):
+    persisted = Persisted()
+    device, _ = make_device(simulation, persisted)
+    device.move(420)
+    device.preset_save("bed")
+    assert device.presets() == [{"name": "bed", "position": 420}]
+
+    device.configure(reconfigured(device.config, driver="printer-z"))
+    assert device.presets() == []  # another driver, other units: not its presets
+    with pytest.raises(ValueError, match="no preset called 'bed' for the printer Z"):
+        device.preset_apply("bed")
+    assert device.last_position() is None
+
+    device.configure(reconfigured(device.config, driver="simulated"))
+    assert device.presets() == [{"name": "bed", "position": 420}]
+    assert device.last_position() == 420
+    device.move(100)
+    assert device.preset_apply("bed")["position"] == 420
+    # Written to the settings with their driver, so they survive a restart too.
+    assert persisted.last("presets") == [{"name": "bed", "position": 420, "driver": "simulated"}]
+    again = DeviceMemory({"presets": persisted.last("presets")}, Persisted())
+    assert again.presets("simulated") == [{"name": "bed", "position": 420}] and again.presets("i2c") == []
+
+
+def test_a_burst_of_moves_is_one_settings_write_of_the_last_position(simulation):
+    persisted = Persisted()
+    device, _ = make_device(simulation, persisted)
+    for position in (200, 210, 220):
+        device.move(position)
+    assert [k for k, _ in persisted.writes] == []  # not yet: the moves may go on
+    assert persisted.written.wait(PERSIST_DELAY + 5)
+    time.sleep(0.3)
+    assert persisted.writes == [("last_position", {"simulated": 220})]
+    device.move(230)
+    device.flush()  # now, as shutdown does
+    assert persisted.writes[-1] == ("last_position", {"simulated": 230})
+
+
+def test_the_presets_of_a_driver_are_limited_and_a_same_name_replaces():
+    persisted = Persisted()
+    memory = DeviceMemory({}, persisted)
+    memory.save_preset("i2c", "bed", 100)
+    memory.save_preset("i2c", "BED", 200)  # names without case: replaced, not added
+    assert memory.presets("i2c") == [{"name": "BED", "position": 200}]
+    for index in range(settings_rules.PRESETS_MAX - 1):
+        memory.save_preset("i2c", f"p{index}", index)
+    memory.save_preset("v4l2", "bed", 5)  # another driver has its own room
+    with pytest.raises(ValueError, match="At most"):
+        memory.save_preset("i2c", "one more", 1)
+    assert len(memory.presets("i2c")) == settings_rules.PRESETS_MAX
+    memory.delete_preset(memory.find_preset("i2c", "bed"))
+    assert "BED" not in [p["name"] for p in persisted.last("presets")]
+    assert memory.presets("v4l2") == [{"name": "bed", "position": 5}]
+
+
+# ~~ jobs
+
+
+def test_a_second_job_is_refused_with_busy_while_an_autofocus_runs(simulation, camera):
+    device, published = make_device(simulation, camera={"url": camera.snapshot_url, "settle": 0.2})
+    device.move(700)
+    device.start_autofocus()
+    job = device.job
+    assert job is not None and job.kind == "autofocus" and device.status()["activity"] == "autofocus"
+    with pytest.raises(Busy, match="an autofocus is running"):
+        device.start_autofocus()
+    with pytest.raises(Busy, match="an autofocus is running"):
+        device.move(500)
+    with pytest.raises(Busy, match="not at a position worth saving"):
+        device.preset_save("mid-search")
+    assert device.restore("webcam restart") is None  # skipped, not queued behind the search
+    assert job.done.wait(60) and not device.busy
+    result = device.status()["last_result"]
+    # Found, and far nearer the focus than the start (the HTTP camera's frames lag the lens a little).
+    assert result["found"] is True and abs(result["position"] - simulation.camera.focus_position) <= 40
+    # The run's curve is the one its progress pushes drew, and every push names the device.
+    pushed = [m["sample"] for m in published if m["type"] == "progress"]
+    assert pushed == device.status()["curve"]
+    assert {m["device"] for m in published} == {"camera"}
+    device.move(500)  # free again
+
+
+def test_a_stopped_device_refuses_every_job_until_it_resumes(simulation):
+    persisted = Persisted()
+    device, _ = make_device(simulation, persisted)
+    device.move(333)
+    device.shutdown("PiFocus is disabled.")
+    assert persisted.last("last_position") == {"simulated": 333}  # saved on the way out
+    with pytest.raises(Unavailable, match="PiFocus is disabled."):
+        device.move(400)
+    assert device.status()["lens_ok"] is False and device.status()["lens_error"] == "PiFocus is disabled."
+    device.resume()
+    assert device.move(400)["position"] == 400
+
+
+@pytest.fixture()
+def printer(tmp_path):
+    port = homed_port(str(tmp_path))
+    yield port
+    port.close()
+
+
+def z_registry(printer) -> DeviceRegistry:
+    def make(config, z_gate):
+        return FocusDevice(config, port=printer, simulation=lambda: None, simulation_problem=lambda: "",
+                           webcams=lambda: None, publish=lambda m: None, fire=lambda *a: None,
+                           persist=Persisted(), logger=LOG, z_gate=z_gate)
+
+    registry = DeviceRegistry(make, logger=LOG)
+    registry.configure(settings_rules.check({"devices": [
+        {"id": "nozzle", "name": "Nozzle", "driver": "printer-z"},
+        {"id": "gantry", "name": "Gantry", "driver": "printer-z"},
+        {"id": "camera", "name": "Camera", "driver": ""}]}))
+    return registry
+
+
+def test_printer_z_is_one_job_at_a_time_across_devices_and_the_refusal_names_the_holder(printer):
+    registry = z_registry(printer)
+    nozzle, gantry, camera = registry.find("nozzle"), registry.find("gantry"), registry.find("camera")
+    job = nozzle.jobs.claim("move")
+    assert registry.z_gate.holder is nozzle and job.z is True
+    with pytest.raises(Busy, match=r"Printer Z is in use by the focus device 'Nozzle' \(nozzle\)"):
+        gantry.move(5)
+    assert "'Nozzle' (nozzle)" in gantry.z_blocked() and nozzle.z_blocked() is None
+    assert not [line for line in printer.received if line.startswith("G1")]  # the refused move sent nothing
+    # A device without printer Z does not take the gate: its job runs meanwhile.
+    with camera.jobs.scope("test"):
+        assert registry.z_gate.holder is nozzle
+    # A held print's action waits for Z instead of failing.
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(gantry.jobs.claim("gcode", wait=5.0)))
+    waiter.start()
+    time.sleep(0.3)
+    assert not got
+    nozzle.jobs.release(job)
+    waiter.join(5)
+    assert got and registry.z_gate.holder is gantry
+    gantry.jobs.release(got[0])
+    assert registry.z_gate.holder is None
+    assert gantry.move(5)["position"] == 5.0 and printer.z() == 5.0
+
+
+# ~~ lens slot
+
+
+def test_printer_z_is_made_fresh_for_every_operation_and_hardware_is_not_opened_for_the_status(simulation, printer):
+    device = FocusDevice(flat(driver="printer-z"), port=printer, simulation=lambda: simulation,
+                         simulation_problem=lambda: "", webcams=lambda: None, publish=lambda m: None,
+                         fire=lambda *a: None, persist=Persisted(), logger=LOG)
+    assert device.lens() is not device.lens()  # fresh, asks the printer where Z is
+    simulated, _ = make_device(simulation)
+    assert simulated.lens() is simulated.lens() is simulation.lens
+    i2c = FocusDevice(flat(driver="i2c", i2c={"bus": 97}), port=None, simulation=lambda: None,
+                      simulation_problem=lambda: "", webcams=lambda: None, publish=lambda m: None,
+                      fire=lambda *a: None, persist=Persisted(), logger=LOG)
+    status = i2c.status()  # says it is opening, does not touch the bus
+    assert status["lens_ok"] is False and status["lens_error"] == "Opening the lens..."
+    with pytest.raises(Unavailable, match="i2c-97"):
+        i2c.lens()
+    assert "i2c-97" in i2c.status()["lens_error"]  # the error is kept for the status
+
+
+def test_positions_outside_the_range_are_refused_and_inside_snapped(simulation):
+    device, _ = make_device(simulation)
+    lens = device.lens()
+    assert device.lens_slot.check_range(lens, 400.4) == 400 and isinstance(device.lens_slot.check_range(lens, 400.0), int)
+    with pytest.raises(ValueError, match="outside the lens range 0..1023 code; nothing was moved"):
+        device.move(1500)
+    assert simulation.lens.position == 700
+    result = device.test()
+    assert result["ok"] is True and "and back" in result["message"] and simulation.lens.position == 700
+
+
+# ~~ camera slot
+
+
+def test_the_camera_slot_reads_a_url_camera_and_says_when_it_is_gone(simulation):
+    config = flat()
+    with CameraServer(simulation.frame, fps=20) as server:
+        config["camera"]["url"] = server.snapshot_url
+        slot = CameraSlot(lambda: config, lambda: None, LOG)
+        assert slot.snapshot()[:2] == b"\xff\xd8" and slot.alive() is True
+    assert slot.alive() is False  # the server is gone
+    config["camera"]["url"] = ""
+    with pytest.raises(CameraError, match="webcams are not ready"):
+        slot.snapshot()
+
+
+# ~~ the registry
+
+
+def test_the_registry_keeps_known_devices_adds_and_removes_and_picks_a_status(simulation):
+    made: List[FocusDevice] = []
+
+    def make(config, z_gate):
+        device = FocusDevice(config, port=None, simulation=lambda: simulation, simulation_problem=lambda: "",
+                             webcams=lambda: None, publish=lambda m: None, fire=lambda *a: None,
+                             persist=Persisted(), logger=LOG, z_gate=z_gate)
+        made.append(device)
+        return device
+
+    registry = DeviceRegistry(make, logger=LOG)
+    change = registry.configure(settings_rules.check({"devices": [{"id": "camera", "name": "Camera",
+                                                                   "driver": "simulated"}]}))
+    assert [d.id for d in change.added] == ["camera"] and change.removed == []
+    first = registry.first
+    change = registry.configure(settings_rules.check({"devices": [
+        {"id": "camera", "name": "Renamed", "driver": "simulated"}, {"id": "scope", "name": "Scope"}]}))
+    assert registry.first is first and first.name == "Renamed"  # kept, renamed
+    assert [d.id for d in change.added] == ["scope"]
+    body = registry.status(key="SCOPE")
+    assert body["device"] == "scope" and [d["device"] for d in body["devices"]] == ["camera", "scope"]
+    assert registry.status()["device"] == "camera"
+    with pytest.raises(UnknownDevice, match="'Renamed' \\(camera\\), 'Scope' \\(scope\\)"):
+        registry.status(key="periscope")
+    scope = registry.find("scope")
+    change = registry.configure(settings_rules.check({"devices": [{"id": "camera", "name": "Renamed",
+                                                                   "driver": "simulated"}]}))
+    assert change.removed == [scope] and scope.stopped and len(made) == 2
