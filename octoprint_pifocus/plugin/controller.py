@@ -154,6 +154,8 @@ class FocusController:
         self._stopped: Optional[str] = None
 
         self._curve: List[List[float]] = []
+        #: [low, high] the current or last run searches (the curve's x axis from its first frame).
+        self._search_range: Optional[List[float]] = None
         self._phase: Optional[str] = None
         self._progress = 0.0
         self._last_result: Optional[Dict[str, Any]] = None
@@ -182,7 +184,7 @@ class FocusController:
             self.config = config
             if previous is not None and previous.get("driver") != config.get("driver"):
                 # A curve in another driver's units would only mislead.
-                self._curve, self._last_result = [], None
+                self._curve, self._last_result, self._search_range = [], None, None
             if self._stopped is not None:
                 return
         if self._lens is not None and self._lens_key != self._hardware_key():
@@ -573,6 +575,7 @@ class FocusController:
     def _begin_run(self) -> None:
         with self._state_lock:
             self._curve = []
+            self._search_range = None
             self._phase = "coarse"
             self._progress = 0.0
 
@@ -600,6 +603,8 @@ class FocusController:
                           "window %g" % window if windowed else "full range", describe(lens),
                           getattr(camera, "name", camera))
 
+        search_range: Optional[List[float]] = None
+
         def progress(fraction: float, sample) -> None:
             point = [sample.position, float(sample.score)]
             with self._state_lock:
@@ -607,13 +612,16 @@ class FocusController:
                 self._phase = sample.phase
                 self._progress = float(fraction)
             self._publish({"type": "progress", "fraction": round(float(fraction), 4),
-                           "phase": sample.phase, "sample": point})
+                           "phase": sample.phase, "sample": point, "range": search_range})
 
         started = time.monotonic()
         try:
             window = self._search_window(lens, refine)
             self._note_start(lens, job)
             self._into_limits(lens)
+            search_range = _search_range(lens, window)
+            with self._state_lock:
+                self._search_range = search_range
             result = autofocus(lens, camera, roi=self.config["roi"], measure=self.config["measure"],
                                progress=progress, should_cancel=job.cancel.is_set,
                                refine=windowed, window=window)
@@ -624,7 +632,7 @@ class FocusController:
                                      message=gettext("Autofocus could not start: %(error)s", error=str(exc)),
                                      duration=time.monotonic() - started,
                                      mode="refine" if windowed else "full")
-        data = result.to_dict()
+        data = dict(result.to_dict(), search_range=search_range)
         with self._state_lock:
             self._last_result = data
             self._curve = [[p, float(s)] for p, s in result.samples]
@@ -891,6 +899,7 @@ class FocusController:
                 "phase": self._phase if job is not None else None,
                 "progress": round(self._progress, 4),
                 "curve": [list(p) for p in self._curve],
+                "search_range": self._search_range,
                 "last_result": self._last_result,
                 "presets": self.presets(),
                 "z_blocked": self.z_blocked(),
@@ -952,6 +961,16 @@ class FocusController:
 def _units(driver: str) -> Optional[str]:
     return {"simulated": "code", "i2c": "code", "v4l2": "code", "camera-streamer": "dioptre",
             "printer-z": "mm"}.get(driver)
+
+
+def _search_range(lens, window: Optional[float]) -> List[float]:
+    """What a run searches, in lens units: the whole range, or the refine window around the
+    start clipped to it. The browser fixes the curve's x axis to it from the first frame."""
+    low, high = lens.limits
+    if window is None:
+        return [low, high]
+    start = lens.position
+    return [max(low, start - window), min(high, start + window)]
 
 
 def _job_name(kind: str) -> str:
