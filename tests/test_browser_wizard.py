@@ -129,7 +129,7 @@ def test_the_wizard_walks_a_fresh_install_to_a_first_autofocus(server, browser):
     status = api_status(server)
     assert status["last_result"]["found"] and not status["busy"], status
     position = f"{status['position']:.0f}"
-    expect(step.locator(".pifocus-result-title")).to_have_text(f"In focus at {position} code")
+    expect(step.locator(".pifocus-result-title")).to_have_text(f"In focus at {position} VCM steps")
     expect(step.locator("svg.pifocus-curve circle.pifocus-point")).to_have_count(len(status["curve"]))
     assert len(status["curve"]) > 3
     assert step.locator("svg.pifocus-curve path.pifocus-line").get_attribute("d").count("L") >= 3

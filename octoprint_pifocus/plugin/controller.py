@@ -970,7 +970,9 @@ def _search_range(lens, window: Optional[float]) -> List[float]:
     if window is None:
         return [low, high]
     start = lens.position
-    return [max(low, start - window), min(high, start + window)]
+    span = [max(low, start - window), min(high, start + window)]
+    # A lens of whole steps (a VCM's codes) searches whole steps: [261, 421], not [261.0, 421.0].
+    return [int(round(v)) for v in span] if isinstance(low, int) and isinstance(high, int) else span
 
 
 def _job_name(kind: str) -> str:

@@ -239,6 +239,12 @@ window.PiFocusShared = (function () {
             return ko.isObservable(self.status) ? self.status() : undefined;
         }
 
+        /** The unit of positions (from the status: its driver says which steps). */
+        self.runUnits = ko.pureComputed(function () {
+            var st = lensStatus();
+            return st ? statusUnits(st) : self.units();
+        });
+
         /** Where the lens is now (null when unknown or without a status). */
         self.runPosition = ko.pureComputed(function () {
             var st = lensStatus();
@@ -279,7 +285,7 @@ window.PiFocusShared = (function () {
             var result = self.lastResult();
             var busy = self.busy();
             var range = busy ? self.searchRange() : validRange(result && result.search_range) || self.searchRange();
-            var units = self.units();
+            var units = self.runUnits();
             return window.PiFocusChart.plotGeometry({
                 samples: self.samples(),
                 limits: self.limits(),
@@ -298,7 +304,7 @@ window.PiFocusShared = (function () {
             if (isNumber(result.position) && result.position === result.start_position) {
                 return _.sprintf(gettext("The lens is back where it started, at %(position)s %(units)s."), {
                     position: formatNumber(result.position, decimals),
-                    units: self.units()
+                    units: self.runUnits()
                 });
             }
             var message = String(result.message || "");
@@ -319,7 +325,7 @@ window.PiFocusShared = (function () {
             var title = result.found
                 ? _.sprintf(gettext("In focus at %(position)s %(units)s"), {
                       position: formatNumber(result.position, decimals),
-                      units: self.units()
+                      units: self.runUnits()
                   })
                 : result.cancelled
                 ? gettext("Autofocus cancelled")
@@ -360,7 +366,10 @@ window.PiFocusShared = (function () {
             if (!(st.busy && self.busy() && self.curve().length > curve.length)) {
                 self.curve(curve);
             }
-            if (st.busy && validRange(st.search_range)) self.searchRange(validRange(st.search_range));
+            // A run starting: its range (null before its first frame), not the last run's.
+            if (st.busy && (!self.busy() || validRange(st.search_range))) {
+                self.searchRange(validRange(st.search_range));
+            }
             self.busy(!!st.busy);
             self.phase(st.phase || null);
             self.progress(isNumber(st.progress) ? st.progress : 0);
