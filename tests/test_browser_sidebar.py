@@ -61,6 +61,21 @@ def wait_idle(server: OctoPrintServer, device: str = "", timeout: float = 90.0) 
         time.sleep(0.2)
 
 
+def open_at(server: OctoPrintServer, browser, position: int):  # noqa: F811
+    """A fresh page's sidebar (as ``user``) once it shows the lens at ``position``."""
+    post(server, "move", position=position)
+    page = open_octoprint(browser, server, "user")
+    sidebar = page.locator(SIDEBAR)
+    expect(sidebar.locator(".pifocus-position-value")).to_have_text(str(position))
+    return page, sidebar
+
+
+def close(page: Page) -> None:
+    """No PiFocus script error on ``page``, then its browser context closed."""
+    assert_no_script_errors(page)
+    page.context.close()
+
+
 #: Records the x axis's tick labels each time the curve changes while a run is going, from
 #: the first point on (a MutationObserver sees every DOM update).
 WATCH_AXIS = """() => {
@@ -108,9 +123,7 @@ def tick_x(page: Page) -> dict:
 
 
 def test_the_curve_labels_its_axes_keeps_its_range_and_marks_the_lens(server, browser):  # noqa: F811
-    post(server, "move", position=900)
-    page = open_octoprint(browser, server, "user")
-    sidebar = page.locator(SIDEBAR)
+    page, sidebar = open_at(server, browser, 900)
     autofocus = sidebar.locator("button.pifocus-autofocus-button")
     expect(autofocus).to_be_enabled()
     curve = sidebar.locator("svg.pifocus-curve")
@@ -182,15 +195,11 @@ def test_the_curve_labels_its_axes_keeps_its_range_and_marks_the_lens(server, br
     assert [low, high] == [position - 80, position + 80], body["last_result"]
     seen = page.evaluate("window.__pifocusAxis")
     assert seen["ticks"] and seen["ticks"][0] == f"{low} {round((low + high) / 2)} {high}", seen
-    assert_no_script_errors(page)
-    page.context.close()
+    close(page)
 
 
 def test_the_slider_label_follows_the_thumb_and_go_clears_after_a_preset(server, browser):  # noqa: F811
-    post(server, "move", position=600)
-    page = open_octoprint(browser, server, "user")
-    sidebar = page.locator(SIDEBAR)
-    expect(sidebar.locator(".pifocus-position-value")).to_have_text("600")
+    page, sidebar = open_at(server, browser, 600)
     slider = sidebar.locator("input.pifocus-slider")
     label = sidebar.locator(".pifocus-slider-current")
 
@@ -221,15 +230,12 @@ def test_the_slider_label_follows_the_thumb_and_go_clears_after_a_preset(server,
         expect(target).to_have_value("")
     finally:
         post(server, "preset_delete", name="slide")
-    assert_no_script_errors(page)
-    page.context.close()
+    close(page)
 
 
 def test_presets_ask_before_a_delete_or_a_replace(server, browser):  # noqa: F811
-    post(server, "move", position=600)
     post(server, "preset_save", name="bed", position=600)
-    page = open_octoprint(browser, server, "user")
-    sidebar = page.locator(SIDEBAR)
+    page, sidebar = open_at(server, browser, 600)
     preset = sidebar.locator(".pifocus-preset", has_text="bed")
     expect(preset).to_have_count(1)
 
@@ -263,14 +269,11 @@ def test_presets_ask_before_a_delete_or_a_replace(server, browser):  # noqa: F81
     dialog.locator(".modal-footer .btn-danger").click()
     expect(sidebar.locator(".pifocus-preset")).to_have_count(0)
     assert status(server)["presets"] == []
-    assert_no_script_errors(page)
-    page.context.close()
+    close(page)
 
 
 def test_a_cancel_says_cancelled_once_and_a_failure_shows_no_empty_score(server, browser):  # noqa: F811
-    post(server, "move", position=800)
-    page = open_octoprint(browser, server, "user")
-    sidebar = page.locator(SIDEBAR)
+    page, sidebar = open_at(server, browser, 800)
     result = sidebar.locator(".pifocus-result")
     sidebar.locator("button.pifocus-autofocus-button").click()
     expect(sidebar.locator("svg.pifocus-curve circle.pifocus-point").first).to_be_visible(timeout=30_000)
@@ -305,8 +308,7 @@ def test_a_cancel_says_cancelled_once_and_a_failure_shows_no_empty_score(server,
         r = admin.post(server.url + "/api/settings",
                        json={"plugins": {"pifocus": {"camera": {"url": ""}}}}, timeout=10)
         assert r.status_code == 200, r.text
-    assert_no_script_errors(page)
-    page.context.close()
+    close(page)
 
 
 def test_printer_z_before_its_first_move_shows_the_position_as_unknown(server, browser):  # noqa: F811
@@ -338,8 +340,7 @@ def test_printer_z_before_its_first_move_shows_the_position_as_unknown(server, b
     assert accent_pixels(slider) > 20  # the thumb and the filled track are back
     sidebar.locator("select.pifocus-device-select").select_option("camera")  # the next tests' device
     expect(sidebar.locator(".pifocus-position-units")).to_have_text("VCM steps")
-    assert_no_script_errors(page)
-    page.context.close()
+    close(page)
 
 
 def test_on_a_phone_the_panel_fits_its_column_and_fingers_hit_its_buttons(server, browser):  # noqa: F811
