@@ -389,8 +389,13 @@ window.PiFocusShared = (function () {
             if (validSample(data.sample)) self.curve.push([data.sample[0], data.sample[1]]);
         };
 
+        /** How many runs ended here (result messages): a command's reply that says busy but
+         * was sent before the last one ended is older than what the pushes said since. */
+        self.runsEnded = 0;
+
         self.fromResult = function (result) {
             if (!result || typeof result !== "object") return;
+            self.runsEnded += 1;
             if (validRange(result.search_range)) self.searchRange(validRange(result.search_range));
             self.lastResult(result);
             self.busy(false);

@@ -381,15 +381,26 @@ $(function () {
                 });
         };
 
+        /** The handler of a command's reply (a status). The reply and the pushes travel apart:
+         * a reply that still says busy after the run's result was pushed (a cancel answered
+         * slowly) is older than that result, so the status is asked again instead. */
+        function applyReply() {
+            var ended = self.runsEnded;
+            return function (response) {
+                if (!response || typeof response !== "object" || !("driver" in response)) return;
+                if (response.busy && self.runsEnded !== ended) {
+                    self.requestStatus();
+                    return;
+                }
+                self.fromStatus(response);
+            };
+        }
+
         /** POST a command; a status in the reply is applied, errors pop up. */
         self.command = function (command, payload, title) {
             self.sending(true);
             return OctoPrint.simpleApiCommand(PLUGIN, command, withDevice(payload))
-                .done(function (response) {
-                    if (response && typeof response === "object" && "driver" in response) {
-                        self.fromStatus(response);
-                    }
-                })
+                .done(applyReply())
                 .fail(function (xhr) {
                     notifyError(title || gettext("PiFocus"), errorText(xhr));
                     self.requestStatus();
@@ -447,7 +458,7 @@ $(function () {
         self.cancel = function () {
             if (!self.canCancel()) return;
             OctoPrint.simpleApiCommand(PLUGIN, "cancel", withDevice({}))
-                .done(self.fromStatus)
+                .done(applyReply())
                 .fail(function (xhr) {
                     notifyError(gettext("Could not cancel the autofocus"), errorText(xhr));
                 });
