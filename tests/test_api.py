@@ -20,6 +20,7 @@ from typing import Any, Dict, List
 import pytest
 
 from octoprint_server import OctoPrintServer, deep_merge, demo_config
+from socket_listener import SocketListener
 
 API = "/api/plugin/pifocus"
 
@@ -303,6 +304,8 @@ def test_autofocus_ends_in_focus_and_refuses_a_second_run(octoprint_server):
     assert result["found"] is True and result["message"] == ""
     assert result["captures"] == len(result["samples"]) >= 8
     assert body["curve"] == result["samples"]
+    # A full search covers the lens range: the curve's x axis, in the result and the status.
+    assert result["search_range"] == [0, 1023] and body["search_range"] == [0, 1023]
     assert body["position"] == result["position"]
     # In focus: the simulated camera's blur is within the depth of field (< 1 px).
     simulation = body["simulation"]
@@ -312,11 +315,18 @@ def test_autofocus_ends_in_focus_and_refuses_a_second_run(octoprint_server):
 
 def test_refine_autofocus_searches_near_the_current_position(octoprint_server):
     moved_to(octoprint_server, 380)  # near focus (340)
-    assert post(octoprint_server, "autofocus", refine=True).status_code == 202
-    result = wait_idle(octoprint_server)["last_result"]
+    with SocketListener(octoprint_server, "user") as socket:
+        assert post(octoprint_server, "autofocus", refine=True).status_code == 202
+        result = wait_idle(octoprint_server)["last_result"]
+        socket.wait_for_plugin("pifocus", lambda data: data.get("type") == "result")
+        progress = [m for m in socket.plugin_messages("pifocus") if m.get("type") == "progress"]
     assert result["found"] is True and result["mode"] == "refine"
     assert all(abs(p - 380) <= 80 + 1 for p, _ in result["samples"])  # search.window: 80 codes
     assert abs(result["position"] - 340) <= 20
+    # The window searched comes with every frame from the first on, and with the result: the
+    # browser's x axis does not jump mid-run.
+    assert result["search_range"] == [300, 460]
+    assert len(progress) == result["captures"] and all(m["range"] == [300, 460] for m in progress), progress
 
 
 def test_cancel_stops_the_run_and_goes_back(octoprint_server):

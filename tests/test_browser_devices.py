@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from octoprint_server import DEFAULT_USERS, DISABLED_PLUGINS, OctoPrintServer, deep_merge, demo_config
-from test_browser import SIDEBAR, assert_no_script_errors, browser, open_octoprint, screenshot  # noqa: F401
+from test_browser import PAGE_TIMEOUT, SIDEBAR, assert_no_script_errors, browser, open_octoprint, screenshot  # noqa: F401
 
 API = "/api/plugin/pifocus"
 NOZZLE = {"id": "nozzle", "name": "Nozzle cam", "driver": "simulated",
@@ -51,8 +51,9 @@ def test_the_sidebar_switches_devices_and_shows_the_others_run(server, browser):
     expect(sidebar.locator(".pifocus-position-value")).to_have_text("222")
     # Remembered by this browser.
     page.reload()
+    # OctoPrint's UI binds again after the reload: longer than expect's 5 s on a busy machine.
+    expect(sidebar.locator(".pifocus-position-value")).to_have_text("222", timeout=PAGE_TIMEOUT)
     expect(sidebar.locator("select.pifocus-device-select")).to_have_value("nozzle")
-    expect(sidebar.locator(".pifocus-position-value")).to_have_text("222")
 
     # The first device focuses (from the API); the nozzle stays shown, the run shows as a line.
     assert s.post(server.url + API, json={"command": "autofocus"}).status_code == 202

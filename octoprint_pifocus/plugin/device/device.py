@@ -297,17 +297,21 @@ class FocusDevice:
                           "window %g" % window if windowed else "full range", describe(lens),
                           getattr(camera, "name", camera))
 
+        search_range: Optional[List[float]] = None
+
         def progress(fraction: float, sample) -> None:
             point = [sample.position, float(sample.score)]
             self.memory.add_sample(point, sample.phase, fraction)
             self._publish({"type": "progress", "fraction": round(float(fraction), 4),
-                           "phase": sample.phase, "sample": point})
+                           "phase": sample.phase, "sample": point, "range": search_range})
 
         started = time.monotonic()
         try:
             window = self._search_window(lens, refine)
             self.jobs.note_start(lens, job)
             self._into_limits(lens)
+            search_range = _search_range(lens, window)
+            self.memory.set_search_range(search_range)
             result = autofocus(lens, camera, roi=self.config["roi"], measure=self.config["measure"],
                                progress=progress, should_cancel=job.cancel.is_set,
                                refine=windowed, window=window)
@@ -318,7 +322,7 @@ class FocusDevice:
                                      message=gettext("Autofocus could not start: %(error)s", error=str(exc)),
                                      duration=time.monotonic() - started,
                                      mode="refine" if windowed else "full")
-        data = result.to_dict()
+        data = dict(result.to_dict(), search_range=search_range)
         self.memory.end_run(data, result.samples)
         self._publish({"type": "result", "result": data})
         if result.found:
@@ -476,6 +480,7 @@ class FocusDevice:
             "phase": run["phase"] if job is not None else None,
             "progress": run["progress"],
             "curve": run["curve"],
+            "search_range": run["search_range"],
             "last_result": run["last_result"],
             "presets": self.presets(),
             "z_blocked": self.z_blocked(),
@@ -529,3 +534,15 @@ class FocusDevice:
     @property
     def stopped(self) -> bool:
         return self.jobs.stopped is not None
+
+
+def _search_range(lens, window: Optional[float]) -> List[float]:
+    """What a run searches, in lens units: the whole range, or the refine window around the
+    start clipped to it. The browser fixes the curve's x axis to it from the first frame."""
+    low, high = lens.limits
+    if window is None:
+        return [low, high]
+    start = lens.position
+    span = [max(low, start - window), min(high, start + window)]
+    # A lens of whole steps (a VCM's codes) searches whole steps: [261, 421], not [261.0, 421.0].
+    return [int(round(v)) for v in span] if isinstance(low, int) and isinstance(high, int) else span

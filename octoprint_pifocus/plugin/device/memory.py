@@ -33,6 +33,8 @@ class DeviceMemory:
         self._last: Dict[str, Any] = dict(config.get("last_position") or {})
         self._persist_timer: Optional[threading.Timer] = None
         self._curve: List[List[float]] = []
+        #: [low, high] the current or last run searches (the curve's x axis from its first frame).
+        self._search_range: Optional[List[float]] = None
         self._phase: Optional[str] = None
         self._progress = 0.0
         self._last_result: Optional[Dict[str, Any]] = None
@@ -109,8 +111,13 @@ class DeviceMemory:
     def begin_run(self) -> None:
         with self._lock:
             self._curve = []
+            self._search_range = None
             self._phase = "coarse"
             self._progress = 0.0
+
+    def set_search_range(self, search_range: Optional[List[float]]) -> None:
+        with self._lock:
+            self._search_range = search_range
 
     def add_sample(self, point: List[float], phase: Optional[str], fraction: float) -> None:
         with self._lock:
@@ -129,10 +136,11 @@ class DeviceMemory:
     def forget_run(self) -> None:
         """The driver changed: the last curve and result are in other units."""
         with self._lock:
-            self._curve, self._last_result = [], None
+            self._curve, self._last_result, self._search_range = [], None, None
 
     def run_status(self) -> Dict[str, Any]:
-        """``phase``, ``progress``, ``curve`` and ``last_result`` for the status."""
+        """``phase``, ``progress``, ``curve``, ``search_range`` and ``last_result`` for the status."""
         with self._lock:
             return {"phase": self._phase, "progress": round(self._progress, 4),
-                    "curve": [list(p) for p in self._curve], "last_result": self._last_result}
+                    "curve": [list(p) for p in self._curve], "search_range": self._search_range,
+                    "last_result": self._last_result}

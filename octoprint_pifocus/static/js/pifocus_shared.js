@@ -89,7 +89,14 @@ window.PiFocusShared = (function () {
     function label(kind, key) {
         if (labels === undefined) {
             labels = {
-                units: {code: gettext("code"), dioptre: gettext("dioptres"), mm: gettext("mm")},
+                // "code" is the number a lens driver takes: a VCM chip's current step, a V4L2
+                // camera's focus_absolute step; a newcomer reads those, not "code".
+                units: {code: gettext("steps"), dioptre: gettext("dioptres"), mm: gettext("mm")},
+                driverUnits: {
+                    i2c: gettext("VCM steps"),
+                    simulated: gettext("VCM steps"),
+                    v4l2: gettext("focus steps")
+                },
                 phases: {
                     coarse: gettext("Coarse search"),
                     fine: gettext("Fine search"),
@@ -100,8 +107,19 @@ window.PiFocusShared = (function () {
         return _.has(labels[kind], key) ? labels[kind][key] : undefined;
     }
 
-    function unitsLabel(units) {
+    /** The unit of a lens position as a user reads it; ``driver`` makes "code" specific
+     * (VCM steps for an I2C or simulated VCM, focus steps for V4L2). */
+    function unitsLabel(units, driver) {
+        if (units === "code" && driver) {
+            var specific = label("driverUnits", driver);
+            if (specific) return specific;
+        }
         return label("units", units) || (units ? String(units) : "");
+    }
+
+    /** The units label of a status (its units and driver). */
+    function statusUnits(st) {
+        return st ? unitsLabel(st.units, st.driver) : "";
     }
 
     function phaseLabel(phase) {
@@ -172,11 +190,41 @@ window.PiFocusShared = (function () {
 
     // ~~ a run: progress, the curve growing from pushed samples, the result
 
+    /** A [low, high] pair of numbers, low < high, or null. */
+    function validRange(range) {
+        return Array.isArray(range) && isNumber(range[0]) && isNumber(range[1]) && range[1] > range[0]
+            ? [range[0], range[1]]
+            : null;
+    }
+
+    // The width of the box an element is shown in, into an observable, as it changes: the
+    // curve is drawn in screen pixels (pifocus_chart.js). data-bind="pifocusWidth: plotWidth"
+    if (window.ko && ko.bindingHandlers && !ko.bindingHandlers.pifocusWidth) {
+        ko.bindingHandlers.pifocusWidth = {
+            init: function (element, valueAccessor) {
+                var target = valueAccessor();
+                var update = function () {
+                    var width = element.clientWidth;
+                    if (width > 0 && width !== target()) target(width);
+                };
+                if (window.ResizeObserver) {
+                    var observer = new ResizeObserver(update);
+                    observer.observe(element);
+                    ko.utils.domNodeDisposal.addDisposeCallback(element, function () {
+                        observer.disconnect();
+                    });
+                }
+                update();
+            }
+        };
+    }
+
     /**
      * Adds to ``self`` the observables of an autofocus run and what the templates bind to
-     * (progressPercent, progressText, plot, result), and the handlers for the pushed
+     * (progressPercent, progressText, plot, result, runStale), and the handlers for the pushed
      * messages (fromProgress, fromResult) and for a status (runFromStatus).
-     * ``self`` must have the computeds limits, decimals and units.
+     * ``self`` must have the computeds limits, decimals and units; with ``self.status`` (the
+     * lens status) the curve marks the lens's position and greys out once it moved.
      */
     function addRunView(self) {
         self.curve = ko.observableArray([]);
@@ -184,7 +232,35 @@ window.PiFocusShared = (function () {
         self.phase = ko.observable(null);
         self.progress = ko.observable(0);
         self.lastResult = ko.observable(null);
+        self.searchRange = ko.observable(null); // what the current run searches: the x axis
+        self.plotWidth = ko.observable(0);
 
+        function lensStatus() {
+            return ko.isObservable(self.status) ? self.status() : undefined;
+        }
+
+        /** The unit of positions (from the status: its driver says which steps). */
+        self.runUnits = ko.pureComputed(function () {
+            var st = lensStatus();
+            return st ? statusUnits(st) : self.units();
+        });
+
+        /** Where the lens is now (null when unknown or without a status). */
+        self.runPosition = ko.pureComputed(function () {
+            var st = lensStatus();
+            return st && isNumber(st.position) ? st.position : null;
+        });
+
+        /** The last run's curve and result no longer say where the lens is: it moved since. */
+        self.runStale = ko.pureComputed(function () {
+            var result = self.lastResult();
+            var position = self.runPosition();
+            if (self.busy() || !result || typeof result !== "object") return false;
+            if (!isNumber(result.position) || position === null) return false;
+            var st = lensStatus();
+            var resolution = st && isNumber(st.resolution) && st.resolution > 0 ? st.resolution : 0;
+            return Math.abs(position - result.position) > Math.max(resolution / 2, 1e-9);
+        });
 
         self.progressPercent = ko.pureComputed(function () {
             var value = self.progress();
@@ -206,14 +282,40 @@ window.PiFocusShared = (function () {
         });
 
         self.plot = ko.pureComputed(function () {
-            return window.PiFocusChart.plotGeometry(
-                self.samples(),
-                self.limits(),
-                self.decimals(),
-                self.busy(),
-                self.lastResult()
-            );
+            var result = self.lastResult();
+            var busy = self.busy();
+            var range = busy ? self.searchRange() : validRange(result && result.search_range) || self.searchRange();
+            var units = self.runUnits();
+            return window.PiFocusChart.plotGeometry({
+                samples: self.samples(),
+                limits: self.limits(),
+                range: range,
+                decimals: self.decimals(),
+                busy: busy,
+                result: result,
+                position: self.runPosition(),
+                width: self.plotWidth(),
+                units: units ? _.sprintf(gettext("position (%(units)s)"), {units: units}) : gettext("position")
+            });
         });
+
+        /** The result's message without a first sentence that repeats the title's "cancelled". */
+        function cancelMessage(result, decimals) {
+            if (isNumber(result.position) && result.position === result.start_position) {
+                return _.sprintf(gettext("The lens is back where it started, at %(position)s %(units)s."), {
+                    position: formatNumber(result.position, decimals),
+                    units: self.runUnits()
+                });
+            }
+            var message = String(result.message || "");
+            // The engine's message starts with "Autofocus cancelled." (in English, or in the
+            // user's language once translated): the title says it already.
+            _.each(["Autofocus cancelled", gettext("Autofocus cancelled")], function (sentence) {
+                var escaped = sentence.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+                message = message.replace(new RegExp("^\\s*" + escaped + "\\.?\\s*", "i"), "");
+            });
+            return message;
+        }
 
         self.result = ko.pureComputed(function () {
             var result = self.lastResult();
@@ -223,25 +325,35 @@ window.PiFocusShared = (function () {
             var title = result.found
                 ? _.sprintf(gettext("In focus at %(position)s %(units)s"), {
                       position: formatNumber(result.position, decimals),
-                      units: self.units()
+                      units: self.runUnits()
                   })
                 : result.cancelled
                 ? gettext("Autofocus cancelled")
                 : gettext("Autofocus failed");
-            var details = _.sprintf(
-                gettext("score %(score)s · %(frames)s frames · %(seconds)s s"),
-                {
+            var stale = self.runStale();
+            if (stale) title = _.sprintf(gettext("Last run: %(result)s"), {result: title});
+            // A score only means something for a found peak; a run that never took a frame
+            // has no details at all.
+            var frames = isNumber(result.captures) ? result.captures : 0;
+            var details = "";
+            if (result.found) {
+                details = _.sprintf(gettext("score %(score)s · %(frames)s frames · %(seconds)s s"), {
                     score: formatScore(result.score),
-                    frames: isNumber(result.captures) ? result.captures : "–",
+                    frames: frames,
                     seconds: formatSeconds(result.duration)
-                }
-            );
+                });
+            } else if (frames > 0) {
+                details = _.sprintf(gettext("%(frames)s frames · %(seconds)s s"), {
+                    frames: frames,
+                    seconds: formatSeconds(result.duration)
+                });
+            }
             return {
                 kind: kind,
-                css: "alert-" + kind,
+                css: "alert-" + kind + (stale ? " pifocus-stale" : ""),
                 title: title,
                 details: details,
-                message: result.message || "",
+                message: result.cancelled ? cancelMessage(result, decimals) : result.message || "",
                 position: isNumber(result.position) ? formatNumber(result.position, decimals) : ""
             };
         });
@@ -254,6 +366,10 @@ window.PiFocusShared = (function () {
             if (!(st.busy && self.busy() && self.curve().length > curve.length)) {
                 self.curve(curve);
             }
+            // A run starting: its range (null before its first frame), not the last run's.
+            if (st.busy && (!self.busy() || validRange(st.search_range))) {
+                self.searchRange(validRange(st.search_range));
+            }
             self.busy(!!st.busy);
             self.phase(st.phase || null);
             self.progress(isNumber(st.progress) ? st.progress : 0);
@@ -265,14 +381,22 @@ window.PiFocusShared = (function () {
                 // A run started (here or in another browser, by G-code, before a print).
                 self.busy(true);
                 self.curve([]);
+                self.searchRange(null);
             }
+            if (validRange(data.range)) self.searchRange(validRange(data.range));
             if (isNumber(data.fraction)) self.progress(data.fraction);
             if (data.phase) self.phase(data.phase);
             if (validSample(data.sample)) self.curve.push([data.sample[0], data.sample[1]]);
         };
 
+        /** How many runs ended here (result messages): a command's reply that says busy but
+         * was sent before the last one ended is older than what the pushes said since. */
+        self.runsEnded = 0;
+
         self.fromResult = function (result) {
             if (!result || typeof result !== "object") return;
+            self.runsEnded += 1;
+            if (validRange(result.search_range)) self.searchRange(validRange(result.search_range));
             self.lastResult(result);
             self.busy(false);
             self.progress(1);
@@ -448,6 +572,7 @@ window.PiFocusShared = (function () {
         errorText: errorText,
         notifyError: notifyError,
         unitsLabel: unitsLabel,
+        statusUnits: statusUnits,
         phaseLabel: phaseLabel,
         validSample: validSample,
         validRoi: validRoi,

@@ -31,7 +31,6 @@ $(function () {
     var formatNumber = shared.formatNumber;
     var errorText = shared.errorText;
     var notifyError = shared.notifyError;
-    var unitsLabel = shared.unitsLabel;
     var validRoi = shared.validRoi;
 
     // ~~ the sidebar
@@ -81,6 +80,7 @@ $(function () {
             self.busy(false);
             self.curve([]);
             self.lastResult(null);
+            self.searchRange(null);
             self.requestStatus();
         });
         function withDevice(payload) {
@@ -211,8 +211,7 @@ $(function () {
             return decimalsFor(self.resolution());
         });
         self.units = ko.pureComputed(function () {
-            var st = self.status();
-            return unitsLabel(st && st.units);
+            return shared.statusUnits(self.status());
         });
         self.position = ko.pureComputed(function () {
             var st = self.status();
@@ -220,6 +219,22 @@ $(function () {
         });
         self.positionText = ko.pureComputed(function () {
             return formatNumber(self.position(), self.decimals());
+        });
+        /** A usable lens whose position nobody knows yet (printer Z before its first move, or
+         * after homing; a camera-streamer lens before its first set position): the slider's
+         * thumb and the number would only guess. */
+        self.positionUnknown = ko.pureComputed(function () {
+            var st = self.status();
+            return !!st && !!st.driver && st.lens_ok !== false && self.position() === null;
+        });
+        self.positionUnknownText = gettext(
+            "Position unknown until the lens moves to a set position: use Go, the slider or a preset."
+        );
+        // A number typed for Go that is not where the lens went (a preset, a nudge, another
+        // browser) would read as the position: it goes.
+        self.position.subscribe(function (position) {
+            var typed = toNumber(self.target());
+            if (typed !== null && typed !== position) self.target("");
         });
         self.driverText = ko.pureComputed(function () {
             var st = self.status();
@@ -366,15 +381,26 @@ $(function () {
                 });
         };
 
+        /** The handler of a command's reply (a status). The reply and the pushes travel apart:
+         * a reply that still says busy after the run's result was pushed (a cancel answered
+         * slowly) is older than that result, so the status is asked again instead. */
+        function applyReply() {
+            var ended = self.runsEnded;
+            return function (response) {
+                if (!response || typeof response !== "object" || !("driver" in response)) return;
+                if (response.busy && self.runsEnded !== ended) {
+                    self.requestStatus();
+                    return;
+                }
+                self.fromStatus(response);
+            };
+        }
+
         /** POST a command; a status in the reply is applied, errors pop up. */
         self.command = function (command, payload, title) {
             self.sending(true);
             return OctoPrint.simpleApiCommand(PLUGIN, command, withDevice(payload))
-                .done(function (response) {
-                    if (response && typeof response === "object" && "driver" in response) {
-                        self.fromStatus(response);
-                    }
-                })
+                .done(applyReply())
                 .fail(function (xhr) {
                     notifyError(title || gettext("PiFocus"), errorText(xhr));
                     self.requestStatus();
@@ -393,8 +419,12 @@ $(function () {
             self.command("move", {position: position}, gettext("Could not move the lens"));
         };
 
-        self.sliderInput = function () {
+        /** While dragging, the label above the slider follows the thumb (the lens moves on
+         * release). */
+        self.sliderInput = function (data, event) {
             self.sliderDragging(true);
+            var value = event && event.target ? toNumber(event.target.value) : null;
+            if (value !== null) self.sliderValue(value);
             return true;
         };
         self.sliderReleased = function () {
@@ -428,20 +458,53 @@ $(function () {
         self.cancel = function () {
             if (!self.canCancel()) return;
             OctoPrint.simpleApiCommand(PLUGIN, "cancel", withDevice({}))
-                .done(self.fromStatus)
+                .done(applyReply())
                 .fail(function (xhr) {
                     notifyError(gettext("Could not cancel the autofocus"), errorText(xhr));
                 });
         };
 
+        /** The preset of that name (compared as the backend does: trimmed, NFC, without
+         * case), or undefined. */
+        function presetNamed(name) {
+            var key = function (text) {
+                text = String(text || "").trim();
+                return (text.normalize ? text.normalize("NFC") : text).toLowerCase();
+            };
+            return _.find(self.presets(), function (p) {
+                return key(p.name) === key(name);
+            });
+        }
+
         self.savePreset = function () {
             if (!self.canSavePreset()) return;
             var name = self.presetName().trim();
-            self.command("preset_save", {name: name}, gettext("Could not save the preset")).done(
-                function () {
+            var save = function () {
+                self.command("preset_save", {name: name}, gettext("Could not save the preset")).done(function () {
                     self.presetName("");
-                }
-            );
+                });
+            };
+            var existing = presetNamed(name);
+            if (!existing) {
+                save();
+                return;
+            }
+            // Saving under a name in use replaces that preset: say so first.
+            showConfirmationDialog({
+                title: gettext("Replace the preset?"),
+                message: _.escape(
+                    _.sprintf(gettext('The preset "%(name)s" is at %(old)s %(units)s. Saving replaces it with %(new)s %(units)s.'), {
+                        name: existing.name,
+                        old: existing.positionText,
+                        new: self.positionText(),
+                        units: self.units()
+                    })
+                ),
+                proceed: gettext("Replace"),
+                proceedClass: "primary",
+                dialogClass: "pifocus-confirm pifocus-confirm-replace",
+                onproceed: save
+            });
         };
         self.applyPreset = function (preset) {
             if (!self.canMove()) return;
@@ -449,11 +512,22 @@ $(function () {
         };
         self.deletePreset = function (preset) {
             if (!self.canDeletePreset()) return;
-            self.command(
-                "preset_delete",
-                {name: preset.name},
-                gettext("Could not delete the preset")
-            );
+            showConfirmationDialog({
+                title: gettext("Delete the preset?"),
+                message: _.escape(
+                    _.sprintf(gettext('The preset "%(name)s" (%(position)s %(units)s) will be gone for every user.'), {
+                        name: preset.name,
+                        position: preset.positionText,
+                        units: self.units()
+                    })
+                ),
+                proceed: gettext("Delete"),
+                proceedClass: "danger",
+                dialogClass: "pifocus-confirm pifocus-confirm-delete",
+                onproceed: function () {
+                    self.command("preset_delete", {name: preset.name}, gettext("Could not delete the preset"));
+                }
+            });
         };
         self.applyTitle = function (preset) {
             return (
@@ -564,6 +638,7 @@ $(function () {
             self.curve([]);
             self.busy(false);
             self.lastResult(null);
+            self.searchRange(null);
         };
 
         self.onTabChange = function () {
