@@ -680,6 +680,13 @@ class FocusController:
                                   webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
 
+    def _missing_webcam(self) -> Optional[str]:
+        """The OctoPrint webcam this device names that OctoPrint no longer lists, or None."""
+        cam, webcams = self.config["camera"], self._webcams()
+        if cam["url"] or not cam["webcam"] or webcams is None:
+            return None
+        return webcams.missing(cam["webcam"])
+
     def snapshot(self) -> bytes:
         """One JPEG from the configured camera (for drawing the region of interest)."""
         camera = self.camera(fresh=True)
@@ -898,6 +905,7 @@ class FocusController:
                 "device": self.id,
                 "device_name": self.name,
             }
+        body["camera_missing"] = self._missing_webcam()
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None
         return body
