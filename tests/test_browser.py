@@ -73,7 +73,8 @@ def open_octoprint(browser, server: OctoPrintServer, user: str, query: str = "")
     page.pifocus_errors = errors  # type: ignore[attr-defined]
     page.set_default_timeout(PAGE_TIMEOUT)
     page.goto(server.url + "/" + query)
-    expect(page.locator(SIDEBAR)).to_be_visible()
+    # OctoPrint's first page of a server packs its assets: slow on a loaded machine.
+    expect(page.locator(SIDEBAR)).to_be_visible(timeout=PAGE_TIMEOUT)
     return page
 
 
