@@ -374,7 +374,12 @@ class PiFocusPlugin(
                 self, {key: checked[key] for key in ("devices", "simulation")
                        if key in submitted or key == "devices"})
         known = {device.id for device in self.devices}
-        self.devices.configure(self._checked())
+        removed = self.devices.configure(self._checked())
+        if removed:
+            # A removed device saved its last position while shutting down (settings.save()):
+            # OctoPrint's own save after this one then finds nothing to write and fires no
+            # SettingsUpdated, which is what tells the browsers (the sidebar's device list).
+            self._event_bus.fire(Events.SETTINGS_UPDATED)
         self._reset_simulation()  # settings, devices added or removed, drivers changed
         self.devices.publish_status()  # with the simulations as they are now
         for device in self.devices:

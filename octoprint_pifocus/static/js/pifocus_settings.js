@@ -165,8 +165,11 @@ $(function () {
             return -key.length; // "printer_z.max" before "max"
         });
         _.each(keys, function (key) {
-            if (key.indexOf(".") > 0 || key === field) {
+            if (key.indexOf(".") > 0) {
                 message = message.split(key).join(labels[key]);
+            } else if (key === field && message.indexOf(key + " ") === 0) {
+                // "driver must be one of...": a plain word elsewhere in a sentence stays.
+                message = labels[key] + message.slice(key.length);
             }
         });
         return message;
@@ -431,10 +434,12 @@ $(function () {
             if (!self.canAdmin() || self.deviceList().length <= 1) return;
             var message = entry.presetCount
                 ? _.sprintf(gettext("The focus device %(name)s and its %(count)d presets will be removed when you save the settings. Its lens and camera stay as they are."),
-                            {name: entry.name(), count: entry.presetCount})
+                            {name: _.escape(entry.name()), count: entry.presetCount})
                 : _.sprintf(gettext("The focus device %(name)s will be removed when you save the settings. Its lens and camera stay as they are."),
-                            {name: entry.name()});
+                            {name: _.escape(entry.name())});
+            // (The dialog shows the message as HTML: the name is escaped.)
             showConfirmationDialog({
+                dialogClass: "pifocus-remove-device-dialog",
                 title: gettext("Remove this focus device?"),
                 message: message,
                 question: gettext("Remove it?"),
@@ -889,8 +894,6 @@ $(function () {
                 if (self.settingsShown && !self.dirty()) loadDevices(self.selectedId());
             });
         };
-
-        self.onSettingsSaved = self.onEventSettingsUpdated;
 
         self.onDataUpdaterPluginMessage = function (plugin, data) {
             if (plugin !== PLUGIN || !data || data.type !== "settings_error") return;
