@@ -62,7 +62,7 @@ def save(page: Page) -> None:
 
 def selector_names(page: Page, count: int) -> list:
     select = page.locator(f"{SIDEBAR} select.pifocus-device-select")
-    expect(select.locator("option")).to_have_count(count)
+    expect(select.locator("option")).to_have_count(count, timeout=20_000)
     return [o.strip() for o in select.locator("option").all_text_contents()]
 
 

@@ -844,7 +844,15 @@ $(function () {
                         local.plugins = plugins;
                     }
                     original.call(settingsViewModel, local, _.extend({}, options, {sending: true}))
-                        .done(deferred.resolve)
+                        .done(function () {
+                            // The sidebar's device selector follows at once (OctoPrint's
+                            // SettingsUpdated event tells it too, but may come late).
+                            var sidebar = OctoPrint.coreui.viewmodels
+                                ? OctoPrint.coreui.viewmodels.piFocusViewModel
+                                : undefined;
+                            if (changed && sidebar && sidebar.requestStatus) sidebar.requestStatus();
+                            deferred.resolve.apply(deferred, arguments);
+                        })
                         .fail(deferred.reject);
                 };
                 if (!changed) {
