@@ -314,8 +314,12 @@ def test_roi_is_drawn_on_the_snapshot_saved_and_shown_on_the_webcam(server, brow
     settle.dispatch_event("change")
     validation = settings.locator(".pifocus-validation")
     expect(validation).to_be_visible()
-    expect(validation).to_contain_text("camera.settle")
+    # With the field's label, next to the field, not the setting's key.
+    expect(validation).to_contain_text("Settle time must be at least 0")
+    expect(validation).not_to_contain_text("camera.settle")
     expect(settings.locator(".control-group.error #pifocus-camera-settle")).to_have_count(1)
+    expect(settings.locator(".control-group.error .pifocus-field-error")).to_have_text(
+        "Settle time must be at least 0, not -1")
     settle.fill("0.25")
     settle.dispatch_event("change")
     expect(validation).to_be_hidden()

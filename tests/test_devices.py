@@ -253,3 +253,36 @@ def test_octoprint_plugins_cli_takes_a_focus_device(tmp_path):
     unset = subprocess.run(run + ["pifocus:lens", "set", "500", "--focus-device", "camera"],
                            capture_output=True, text=True, timeout=120)
     assert unset.returncode == 2 and "no lens driver" in unset.stderr, unset.stderr
+
+
+def test_a_device_whose_webcam_is_gone_says_so_and_keeps_its_settings(server):
+    """A device naming a webcam OctoPrint no longer lists: the status says which, the stored
+    name stays, and an autofocus fails with a message that names it and says what to do."""
+    admin = server.session("admin")
+    before = server.plugin_settings("pifocus")["devices"]
+    gone = {"id": "gone0001", "name": "Old USB cam", "driver": "simulated", "camera": {"webcam": "usb_cam_unplugged"}}
+    r = admin.post(server.url + "/api/settings", json={"plugins": {"pifocus": {"devices": before + [gone]}}},
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    try:
+        deadline = time.monotonic() + 15
+        while len(status(server)["devices"]) != 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        body = status(server, "gone0001")
+        assert body["camera_missing"] == "usb_cam_unplugged"
+        assert [d["camera_missing"] for d in status(server)["devices"]] == [None, None, "usb_cam_unplugged"]
+        assert server.plugin_settings("pifocus")["devices"][2]["camera"]["webcam"] == "usb_cam_unplugged"
+
+        r = post(server, "autofocus", device="gone0001")
+        assert r.status_code == 202, r.text
+        result = wait_idle(server, "gone0001")["last_result"]
+        assert result["found"] is False
+        message = result["message"]
+        assert "'usb_cam_unplugged' is gone from OctoPrint" in message and "Settings > PiFocus" in message
+        # Still stored as it was; the other devices never missed theirs.
+        assert server.plugin_settings("pifocus")["devices"][2]["camera"]["webcam"] == "usb_cam_unplugged"
+        assert status(server, "nozzle")["camera_missing"] is None
+    finally:
+        r = admin.post(server.url + "/api/settings", json={"plugins": {"pifocus": {"devices": before}}}, timeout=10)
+        assert r.status_code == 200

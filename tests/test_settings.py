@@ -502,6 +502,91 @@ def test_changing_the_driver_clears_the_old_curve(server):
     save(server, {"driver": "simulated"})
 
 
+# ~~ the settings page's device list: a save of ``devices`` adds, renames, duplicates, removes
+
+
+def device_summary(server):
+    return [(d["id"], d["name"]) for d in settings(server)["devices"]]
+
+
+def refused(server, values, field, device=None):
+    """``values`` saved: nothing changes, the log says so, and validate_settings names ``field``."""
+    before = settings(server)
+    log_mark = len(server.log_text())
+    assert save(server, values) == before
+    assert settings(server) == before
+    assert "Settings not saved" in server.log_text()[log_mark:]
+    r = server.session("admin").post(server.url + API, json={"command": "validate_settings", "settings": values},
+                                     timeout=10)
+    assert r.status_code == 400, r.text
+    assert (r.json()["field"], r.json()["device"]) == (field, device), r.text
+    return r.json()
+
+
+def test_a_saved_device_list_adds_renames_duplicates_and_removes_devices(server):
+    user = server.session("user")
+    r = user.post(server.url + API, json={"command": "preset_save", "name": "deck", "position": 420}, timeout=10)
+    assert r.status_code == 200, r.text
+    first = settings(server)["devices"][0]
+    first_id, first_name = first["id"], first["name"]
+    presets = first["presets"]
+    assert "deck" in [p["name"] for p in presets]
+    sections = {k: v for k, v in first.items() if k not in ("id", "name", "presets", "last_position")}
+
+    # Rename the first (same id), add one, duplicate the first (its sections, no presets). The
+    # dialog's copy of the first's presets is stale ([]): the plugin's are kept.
+    answer = save(server, {"devices": [
+        dict(sections, id=first_id, name="Bed cam", presets=[], last_position={}),
+        {"id": "0a1b2c3d", "name": "Nozzle", "driver": "simulated", "camera": {"settle": 0.4}},
+        dict(sections, id="0a1b2c3e", name="Bed cam copy", measure="brenner")]})
+    assert [(d["id"], d["name"]) for d in answer["devices"]] == [
+        (first_id, "Bed cam"), ("0a1b2c3d", "Nozzle"), ("0a1b2c3e", "Bed cam copy")]
+    assert device_summary(server) == [(first_id, "Bed cam"), ("0a1b2c3d", "Nozzle"), ("0a1b2c3e", "Bed cam copy")]
+    written = stored(server)["devices"]
+    assert written[0]["presets"] == presets  # kept, whatever the dialog sent
+    assert written[1]["camera"]["settle"] == 0.4 and written[1]["presets"] == []
+    assert written[2]["printer_z"] == first["printer_z"] and written[2]["presets"] == []
+    # The running plugin follows: the status lists them, a request by the new name finds the
+    # renamed device (same id, same presets), the old name is gone.
+    body = wait_until(lambda: (lambda b: b if len(b["devices"]) == 3 else None)(status(server)),
+                      what="three devices in the status")
+    assert [(d["device"], d["device_name"]) for d in body["devices"]] == device_summary(server)
+    by_name = user.get(server.url + API, params={"device": "bed CAM"}, timeout=10).json()
+    assert by_name["device"] == first_id and "deck" in [p["name"] for p in by_name["presets"]]
+    r = user.get(server.url + API, params={"device": first_name + " (old)"}, timeout=10)
+    assert r.status_code == 400 and "Bed cam" in r.json()["error"]
+
+    # A second dialog, opened before, saves the list as it knew it: partial sections of known
+    # devices keep the rest, and nobody's presets change.
+    save(server, {"devices": [{"id": first_id, "name": "Bed cam", "camera": {"discard": 1}},
+                              {"id": "0a1b2c3d", "name": "Nozzle"}, {"id": "0a1b2c3e", "name": "Bed cam copy"}]})
+    written = stored(server)["devices"]
+    assert written[0]["camera"]["discard"] == 1 and written[0]["camera"]["settle"] == first["camera"]["settle"]
+    assert written[0]["presets"] == presets and written[1]["camera"]["settle"] == 0.4
+
+    # Refused, and nothing lost: two names that differ only in case, a bad value in a device
+    # that is not the first, an id that is no id, an entry without one, no device at all.
+    refused(server, {"devices": [{"id": first_id, "name": "Bed cam"}, {"id": "0a1b2c3d", "name": "BED CAM"}]},
+            "name", "0a1b2c3d")
+    problem = refused(server, {"devices": [{"id": first_id, "name": "Bed cam"},
+                                           {"id": "0a1b2c3d", "name": "Nozzle", "camera": {"settle": -1}}]},
+                      "camera.settle", "0a1b2c3d")
+    assert problem["error"].startswith("Nozzle: camera.settle must be at least 0")
+    refused(server, {"devices": [{"id": "Not An Id", "name": "X"}]}, "devices.0.id")
+    refused(server, {"devices": [{"name": "No id"}]}, "devices.0.id")
+    refused(server, {"devices": []}, "devices")
+
+    # Remove two: the first keeps its presets; the removed ones are gone from the status.
+    save(server, {"devices": [{"id": first_id, "name": first_name, "camera": {"discard": first["camera"]["discard"]}}]})
+    assert device_summary(server) == [(first_id, first_name)]
+    assert stored(server)["devices"][0]["presets"] == presets
+    body = wait_until(lambda: (lambda b: b if len(b["devices"]) == 1 else None)(status(server)),
+                      what="one device in the status")
+    assert body["device_name"] == first_name
+    r = user.get(server.url + API, params={"device": "0a1b2c3d"}, timeout=10)
+    assert r.status_code == 400
+
+
 # ~~ who may change PiFocus's settings
 
 from octoprint_server import DEFAULT_USERS, ServerUser  # noqa: E402

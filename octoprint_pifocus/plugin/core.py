@@ -289,6 +289,11 @@ class PiFocusPlugin(
                 self, {key: checked[key] for key in ("devices", "simulation")
                        if key in submitted or key == "devices"})
         change = self.devices.configure(self.stored.checked())
+        if change.removed:
+            # A removed device saved its last position while shutting down (settings.save()):
+            # OctoPrint's own save after this one then finds nothing to write and fires no
+            # SettingsUpdated, which is what tells the browsers (the sidebar's device list).
+            self._event_bus.fire(Events.SETTINGS_UPDATED)
         self._reset_simulation()  # settings, devices added or removed, drivers changed
         self.devices.publish_status()  # with the simulations as they are now
         self.devices.open_in_background(change.added)

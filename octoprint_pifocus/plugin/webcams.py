@@ -23,6 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import octoprint.webcams
 from octoprint.webcams import WebcamNotAbleToTakeSnapshotException
 
+from flask_babel import gettext
+
 from ..errors import CameraError
 from ..redact import mask_url
 from ..sources.base import DEFAULT_TIMEOUT, FrameSource
@@ -95,12 +97,23 @@ def find_webcam(name: Optional[str] = None):
     webcams = octoprint.webcams.get_webcams()
     webcam = webcams.get(name)
     if webcam is None:
-        known = ", ".join(sorted(webcams)) or "none"
-        raise CameraError(
-            f"OctoPrint has no webcam called {name!r} (it knows: {known}). Check PiFocus's camera "
-            "setting, and that the plugin providing that webcam is installed and enabled."
-        )
+        raise CameraError(gone_message(name, sorted(webcams)))
     return webcam
+
+
+def gone_message(name: str, known: List[str]) -> str:
+    """What a device whose webcam OctoPrint no longer lists says (status, autofocus, snapshot)."""
+    return gettext("The webcam %(name)s is gone from OctoPrint (it knows: %(known)s). Choose another camera "
+                   "for this focus device in Settings > PiFocus, or install and enable the plugin that "
+                   "provides that webcam again.", name=repr(name), known=", ".join(known) or gettext("none"))
+
+
+def missing_webcam(name: Optional[str]) -> Optional[str]:
+    """``name`` when it names a webcam OctoPrint does not list (now); None for a listed one or
+    for "" (OctoPrint's snapshot webcam, whichever that is)."""
+    if not name:
+        return None
+    return None if name in octoprint.webcams.get_webcams() else name
 
 
 def snapshot_timeout(webcam) -> float:
@@ -366,6 +379,10 @@ class OctoPrintWebcams:
 
     def find(self, name: Optional[str] = None):
         return find_webcam(name)
+
+    def missing(self, name: Optional[str]) -> Optional[str]:
+        """See :func:`missing_webcam`."""
+        return missing_webcam(name)
 
     def source(self, name: Optional[str] = None, settle: float = 0.0, discard: int = 0) -> OctoPrintWebcamSource:
         return OctoPrintWebcamSource(name, settle=settle, discard=discard)

@@ -8,7 +8,7 @@ PiFocus's simulated webcam is always read in-process, its snapshots are always f
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from flask_babel import gettext
 
@@ -55,6 +55,13 @@ class CameraSlot:
                 self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
                                   webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
+
+    def missing_webcam(self) -> Optional[str]:
+        """The OctoPrint webcam this device names that OctoPrint no longer lists, or None."""
+        cam, webcams = self._config()["camera"], self._webcams()
+        if cam["url"] or not cam["webcam"] or webcams is None:
+            return None
+        return webcams.missing(cam["webcam"])
 
     def snapshot(self) -> bytes:
         """One JPEG from the configured camera (for drawing the region of interest)."""

@@ -488,6 +488,7 @@ class FocusDevice:
             "device": self.id,
             "device_name": self.name,
         }
+        body["camera_missing"] = self.camera_slot.missing_webcam()
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None
         return body

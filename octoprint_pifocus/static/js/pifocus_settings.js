@@ -1,10 +1,16 @@
 /*
  * Settings > PiFocus: PiFocusSettingsViewModel.
  *
- * The lens driver with Detect, Test and Run set-up, the camera, the region of interest drawn
- * on a snapshot, search, printer Z and automation. Values are checked live with the plugin's
- * validate_settings command while the dialog is open; a save the backend refuses comes back
- * as a "settings_error" plugin message.
+ * The focus devices (list, Add, Duplicate, Rename, Remove), and the form of the chosen one:
+ * the lens driver with Detect, Test and Run set-up, the camera, the region of interest drawn
+ * on a snapshot, search, printer Z and automation. The form edits a copy of one device
+ * (``pf``, its own observables); the list keeps every device's copy until Save, which sends
+ * them all as ``devices`` through OctoPrint's settings save.
+ *
+ * Values are checked live with the plugin's validate_settings command while the dialog is
+ * open, and once more when Save is pressed: while the backend would refuse them, Save stops
+ * (the dialog stays open on this page, the message next to the field, every edit kept).
+ * A save the backend refuses anyway comes back as a "settings_error" plugin message.
  *
  * Its neighbours: pifocus_sidebar.js (the sidebar), pifocus_wizard.js (the set-up),
  * pifocus_chart.js and pifocus_shared.js.
@@ -89,7 +95,126 @@ $(function () {
         }
     };
 
+    /** A setting's group of the form: ``pifocusField: "camera.settle"`` (or a list of
+     * paths) marks it as an error and shows the backend's message, with the field's label,
+     * under the field, the same way for every setting. */
+    ko.bindingHandlers.pifocusField = {
+        init: function (element) {
+            var controls = $(element).children(".controls").first();
+            $('<span class="help-block pifocus-field-error" style="display: none"></span>')
+                .appendTo(controls.length ? controls : $(element));
+        },
+        update: function (element, valueAccessor, allBindings, viewModel, bindingContext) {
+            var root = bindingContext.$root;
+            var message = "";
+            _.each([].concat(ko.unwrap(valueAccessor())), function (path) {
+                message = message || (root.fieldError ? root.fieldError(path) : "");
+            });
+            $(element).toggleClass("error", !!message);
+            $(element).find(".pifocus-field-error").first().text(message).toggle(!!message);
+        }
+    };
+
     var CUSTOM_URL = "__url__";
+
+    /** The sections of one focus device the form edits (settings.DEVICE_KEYS without the
+     * presets and last positions, which only the plugin writes). */
+    var SECTIONS = ["driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi",
+                    "measure", "search", "automation"];
+    /** PiFocus's simulated webcams: the first device's, and "<this>_<id>" for the others. */
+    var SIMULATED_WEBCAM = "pifocus_simulated";
+
+    /** The visible labels of the settings, for the backend's messages (which name the key);
+     * a function: the translations are not there yet when this file loads. */
+    function fieldLabels() {
+        return {
+        "name": gettext("Name"),
+        "driver": gettext("Lens driver"),
+        "i2c.bus": gettext("I2C bus"),
+        "i2c.address": gettext("Address"),
+        "i2c.chip": gettext("Driver chip"),
+        "v4l2.device": gettext("Device"),
+        "camera_streamer.url": gettext("camera-streamer URL"),
+        "camera_streamer.device": gettext("Camera device"),
+        "camera_streamer.min": gettext("Lens range minimum"),
+        "camera_streamer.max": gettext("Lens range maximum"),
+        "printer_z.min": gettext("Z window minimum"),
+        "printer_z.max": gettext("Z window maximum"),
+        "printer_z.feedrate": gettext("Feed rate"),
+        "printer_z.backlash": gettext("Backlash overshoot"),
+        "printer_z.resolution": gettext("Step"),
+        "camera.webcam": gettext("Camera"),
+        "camera.url": gettext("URL"),
+        "camera.mode": gettext("Frames from"),
+        "camera.settle": gettext("Settle time"),
+        "camera.discard": gettext("Frames to discard"),
+        "roi": gettext("Region of interest"),
+        "measure": gettext("Focus measure"),
+        "search.range": gettext("Search range"),
+        "search.window": gettext("Window"),
+        "automation.before_print_mode": gettext("Before a print"),
+        "automation.failure_policy": gettext("When an automatic autofocus fails")
+        };
+    }
+
+    /** ``message`` with the setting's key ("camera.settle") replaced by its visible label. */
+    function labelled(message, field) {
+        message = String(message || "");
+        var labels = fieldLabels();
+        var keys = _.sortBy(_.keys(labels), function (key) {
+            return -key.length; // "printer_z.max" before "max"
+        });
+        _.each(keys, function (key) {
+            if (key.indexOf(".") > 0) {
+                message = message.split(key).join(labels[key]);
+            } else if (key === field && message.indexOf(key + " ") === 0) {
+                // "driver must be one of...": a plain word elsewhere in a sentence stays.
+                message = labels[key] + message.slice(key.length);
+            }
+        });
+        return message;
+    }
+
+    /** ``data`` (plain settings) into the observables of ``target``, the defaults of
+     * ``shape`` for what ``data`` lacks. */
+    function loadObservables(target, shape, data) {
+        data = _.isPlainObject(data) ? data : {};
+        _.each(shape, function (fallback, key) {
+            var value = data[key] === undefined ? fallback : data[key];
+            if (_.isPlainObject(fallback)) {
+                loadObservables(target[key], fallback, value);
+            } else if (Array.isArray(fallback)) {
+                target[key](Array.isArray(value) ? value.slice() : fallback.slice());
+            } else {
+                target[key](value);
+            }
+        });
+    }
+
+    /** ``extra`` over a copy of ``base``, one level of sections deep (what the form does not
+     * show, such as automation.watchdog_interval, stays). */
+    function overlay(base, extra) {
+        var out = _.cloneDeep(base || {});
+        _.each(extra, function (value, key) {
+            out[key] = _.isPlainObject(value) && _.isPlainObject(out[key])
+                ? _.extend({}, out[key], _.cloneDeep(value))
+                : _.cloneDeep(value);
+        });
+        return out;
+    }
+
+    /** A new device id as settings.generate_id makes them: 8 hex characters, not in ``taken``. */
+    function newDeviceId(taken) {
+        var id;
+        do {
+            var bytes = new Uint8Array(4);
+            window.crypto.getRandomValues(bytes);
+            id = _.map(bytes, function (b) {
+                return ("0" + b.toString(16)).slice(-2);
+            }).join("");
+        } while (_.includes(taken, id));
+        return id;
+    }
 
     /** The options of a select, [{value, label}], from {value: label} in display order. */
     function choices(labels) {
@@ -106,12 +231,13 @@ $(function () {
         self.access = parameters[2];
         self.wizard = parameters[3]; // the set-up (pifocus_wizard.js)
 
-        /** Run set-up: the set-up dialog over the settings; what it saves, the form shows. */
-        self.runSetup = function () {
-            if (self.wizard && self.canAdmin()) self.wizard.open();
-        };
+        /** settings.plugins.pifocus as OctoPrint received it (set in onBeforeBinding): the
+         * set-up wizard reads and saves its top-level sections (the first device). */
+        self.server = undefined;
 
-        self.pf = undefined; // settings.plugins.pifocus, set in onBeforeBinding
+        /** The form: one device's sections as observables (a copy; see the list below). */
+        self.pf = {};
+        ensureObservables(self.pf, SETTINGS_SHAPE);
 
         // The options of the selects: {value: label} in display order.
         _.each({
@@ -152,20 +278,6 @@ $(function () {
         });
         self.chips = ["dw9714", "dw9807", "dw9817", "ak7375"];
 
-        /** A refused save (settings_error push): the message, shown above the form. */
-        self.settingsError = ko.observable("");
-        /** What the backend would refuse in the form as it stands ({field, message}), from
-         * the API command validate_settings while the dialog is open. */
-        self.validation = ko.observable(null);
-
-        /** The message for the setting ``path`` ("printer_z.min") or a group of them. */
-        self.fieldError = function (path) {
-            var problem = self.validation();
-            if (!problem || !problem.field) return "";
-            var field = String(problem.field);
-            return field === path || field.indexOf(path + ".") === 0 ? problem.message : "";
-        };
-
         self.canAdmin = ko.pureComputed(function () {
             var permission = self.access.permissions
                 ? self.access.permissions.PLUGIN_PIFOCUS_ADMIN
@@ -173,33 +285,315 @@ $(function () {
             return permission !== undefined && self.loginState.hasPermission(permission);
         });
 
+        // ~~ the focus devices: every device's settings as edited, until Save
+
+        /** [{id, name (observable), data (observable: its settings as last stored from the
+         * form), isNew, presetCount}] in the order of the settings. */
+        self.deviceList = ko.observableArray([]);
+        self.selectedId = ko.observable("");
+        /** The devices as received (what Save compares with: unchanged, nothing is sent). */
+        var received = [];
+
+        self.selected = ko.pureComputed(function () {
+            var id = self.selectedId();
+            return _.find(self.deviceList(), function (entry) {
+                return entry.id === id;
+            });
+        });
+
+        function formData() {
+            return ko.toJS(_.pick(self.pf, SECTIONS));
+        }
+
+        /** One device's settings as they are now (the form's, for the one it shows). */
+        function currentData(entry) {
+            return entry.id === self.selectedId() ? overlay(entry.data(), formData()) : entry.data();
+        }
+
+        /** Keep what the form shows in its device's entry (before it shows another one). */
+        function storeForm() {
+            var entry = self.selected();
+            if (entry) entry.data(overlay(entry.data(), formData()));
+        }
+
+        /** ``devices`` as a save sends them: id, name and the sections (no presets or last
+         * positions: the plugin keeps those of known devices itself). */
+        self.payload = function () {
+            return _.map(self.deviceList(), function (entry) {
+                return _.extend({id: entry.id, name: entry.name()}, _.pick(currentData(entry), SECTIONS));
+            });
+        };
+
+        function entryFrom(device, isNew) {
+            return {
+                id: device.id,
+                name: ko.observable(device.name || ""),
+                data: ko.observable(_.omit(_.cloneDeep(device), ["id", "name", "presets", "last_position"])),
+                isNew: !!isNew,
+                presetCount: Array.isArray(device.presets) ? device.presets.length : 0
+            };
+        }
+
+        /** The list from the settings as received; the form shows ``keep`` if it still exists. */
+        function loadDevices(keep) {
+            var devices = self.server && self.server.devices ? ko.toJS(self.server.devices) : [];
+            if (!Array.isArray(devices) || !devices.length) {
+                // An older backend: one device, the top-level sections.
+                devices = [_.extend({id: "camera", name: gettext("Camera")}, ko.toJS(_.pick(self.server || {}, SECTIONS)))];
+            }
+            self.selectedId("");
+            self.deviceList(_.map(devices, function (d) {
+                return entryFrom(d, false);
+            }));
+            received = self.payload();
+            var first = self.deviceList()[0];
+            var shown = _.find(self.deviceList(), function (entry) {
+                return entry.id === keep;
+            }) || first;
+            self.openDevice(shown);
+        }
+
+        /** Show ``entry`` in the form (what the form showed stays in its own entry). */
+        self.openDevice = function (entry) {
+            if (!entry) return;
+            storeForm();
+            self.selectedId(entry.id);
+            self.customUrl(false);
+            loadObservables(self.pf, SETTINGS_SHAPE, entry.data());
+            self.found([]);
+            self.probed(false);
+            self.probeError("");
+            self.testResult(null);
+            if (self.snapshotUrl && self.settingsShown) self.refreshSnapshot();
+        };
+
+        self.dirty = function () {
+            return !_.isEqual(self.payload(), received);
+        };
+
+        function takenNames(except) {
+            return _.map(_.filter(self.deviceList(), function (e) {
+                return e !== except;
+            }), function (e) {
+                return String(e.name()).trim().toLowerCase();
+            });
+        }
+
+        /** ``base``, or "base 2", "base 3"... not taken by another device (32 characters at most). */
+        function uniqueName(base, except) {
+            base = String(base || gettext("Camera")).trim().slice(0, 29);
+            var taken = takenNames(except);
+            if (!_.includes(taken, base.toLowerCase())) return base;
+            for (var n = 2; ; n++) {
+                var name = base + " " + n;
+                if (!_.includes(taken, name.toLowerCase())) return name;
+            }
+        }
+
+        function addEntry(name, data) {
+            var id = newDeviceId(_.map(self.deviceList(), "id"));
+            var entry = entryFrom(_.extend({id: id, name: uniqueName(name)}, data || {}), true);
+            self.deviceList.push(entry);
+            self.openDevice(entry);
+            return entry;
+        }
+
+        self.canAddDevice = ko.pureComputed(function () {
+            return self.canAdmin() && self.deviceList().length < 16;
+        });
+
+        /** Add: a device with the default settings (no lens driver yet). */
+        self.addDevice = function () {
+            if (!self.canAddDevice()) return;
+            addEntry(gettext("Camera"), {});
+            self.focusName();
+        };
+
+        /** Duplicate: the same lens, camera and focus settings; no presets, last positions or
+         * results (those belong to the lens they were taken with). */
+        self.duplicateDevice = function (entry) {
+            if (!self.canAddDevice()) return;
+            storeForm();
+            addEntry(_.sprintf(gettext("%(name)s copy"), {name: entry.name()}), _.cloneDeep(entry.data()));
+            self.focusName();
+        };
+
+        /** Rename: the name field of the form, for this device. */
+        self.renameDevice = function (entry) {
+            self.openDevice(entry);
+            self.focusName();
+        };
+
+        self.focusName = function () {
+            _.defer(function () {
+                $("#pifocus-device-name").focus().select();
+            });
+        };
+
+        self.removeDevice = function (entry) {
+            if (!self.canAdmin() || self.deviceList().length <= 1) return;
+            var message = entry.presetCount
+                ? _.sprintf(gettext("The focus device %(name)s and its %(count)d presets will be removed when you save the settings. Its lens and camera stay as they are."),
+                            {name: _.escape(entry.name()), count: entry.presetCount})
+                : _.sprintf(gettext("The focus device %(name)s will be removed when you save the settings. Its lens and camera stay as they are."),
+                            {name: _.escape(entry.name())});
+            // (The dialog shows the message as HTML: the name is escaped.)
+            showConfirmationDialog({
+                dialogClass: "pifocus-remove-device-dialog",
+                title: gettext("Remove this focus device?"),
+                message: message,
+                question: gettext("Remove it?"),
+                proceed: gettext("Remove"),
+                onproceed: function () {
+                    var wasShown = entry.id === self.selectedId();
+                    if (wasShown) self.selectedId(""); // its form data goes with it
+                    self.deviceList.remove(entry);
+                    if (wasShown) self.openDevice(self.deviceList()[0]);
+                }
+            });
+        };
+
+        self.removeTitle = ko.pureComputed(function () {
+            return self.deviceList().length <= 1
+                ? gettext("The last focus device cannot be removed: PiFocus needs one. Set its lens driver to None instead.")
+                : gettext("Remove this focus device (asks first)");
+        });
+
+        /** The name of the device in the form. */
+        self.deviceName = ko.pureComputed({
+            read: function () {
+                var entry = self.selected();
+                return entry ? entry.name() : "";
+            },
+            write: function (value) {
+                var entry = self.selected();
+                if (entry) entry.name(String(value || ""));
+            }
+        });
+
+        /** What the list says about a device: its driver and camera, and a webcam gone. */
+        self.driverText = function (entry) {
+            var driver = currentData(entry).driver || "";
+            var option = _.find(self.drivers, {value: driver});
+            return option ? option.label : driver;
+        };
+
+        self.cameraText = function (entry) {
+            var camera = currentData(entry).camera || {};
+            if (camera.url) return shared.maskUrl ? shared.maskUrl(camera.url) : gettext("a camera URL");
+            if (!camera.webcam) return gettext("OctoPrint's snapshot webcam");
+            var webcam = _.find(self.webcams(), {value: camera.webcam});
+            return webcam ? webcam.label : camera.webcam;
+        };
+
+        /** The webcam ``entry`` names that OctoPrint does not list, or "". A new device's own
+         * simulated webcam appears once the device is saved. */
+        self.missingWebcam = function (entry) {
+            if (!entry) return "";
+            var camera = currentData(entry).camera || {};
+            var name = camera.webcam;
+            if (!name || camera.url) return "";
+            if (entry.isNew && name === SIMULATED_WEBCAM + "_" + entry.id) return "";
+            return _.find(self.webcams(), {value: name}) ? "" : name;
+        };
+
+        self.missingText = function (name) {
+            return _.sprintf(gettext("The webcam %(name)s is gone from OctoPrint; choose another camera (its name is kept until you do)."),
+                             {name: name});
+        };
+
+        self.setupAllowed = ko.pureComputed(function () {
+            var entry = self.selected();
+            var first = self.deviceList()[0];
+            return self.canAdmin() && !!entry && entry === first && !entry.isNew && !self.dirty();
+        });
+
+        /** Run set-up: the set-up dialog over the settings (the first device, saved); what it
+         * saves, the form shows. */
+        self.runSetup = function () {
+            if (self.wizard && self.setupAllowed()) self.wizard.open();
+        };
+
+        // ~~ field errors: the backend's rules, the message next to the field
+
+        /** A refused save (settings_error push): the message, shown above the form. */
+        self.settingsError = ko.observable("");
+        /** What the backend would refuse in the settings as edited ({field, device, message}),
+         * from the API command validate_settings while the dialog is open. */
+        self.validation = ko.observable(null);
+
+        function problemFrom(body) {
+            body = body || {};
+            var field = body.field || "";
+            var prefix = "";
+            var entry = _.find(self.deviceList(), {id: body.device});
+            var message = String(body.error || body.message || gettext("The settings were not saved."));
+            if (entry && message.indexOf(entry.name() + ": ") === 0) {
+                prefix = entry.name() + ": ";
+                message = message.slice(prefix.length);
+            }
+            message = labelled(message, field);
+            return {field: field, device: body.device || null, message: message, text: prefix + message};
+        }
+
+        /** The message for the setting ``path`` ("printer_z.min") of the device in the form. */
+        self.fieldError = function (path) {
+            var problem = self.validation();
+            if (!problem || !problem.field) return "";
+            if (problem.device && problem.device !== self.selectedId()) return "";
+            var field = String(problem.field);
+            return field === path || field.indexOf(path + ".") === 0 ? problem.message : "";
+        };
+
+        self.deviceProblem = function (entry) {
+            var problem = self.validation();
+            return problem && problem.device === entry.id ? problem.text : "";
+        };
+
         // ~~ driver, Detect, Test
 
         self.driver = ko.pureComputed(function () {
-            return self.pf ? self.pf.driver() : "";
+            return self.pf.driver();
+        });
+
+        /** The unit of the search window: the lens's (printer Z: mm). */
+        self.windowUnits = ko.pureComputed(function () {
+            return {
+                "printer-z": gettext("mm of printer Z either side of the current position"),
+                "camera-streamer": gettext("dioptres either side of the current position"),
+                "": gettext("lens units either side of the current position")
+            }[self.driver()] || gettext("lens steps (VCM codes) either side of the current position");
         });
 
         self.probing = ko.observable(false);
-        self.devices = ko.observableArray([]);
+        self.found = ko.observableArray([]);
+        self.probeChoices = [];
         self.probeError = ko.observable("");
         self.probed = ko.observable(false);
+
+        /** The device the form shows, for the API (a new one is not known there yet). */
+        function apiDevice() {
+            var entry = self.selected();
+            return entry && !entry.isNew ? entry.id : undefined;
+        }
 
         self.detect = function () {
             if (!self.canAdmin() || self.probing()) return;
             self.probing(true);
             self.probeError("");
-            OctoPrint.simpleApiCommand(PLUGIN, "probe", {driver: self.pf.driver()})
+            OctoPrint.simpleApiCommand(PLUGIN, "probe", {driver: self.pf.driver(), device: apiDevice()})
                 .done(function (response) {
-                    var devices = response && Array.isArray(response.devices) ? response.devices : [];
-                    self.devices(devices);
+                    var found = response && Array.isArray(response.devices) ? response.devices : [];
+                    self.probeChoices = response && Array.isArray(response.choices) ? response.choices : [];
+                    self.found(found);
                     self.probed(true);
-                    var found = _.filter(devices, function (d) {
+                    var usable = _.filter(found, function (d) {
                         return d && d.found;
                     });
-                    if (found.length === 1) self.useDevice(found[0]);
+                    if (usable.length === 1) self.useDevice(usable[0]);
                 })
                 .fail(function (xhr) {
-                    self.devices([]);
+                    self.found([]);
                     self.probeError(errorText(xhr));
                 })
                 .always(function () {
@@ -218,7 +612,7 @@ $(function () {
 
         /** Fill the driver's options with what Detect found. */
         self.useDevice = function (device) {
-            if (!device || !self.pf) return;
+            if (!device) return;
             var pf = self.pf;
             if (device.driver && device.driver !== pf.driver()) pf.driver(device.driver);
             switch (device.driver) {
@@ -244,13 +638,40 @@ $(function () {
             }
         };
 
-        shared.addLensTest(self, self.canAdmin);
+        /** Add this device: a new focus device with what Detect found (and its webcam, when
+         * Detect knows it), opened in the form. */
+        self.addFoundDevice = function (device) {
+            if (!device || !self.canAddDevice()) return;
+            var names = {
+                "simulated": gettext("Simulated camera"),
+                "i2c": gettext("I2C lens"),
+                "v4l2": gettext("USB webcam"),
+                "camera-streamer": gettext("Pi camera"),
+                "printer-z": gettext("Microscope")
+            };
+            var source = self.pf;
+            var keep = _.pick(ko.toJS(source), ["i2c", "v4l2", "camera_streamer", "printer_z"]);
+            var choice = _.find(self.probeChoices, function (c) {
+                return c && c.found && c.driver === device.driver;
+            });
+            var entry = addEntry(names[device.driver] || gettext("Camera"), _.extend(keep, {driver: device.driver}));
+            self.useDevice(device);
+            var webcam = choice && choice.webcam;
+            if (webcam === SIMULATED_WEBCAM) webcam = SIMULATED_WEBCAM + "_" + entry.id; // each device its own
+            if (webcam) {
+                self.pf.camera.webcam(webcam);
+                self.pf.camera.url("");
+            }
+            self.focusName();
+        };
+
+        shared.addLensTest(self, self.canAdmin, apiDevice);
 
         // ~~ I2C address in hex
 
         self.i2cAddress = ko.pureComputed({
             read: function () {
-                var value = self.pf ? self.pf.i2c.address() : null;
+                var value = self.pf.i2c.address();
                 if (isNumber(value)) return "0x" + ("0" + value.toString(16).toUpperCase()).slice(-2);
                 return value === null || value === undefined ? "" : String(value);
             },
@@ -271,19 +692,30 @@ $(function () {
             return shared.webcamChoices(self.settingsViewModel);
         });
         self.cameraChoices = ko.pureComputed(function () {
+            // Webcams the devices name that OctoPrint no longer lists stay choices (marked),
+            // so that the select never replaces a stored name by the first webcam.
+            var gone = _.uniq(_.compact(_.map(self.deviceList(), self.missingWebcam)));
+            var own = _.compact(_.map(self.deviceList(), function (entry) {
+                var webcam = (currentData(entry).camera || {}).webcam;
+                return entry.isNew && webcam === SIMULATED_WEBCAM + "_" + entry.id ? webcam : "";
+            }));
             return [{value: "", label: gettext("OctoPrint's snapshot webcam")}]
                 .concat(self.webcams())
+                .concat(_.map(own, function (name) {
+                    return {value: name, label: gettext("PiFocus simulated camera (after Save)")};
+                }))
+                .concat(_.map(gone, function (name) {
+                    return {value: name, label: _.sprintf(gettext("%(name)s (gone from OctoPrint)"), {name: name})};
+                }))
                 .concat([{value: CUSTOM_URL, label: gettext("Another camera, by URL")}]);
         });
         self.customUrl = ko.observable(false);
         self.cameraSource = ko.pureComputed({
             read: function () {
-                if (!self.pf) return "";
                 if (self.customUrl() || self.pf.camera.url()) return CUSTOM_URL;
                 return self.pf.camera.webcam() || "";
             },
             write: function (value) {
-                if (!self.pf) return;
                 if (value === CUSTOM_URL) {
                     self.customUrl(true);
                 } else {
@@ -297,9 +729,10 @@ $(function () {
         // ~~ the region of interest, dragged on a snapshot (shared with the set-up wizard)
 
         shared.addRoiEditor(self, function () {
-            return self.pf ? self.pf.roi : null;
+            return self.pf.roi;
         });
-
+        /** The snapshot is the saved device's camera (a new device has none yet: the first's). */
+        self.snapshotDevice = apiDevice;
 
         // ~~ OctoPrint's callbacks
 
@@ -308,49 +741,55 @@ $(function () {
             if (!settings.plugins) settings.plugins = {};
             if (!settings.plugins.pifocus) settings.plugins.pifocus = {};
             ensureObservables(settings.plugins.pifocus, SETTINGS_SHAPE);
-            self.pf = settings.plugins.pifocus;
-            // (Computeds that read self.pf must not be woken before this point.)
+            self.server = settings.plugins.pifocus;
             // Results of Detect and Test are about the driver they were run for.
             self.pf.driver.subscribe(function () {
-                self.devices([]);
+                self.found([]);
                 self.probed(false);
                 self.probeError("");
                 self.testResult(null);
             });
+            guardSave();
         };
 
         // ~~ validation while editing: the backend's own rules (API command validate_settings)
 
-        var EDITED = ["driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi",
-                      "measure", "search", "automation"];
         var validating = undefined;
         var validationRequest = 0;
 
-        function edited() {
-            return _.pick(ko.toJS(self.pf), EDITED);
+        /** Ask the backend about ``devices``; resolves when they would be saved, rejects with
+         * the problem; "no verdict" (older backend, no connection) resolves too. */
+        function check(devices) {
+            var deferred = $.Deferred();
+            if (!self.canAdmin()) return deferred.resolve().promise();
+            OctoPrint.simpleApiCommand(PLUGIN, "validate_settings", {settings: {devices: devices}})
+                .done(function () {
+                    deferred.resolve();
+                })
+                .fail(function (xhr) {
+                    if (xhr && xhr.status === 400) {
+                        deferred.reject(problemFrom(_.extend({error: errorText(xhr)}, xhr.responseJSON || {})));
+                    } else {
+                        deferred.resolve();
+                    }
+                });
+            return deferred.promise();
         }
 
-        self.validate = function (settings) {
-            if (!self.canAdmin()) return;
+        self.validate = function (devices) {
             var request = ++validationRequest;
-            OctoPrint.simpleApiCommand(PLUGIN, "validate_settings", {settings: settings})
+            check(devices)
                 .done(function () {
                     if (request === validationRequest) self.validation(null);
                 })
-                .fail(function (xhr) {
-                    if (request !== validationRequest) return;
-                    if (xhr && xhr.status === 400) {
-                        var body = xhr.responseJSON || {};
-                        self.validation({field: body.field || "", message: errorText(xhr)});
-                    } else {
-                        self.validation(null); // no verdict (older backend, no connection)
-                    }
+                .fail(function (problem) {
+                    if (request === validationRequest) self.validation(problem);
                 });
         };
 
         function startValidating() {
-            if (validating || !self.pf) return;
-            validating = ko.pureComputed(edited).extend({rateLimit: 400});
+            if (validating) return;
+            validating = ko.pureComputed(self.payload).extend({rateLimit: 400});
             validating.subscribe(self.validate);
         }
 
@@ -361,18 +800,91 @@ $(function () {
             self.validation(null);
         }
 
+        /** Show ``problem`` where its setting is: its device in the form, this page. */
+        function showProblem(problem) {
+            self.validation(problem);
+            var entry = _.find(self.deviceList(), {id: problem.device});
+            if (entry && entry.id !== self.selectedId()) self.openDevice(entry);
+            self.validation(problem);
+            self.settingsViewModel.selectTab("#settings_plugin_pifocus");
+            _.defer(function () {
+                var field = $("#settings_plugin_pifocus .control-group.error").first();
+                if (field.length) field[0].scrollIntoView({block: "center"});
+            });
+        }
+
+        /** Save in the settings dialog: PiFocus's devices go as ``devices``, after one more
+         * check; while the backend would refuse them the save stops (nothing is sent, the
+         * dialog stays open on this page with the message next to the field). */
+        function guardSave() {
+            var settingsViewModel = self.settingsViewModel;
+            var original = settingsViewModel.saveData;
+            if (!original || original.pifocusGuarded) return;
+            var guarded = function (data, successCallback, setAsSending) {
+                if (data !== undefined || !self.settingsShown) {
+                    return original.apply(settingsViewModel, arguments);
+                }
+                var options = _.isPlainObject(successCallback)
+                    ? successCallback
+                    : {success: successCallback, sending: setAsSending === true};
+                var deferred = $.Deferred();
+                var devices = self.payload();
+                var changed = !_.isEqual(devices, received);
+                var send = function () {
+                    var local = getOnlyChangedData(settingsViewModel.getLocalData(),
+                                                   settingsViewModel.lastReceivedSettings);
+                    var plugins = local.plugins || {};
+                    // The top-level sections (the first device) are not the form's any more.
+                    var pifocus = _.omit(plugins.pifocus || {}, SECTIONS.concat(["devices", "presets", "last_position"]));
+                    if (changed) pifocus.devices = devices;
+                    if (_.isEmpty(pifocus)) {
+                        delete plugins.pifocus;
+                    } else {
+                        plugins.pifocus = pifocus;
+                        local.plugins = plugins;
+                    }
+                    original.call(settingsViewModel, local, _.extend({}, options, {sending: true}))
+                        .done(function () {
+                            // The sidebar's device selector follows at once (OctoPrint's
+                            // SettingsUpdated event tells it too, but may come late).
+                            var sidebar = OctoPrint.coreui.viewmodels
+                                ? OctoPrint.coreui.viewmodels.piFocusViewModel
+                                : undefined;
+                            if (changed && sidebar && sidebar.requestStatus) sidebar.requestStatus();
+                            deferred.resolve.apply(deferred, arguments);
+                        })
+                        .fail(deferred.reject);
+                };
+                if (!changed) {
+                    send();
+                } else {
+                    settingsViewModel.sending(true);
+                    check(devices)
+                        .done(send)
+                        .fail(function (problem) {
+                            settingsViewModel.sending(false);
+                            showProblem(problem);
+                            deferred.reject(problem);
+                        });
+                }
+                return deferred.promise();
+            };
+            guarded.pifocusGuarded = true;
+            settingsViewModel.saveData = guarded;
+        }
+
+        self.settingsShown = false;
+
         self.onSettingsShown = function () {
-            self.customUrl(false);
-            self.testResult(null);
-            self.devices([]);
-            self.probed(false);
-            self.probeError("");
+            self.settingsShown = true;
             self.settingsError("");
+            loadDevices(self.selectedId());
             self.refreshSnapshot();
             startValidating();
         };
 
         self.onSettingsHidden = function () {
+            self.settingsShown = false;
             stopValidating();
             var old = self.snapshotUrl();
             self.snapshotUrl("");
@@ -383,13 +895,22 @@ $(function () {
             self.settingsError("");
         };
 
+        /** Settings saved elsewhere (the set-up wizard, another browser) while the dialog is
+         * open: the list follows unless it has edits of its own. */
+        self.onEventSettingsUpdated = function () {
+            _.defer(function () {
+                if (self.settingsShown && !self.dirty()) loadDevices(self.selectedId());
+            });
+        };
+
         self.onDataUpdaterPluginMessage = function (plugin, data) {
             if (plugin !== PLUGIN || !data || data.type !== "settings_error") return;
-            var message = data.message || gettext("The settings were not saved.");
-            self.settingsError(message);
-            if (data.field) self.validation({field: data.field, message: message});
-            if (self.loginState.hasPermission(self.access.permissions.SETTINGS)) {
-                notifyError(gettext("PiFocus settings refused"), message);
+            var problem = problemFrom({error: data.message, field: data.field, device: data.device});
+            self.settingsError(problem.text);
+            if (data.field) self.validation(problem);
+            // With the dialog closed the page is not there to show it.
+            if (!self.settingsShown && self.loginState.hasPermission(self.access.permissions.SETTINGS)) {
+                notifyError(gettext("PiFocus settings refused"), problem.text);
             }
         };
     }

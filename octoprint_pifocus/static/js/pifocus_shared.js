@@ -417,14 +417,14 @@ window.PiFocusShared = (function () {
      * with ``self.testing`` and ``self.testResult`` ({ok, title, message}) to show.
      * ``allowed`` says whether the user may run it now.
      */
-    function addLensTest(self, allowed) {
+    function addLensTest(self, allowed, device) {
         self.testing = ko.observable(false);
         self.testResult = ko.observable(null);
         self.test = function () {
             if ((allowed && !allowed()) || self.testing()) return;
             self.testing(true);
             self.testResult(null);
-            OctoPrint.simpleApiCommand(PLUGIN, "test", {})
+            OctoPrint.simpleApiCommand(PLUGIN, "test", {device: device ? device() : undefined})
                 .done(function (response) {
                     var ok = !!(response && response.ok);
                     self.testResult({
@@ -453,7 +453,9 @@ window.PiFocusShared = (function () {
         self.refreshSnapshot = function () {
             self.snapshotLoading(true);
             self.snapshotError("");
-            var url = OctoPrint.getBlueprintUrl(PLUGIN) + "snapshot?_=" + Date.now();
+            var device = self.snapshotDevice ? self.snapshotDevice() : undefined;
+            var url = OctoPrint.getBlueprintUrl(PLUGIN) + "snapshot?_=" + Date.now() +
+                (device ? "&device=" + encodeURIComponent(device) : "");
             fetch(url, {credentials: "same-origin", cache: "no-store"})
                 .then(function (response) {
                     if (response.ok) return response.blob();

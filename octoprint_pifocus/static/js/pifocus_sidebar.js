@@ -645,8 +645,9 @@ $(function () {
             window.setTimeout(self.updateRoiOverlay, 50);
         };
 
-        self.onSettingsSaved = function () {
-            // The driver or camera may have changed.
+        // OctoPrint's event after any settings save (it has no onSettingsSaved callback): the
+        // devices, a driver or a camera may have changed.
+        self.onEventSettingsUpdated = function () {
             self.requestStatus();
         };
 
