@@ -680,6 +680,21 @@ class FocusController:
                                   webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
 
+    def webcam_name(self) -> Optional[str]:
+        """The OctoPrint webcam this device focuses (its ``camera.webcam``; none set: OctoPrint's
+        snapshot webcam), so the browser can put the device's focus strip on that webcam's
+        picture; None with a camera URL, or while OctoPrint has no webcam to take."""
+        cam = self.config["camera"]
+        if cam["url"]:
+            return None
+        if cam["webcam"]:
+            return str(cam["webcam"])
+        webcams = self._webcams()
+        try:
+            return str(webcams.find(None).config.name) if webcams is not None else None
+        except (PiFocusError, AttributeError, LookupError, ValueError):
+            return None
+
     def snapshot(self) -> bytes:
         """One JPEG from the configured camera (for drawing the region of interest)."""
         camera = self.camera(fresh=True)
@@ -900,6 +915,7 @@ class FocusController:
             }
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None
+        body["webcam"] = self.webcam_name()
         return body
 
     def publish_status(self) -> None:
