@@ -14,8 +14,9 @@
  * (data-pifocus-webcam, pifocus_simcam.jinja2); another plugin's pane (webcam_plugin_<id>)
  * shows that plugin's webcams (OctoPrint's webcam list, "provider").
  *
- * Permissions as in the sidebar: the strips show to users who may see focus
- * (PLUGIN_PIFOCUS_CONTROL or _ADMIN), the buttons only to those who may control it.
+ * Permissions are the sidebar's (pifocus_sidebar.js canSee, canControl): the strips show to
+ * users who may see focus (PLUGIN_PIFOCUS_CONTROL or _ADMIN), the buttons only to those who
+ * may control it.
  */
 $(function () {
     "use strict";
@@ -126,31 +127,16 @@ $(function () {
         var self = this;
 
         self.loginState = parameters[0];
-        self.access = parameters[1];
-        self.settings = parameters[2];
+        self.settings = parameters[1];
+        self.sidebar = parameters[2]; // piFocusViewModel: who may see and control focus
 
         self.strips = ko.observableArray([]); // DeviceStrip, in device order
-        self.permissions = ko.observable(null); // of the last GET: {control, admin}
         self.shownWebcams = ko.observableArray([]); // names of the webcams the Control tab shows
         self.loaded = ko.observable(false); // the devices' status was asked for and answered (or refused)
 
-        function hasPermission(key) {
-            var permission = self.access.permissions ? self.access.permissions[key] : undefined;
-            return permission !== undefined && self.loginState.hasPermission(permission);
-        }
-
-        self.canControl = ko.pureComputed(function () {
-            if (!self.loginState.loggedIn()) return false;
-            if (hasPermission("PLUGIN_PIFOCUS_CONTROL")) return true;
-            var permissions = self.permissions();
-            return !!(permissions && permissions.control);
-        });
-        self.canSee = ko.pureComputed(function () {
-            if (!self.loginState.loggedIn()) return false;
-            if (self.canControl() || hasPermission("PLUGIN_PIFOCUS_ADMIN")) return true;
-            var permissions = self.permissions();
-            return !!(permissions && (permissions.control || permissions.admin));
-        });
+        // The sidebar's rules: OctoPrint's permissions, or what the API reported to it.
+        self.canControl = self.sidebar.canControl;
+        self.canSee = self.sidebar.canSee;
 
         self.titles = {
             autofocus: gettext("Find the sharpest lens position"),
@@ -176,7 +162,6 @@ $(function () {
 
         self.fromDevices = function (body) {
             if (!body || !Array.isArray(body.devices)) return;
-            if (body.permissions) self.permissions(body.permissions);
             var strips = _.map(body.devices, function (st) {
                 var strip = stripOf(st.device) || new DeviceStrip(self, st.device);
                 strip.fromStatus(st);
@@ -294,7 +279,6 @@ $(function () {
         };
 
         self.onUserLoggedOut = function () {
-            self.permissions(null);
             self.strips([]);
         };
     }
@@ -302,7 +286,7 @@ $(function () {
     OCTOPRINT_VIEWMODELS.push({
         construct: PiFocusStripViewModel,
         name: "piFocusStripViewModel",
-        dependencies: ["loginStateViewModel", "accessViewModel", "settingsViewModel"],
+        dependencies: ["loginStateViewModel", "settingsViewModel", "piFocusViewModel"],
         elements: ["#pifocus_strips"]
     });
 });
