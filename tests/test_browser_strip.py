@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from octoprint_server import DEFAULT_USERS, DISABLED_PLUGINS, OctoPrintServer, ServerUser, deep_merge, demo_config
-from test_browser import (PAGE_TIMEOUT, VIEWER, assert_no_script_errors, browser,  # noqa: F401
+from test_browser import (VIEWER, assert_no_script_errors, browser,  # noqa: F401
                           open_octoprint, screenshot)
 
 API = "/api/plugin/pifocus"
@@ -58,7 +58,7 @@ def open_control_tab(browser, server, user: str, width: int, height: int) -> Pag
     page = open_octoprint(browser, server, user)
     page.set_viewport_size({"width": width, "height": height})
     page.locator("#control_link a").click()
-    expect(page.locator(ACTIVE_IMAGE)).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(page.locator(ACTIVE_IMAGE)).to_be_visible()
     page.wait_for_function(f"() => {{ const i = document.querySelector({ACTIVE_IMAGE!r}); return i && i.naturalWidth > 0; }}")
     return page
 
@@ -67,7 +67,7 @@ def choose_webcam(page: Page, div: str) -> None:
     """Pick a webcam in OctoPrint's selector (its links show over the picture on hover)."""
     page.locator("#webcam_plugins_container").hover()
     page.locator(f"#{div}_link a").click()
-    expect(page.locator(f"#{div}")).to_have_class("tab-pane active", timeout=PAGE_TIMEOUT)
+    expect(page.locator(f"#{div}")).to_have_class("tab-pane active")
 
 
 def inside_viewport(box: dict, width: int, height: int) -> bool:
@@ -93,11 +93,11 @@ WATCH_STRIP = """(selector) => {
 def test_the_strip_runs_autofocus_beside_its_webcam_and_follows_the_webcam_choice(server, browser):  # noqa: F811
     page = open_control_tab(browser, server, "user", 1440, 900)
     strip = page.locator(CAMERA_STRIP)
-    expect(strip).to_be_visible(timeout=PAGE_TIMEOUT)
-    expect(page.locator(MICROSCOPE_STRIP)).to_have_count(0, timeout=PAGE_TIMEOUT)  # its webcam is not the one shown
+    expect(strip).to_be_visible()
+    expect(page.locator(MICROSCOPE_STRIP)).to_have_count(0)  # its webcam is not the one shown
     camera = api_status(server, "camera")
-    expect(strip.locator(".pifocus-strip-name")).to_have_text("Camera", timeout=PAGE_TIMEOUT)
-    expect(strip.locator(".pifocus-strip-position-value")).to_have_text(f"{camera['position']:.0f}", timeout=PAGE_TIMEOUT)
+    expect(strip.locator(".pifocus-strip-name")).to_have_text("Camera")
+    expect(strip.locator(".pifocus-strip-position-value")).to_have_text(f"{camera['position']:.0f}")
     # Beside the picture: the webcam and the strip both inside a 1440 x 900 window, no scrolling.
     assert page.evaluate("() => window.scrollY") == 0
     image_box, strip_box = page.locator(ACTIVE_IMAGE).bounding_box(), strip.bounding_box()
@@ -110,7 +110,7 @@ def test_the_strip_runs_autofocus_beside_its_webcam_and_follows_the_webcam_choic
     strip.locator("button.pifocus-strip-autofocus").click()
     result = strip.locator(".pifocus-result")
     expect(result).to_be_visible(timeout=90_000)
-    expect(result).to_have_class("alert pifocus-result alert-success", timeout=PAGE_TIMEOUT)
+    expect(result).to_have_class("alert pifocus-result alert-success")
     seen = page.evaluate("window.__pifocusStrip")
 
     camera = api_status(server, "camera")
@@ -120,8 +120,8 @@ def test_the_strip_runs_autofocus_beside_its_webcam_and_follows_the_webcam_choic
     growth = [c for c in seen["counts"] if c > 0]
     assert len(growth) >= 4 and growth == sorted(growth), seen
     assert strip.locator("svg.pifocus-curve circle.pifocus-point").count() == len(camera["curve"]) > 3
-    expect(strip.locator(".pifocus-strip-position-value")).to_have_text(f"{camera['position']:.0f}", timeout=PAGE_TIMEOUT)
-    expect(strip.locator(".pifocus-result-title")).to_contain_text(f"{camera['last_result']['position']:.0f}", timeout=PAGE_TIMEOUT)
+    expect(strip.locator(".pifocus-strip-position-value")).to_have_text(f"{camera['position']:.0f}")
+    expect(strip.locator(".pifocus-result-title")).to_contain_text(f"{camera['last_result']['position']:.0f}")
     screenshot(page, "strip-control-1440x900.png")
     # The other device did not run.
     microscope = api_status(server, "microscope")
@@ -131,19 +131,19 @@ def test_the_strip_runs_autofocus_beside_its_webcam_and_follows_the_webcam_choic
     # The microscope's webcam chosen: its strip, its position in mm, no curve and no result.
     choose_webcam(page, "webcam_plugin_pifocus_2")
     micro = page.locator(MICROSCOPE_STRIP)
-    expect(micro).to_be_visible(timeout=PAGE_TIMEOUT)
-    expect(page.locator(CAMERA_STRIP)).to_have_count(0, timeout=PAGE_TIMEOUT)
-    expect(micro.locator(".pifocus-strip-name")).to_have_text("microscope", timeout=PAGE_TIMEOUT)
-    expect(micro.locator(".pifocus-strip-position-value")).to_have_text(f"{MICROSCOPE_Z:.2f}", timeout=PAGE_TIMEOUT)
-    expect(micro.locator(".pifocus-strip-position-units")).to_have_text("mm", timeout=PAGE_TIMEOUT)
+    expect(micro).to_be_visible()
+    expect(page.locator(CAMERA_STRIP)).to_have_count(0)
+    expect(micro.locator(".pifocus-strip-name")).to_have_text("microscope")
+    expect(micro.locator(".pifocus-strip-position-value")).to_have_text(f"{MICROSCOPE_Z:.2f}")
+    expect(micro.locator(".pifocus-strip-position-units")).to_have_text("mm")
     assert micro.locator("svg.pifocus-curve circle.pifocus-point").count() == 0
-    expect(micro.locator(".pifocus-result")).to_be_hidden(timeout=PAGE_TIMEOUT)
-    expect(page.locator("#webcam_plugin_pifocus_2 img")).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(micro.locator(".pifocus-result")).to_be_hidden()
+    expect(page.locator("#webcam_plugin_pifocus_2 img")).to_be_visible()
     screenshot(page, "strip-control-microscope-1440x900.png")
 
     # Back to the first webcam: its strip as it was.
     choose_webcam(page, "webcam_plugin_pifocus")
-    expect(page.locator(CAMERA_STRIP + " .pifocus-result")).to_have_class("alert pifocus-result alert-success", timeout=PAGE_TIMEOUT)
+    expect(page.locator(CAMERA_STRIP + " .pifocus-result")).to_have_class("alert pifocus-result alert-success")
     assert page.locator(CAMERA_STRIP + " svg.pifocus-curve circle.pifocus-point").count() == len(camera["curve"])
     assert_no_script_errors(page)
     page.context.close()
@@ -152,9 +152,9 @@ def test_the_strip_runs_autofocus_beside_its_webcam_and_follows_the_webcam_choic
 def test_the_strip_fits_a_phone_with_touch_sized_buttons(server, browser):  # noqa: F811
     page = open_control_tab(browser, server, "user", 390, 844)
     strip = page.locator(CAMERA_STRIP)
-    expect(strip).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(strip).to_be_visible()
     autofocus = strip.locator("button.pifocus-strip-autofocus")
-    expect(autofocus).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(autofocus).to_be_visible()
     button = autofocus.bounding_box()
     assert button["height"] >= 40 and button["width"] >= 40, button
     # Stacked: the curve under the controls, as wide as the strip allows.
@@ -180,20 +180,20 @@ def test_the_strip_fits_a_phone_with_touch_sized_buttons(server, browser):  # no
 def test_users_who_may_not_control_the_focus_get_no_autofocus_button(server, browser):  # noqa: F811
     # Read-only (no PiFocus permission): the webcam, but no strip at all.
     page = open_control_tab(browser, server, VIEWER.name, 1440, 900)
-    expect(page.locator(STRIPS)).to_have_attribute("data-loaded", "true", timeout=PAGE_TIMEOUT)  # asked, refused
+    expect(page.locator(STRIPS)).to_have_attribute("data-loaded", "true")  # asked, refused
     expect(page.locator("#webcam_plugins_container")).to_be_visible()  # the webcam is there
-    expect(page.locator(STRIPS + " .pifocus-strip")).to_have_count(0, timeout=PAGE_TIMEOUT)
-    expect(page.locator("button.pifocus-strip-autofocus")).to_have_count(0, timeout=PAGE_TIMEOUT)
+    expect(page.locator(STRIPS + " .pifocus-strip")).to_have_count(0)
+    expect(page.locator("button.pifocus-strip-autofocus")).to_have_count(0)
     page.context.close()
 
     # Sees focus (PiFocus administration) but may not control it: the strip without buttons.
     page = open_control_tab(browser, server, OBSERVER.name, 1440, 900)
     strip = page.locator(CAMERA_STRIP)
-    expect(strip).to_be_visible(timeout=PAGE_TIMEOUT)
+    expect(strip).to_be_visible()
     camera = api_status(server, "camera")
-    expect(strip.locator(".pifocus-strip-position-value")).to_have_text(f"{camera['position']:.0f}", timeout=PAGE_TIMEOUT)
-    expect(strip.locator("button.pifocus-strip-autofocus")).to_be_hidden(timeout=PAGE_TIMEOUT)
-    expect(strip.locator("button.pifocus-strip-cancel")).to_be_hidden(timeout=PAGE_TIMEOUT)
+    expect(strip.locator(".pifocus-strip-position-value")).to_have_text(f"{camera['position']:.0f}")
+    expect(strip.locator("button.pifocus-strip-autofocus")).to_be_hidden()
+    expect(strip.locator("button.pifocus-strip-cancel")).to_be_hidden()
     screenshot(page, "strip-control-observer.png", STRIPS)
     assert_no_script_errors(page)
     page.context.close()

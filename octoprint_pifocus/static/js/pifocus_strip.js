@@ -127,8 +127,9 @@ $(function () {
         var self = this;
 
         self.loginState = parameters[0];
-        self.settings = parameters[1];
-        self.sidebar = parameters[2]; // piFocusViewModel: who may see and control focus
+        self.access = parameters[1];
+        self.settings = parameters[2];
+        self.sidebar = parameters[3]; // piFocusViewModel: who may see and control focus
 
         self.strips = ko.observableArray([]); // DeviceStrip, in device order
         self.shownWebcams = ko.observableArray([]); // names of the webcams the Control tab shows
@@ -143,8 +144,14 @@ $(function () {
             cancel: gettext("Stop the autofocus and move the lens back")
         };
 
+        /** OctoPrint shows the webcams only with its WEBCAM permission: no picture, no strip. */
+        self.canSeeWebcam = ko.pureComputed(function () {
+            var permission = self.access.permissions ? self.access.permissions.WEBCAM : undefined;
+            return self.loginState.loggedIn() && permission !== undefined && self.loginState.hasPermission(permission);
+        });
+
         self.shownStrips = ko.pureComputed(function () {
-            if (!self.canSee()) return [];
+            if (!self.canSee() || !self.canSeeWebcam()) return [];
             var webcams = self.shownWebcams();
             return _.filter(self.strips(), function (strip) {
                 var webcam = strip.webcam();
@@ -286,7 +293,7 @@ $(function () {
     OCTOPRINT_VIEWMODELS.push({
         construct: PiFocusStripViewModel,
         name: "piFocusStripViewModel",
-        dependencies: ["loginStateViewModel", "settingsViewModel", "piFocusViewModel"],
+        dependencies: ["loginStateViewModel", "accessViewModel", "settingsViewModel", "piFocusViewModel"],
         elements: ["#pifocus_strips"]
     });
 });
