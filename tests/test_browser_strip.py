@@ -59,7 +59,8 @@ def open_control_tab(browser, server, user: str, width: int, height: int) -> Pag
     page.set_viewport_size({"width": width, "height": height})
     page.locator("#control_link a").click()
     expect(page.locator(ACTIVE_IMAGE)).to_be_visible()
-    page.wait_for_function(f"() => {{ const i = document.querySelector({ACTIVE_IMAGE!r}); return i && i.naturalWidth > 0; }}")
+    page.wait_for_function("(selector) => { const i = document.querySelector(selector); "
+                           "return i && i.naturalWidth > 0; }", arg=ACTIVE_IMAGE)
     return page
 
 
@@ -161,10 +162,12 @@ def test_the_strip_fits_a_phone_with_touch_sized_buttons(server, browser):  # no
     head, plot = strip.locator(".pifocus-strip-head").bounding_box(), strip.locator(".pifocus-plot").bounding_box()
     assert plot["y"] >= head["y"] + head["height"] - 1, (head, plot)
     # Nothing of the strip sticks out of it, and the strip stays inside the Control tab.
-    assert page.evaluate(f"() => {{ const s = document.querySelector({CAMERA_STRIP!r}); return s.scrollWidth <= s.clientWidth; }}")
+    assert page.evaluate("(selector) => { const s = document.querySelector(selector); "
+                         "return s.scrollWidth <= s.clientWidth; }", CAMERA_STRIP)
     control = page.locator("#control").bounding_box()
     box = strip.bounding_box()
-    assert control["x"] - 1 <= box["x"] and box["x"] + box["width"] <= control["x"] + control["width"] + 1, (control, box)
+    assert control["x"] - 1 <= box["x"], (control, box)
+    assert box["x"] + box["width"] <= control["x"] + control["width"] + 1, (control, box)
     # The strip adds no sideways scrolling (OctoPrint's own fixed-width layout is what it is).
     with_strip = page.evaluate("() => document.documentElement.scrollWidth")
     page.evaluate(f"() => document.querySelector({STRIPS!r}).style.display = 'none'")

@@ -281,9 +281,9 @@ $(function () {
             self.updateShownWebcam();
         };
 
-        self.onUserLoggedIn = self.onUserPermissionsChanged = self.onSettingsSaved = self.onDataUpdaterReconnect = function () {
-            self.requestStatus();
-        };
+        // Signed in, other rights, a device or its camera changed, a server restart.
+        self.onUserLoggedIn = self.onUserPermissionsChanged = self.requestStatus;
+        self.onSettingsSaved = self.onDataUpdaterReconnect = self.requestStatus;
 
         self.onUserLoggedOut = function () {
             self.strips([]);
