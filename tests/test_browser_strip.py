@@ -200,3 +200,22 @@ def test_users_who_may_not_control_the_focus_get_no_autofocus_button(server, bro
     screenshot(page, "strip-control-observer.png", STRIPS)
     assert_no_script_errors(page)
     page.context.close()
+
+
+def test_a_device_reading_a_camera_url_has_no_strip(server, browser):  # noqa: F811
+    # The microscope reads a camera URL instead of its OctoPrint webcam: it is bound to no webcam.
+    url = "http://127.0.0.1:9/microscope.jpg"
+    r = server.session("admin").post(server.url + "/api/settings", json={"plugins": {"pifocus": {"devices": [
+        {"id": "camera"}, {"id": "microscope", "camera": {"url": url}}]}}}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert api_status(server, "microscope")["webcam"] is None
+    assert api_status(server, "camera")["webcam"] == "pifocus_simulated"  # OctoPrint's snapshot webcam
+
+    page = open_control_tab(browser, server, "user", 1440, 900)
+    expect(page.locator(CAMERA_STRIP)).to_be_visible()
+    choose_webcam(page, "webcam_plugin_pifocus_2")
+    expect(page.locator("#webcam_plugin_pifocus_2 img")).to_be_visible()
+    expect(page.locator(STRIPS)).to_be_hidden()
+    assert page.locator(MICROSCOPE_STRIP).count() == 0 and page.locator(CAMERA_STRIP).count() == 0
+    assert_no_script_errors(page)
+    page.context.close()
