@@ -109,6 +109,9 @@ def test_the_strip_runs_autofocus_beside_its_webcam_and_follows_the_webcam_choic
 
     page.evaluate(WATCH_STRIP, CAMERA_STRIP)
     strip.locator("button.pifocus-strip-autofocus").click()
+    page.wait_for_function("(selector) => document.querySelectorAll(selector + ' circle.pifocus-point').length >= 3",
+                           arg=CAMERA_STRIP)
+    screenshot(page, "strip-control-running-1440x900.png")  # the picture and the curve at once
     result = strip.locator(".pifocus-result")
     expect(result).to_be_visible(timeout=90_000)
     expect(result).to_have_class("alert pifocus-result alert-success")
