@@ -5,6 +5,12 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
+# Playwright's expect() waits 5 s by default. The browser tests share the machine's cores with
+# the OctoPrint servers they start (and, in CI, with other jobs): OctoPrint's UI takes longer
+# than that to load under load. Wait as long as page actions do (test_browser.PAGE_TIMEOUT).
+expect.set_options(timeout=30_000)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The reduced copies in the repository (scripts/reduce-stacks.py made them); PIFOCUS_STACKS may

@@ -164,11 +164,12 @@ def demo_config(microscope: bool = False, **simulation: Any) -> Dict[str, Any]:
     OctoPrint's ``webcam.snapshotWebcam`` defaults to ``classic`` even when the Classic Webcam
     has no snapshot URL, so the simulated webcam is made the default and snapshot webcam
     explicitly: OctoPrint's snapshot download and timelapse then use it. The Control tab
-    opens its first webcam tab, so the simulated camera is ordered first.
+    opens its first webcam tab, so the simulated cameras are ordered first (a second device's,
+    ``plugin_pifocus_2``, before the Classic Webcam).
     """
     return {
         "webcam": {"defaultWebcam": "pifocus_simulated", "snapshotWebcam": "pifocus_simulated"},
-        "appearance": {"components": {"order": {"webcam": ["plugin_pifocus"]}}},
+        "appearance": {"components": {"order": {"webcam": ["plugin_pifocus", "plugin_pifocus_2"]}}},
         # The simulated lens, chosen explicitly: a fresh install has no lens driver (and its
         # set-up wizard); the demo and the tests that use this start set up.
         "plugins": {"pifocus": dict(

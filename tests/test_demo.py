@@ -95,6 +95,30 @@ def test_demo_prints_how_to_log_in_and_shows_a_blurred_webcam(demo):
     assert 'id="sidebar_plugin_pifocus"' in page and 'id="wizard_plugin_pifocus"' not in page
 
 
+def test_demo_has_two_simulated_webcams_on_the_control_tab(demo):
+    process, printed, basedir = demo
+    url = printed["url"]
+    s = login(url, printed["user"], printed["password"])
+    # OctoPrint's webcam list: each focus device's own simulated webcam, bound to that device.
+    webcams = {w["name"]: w for w in s.get(url + "/api/settings", timeout=10).json()["webcam"]["webcams"]}
+    assert webcams["pifocus_simulated"]["extras"]["device"] == "camera"
+    assert webcams["pifocus_simulated_microscope"]["extras"] == {"device": "microscope", "simulation": "printer_z"}
+    status = s.get(url + API, timeout=10).json()
+    assert [(d["device"], d["webcam"]) for d in status["devices"]] == [
+        ("camera", "pifocus_simulated"), ("microscope", "pifocus_simulated_microscope")]
+    # Each renders its own scene: two different pictures.
+    first = s.get(url + "/plugin/pifocus/simcam/snapshot", timeout=10)
+    second = s.get(url + "/plugin/pifocus/simcam/snapshot", params={"device": "microscope"}, timeout=10)
+    assert first.status_code == second.status_code == 200 and first.content != second.content
+    # The Control tab: a webcam pane for each, in OctoPrint's selector, each with its own stream.
+    page = s.get(url + "/", timeout=30).text
+    assert 'id="webcam_plugin_pifocus"' in page and 'id="webcam_plugin_pifocus_2"' in page
+    assert 'data-pifocus-webcam="pifocus_simulated"' in page
+    assert 'data-pifocus-webcam="pifocus_simulated_microscope"' in page
+    assert 'src="plugin/pifocus/simcam/stream?device=microscope"' in page
+    assert 'id="webcam_plugin_pifocus_2_link"' in page  # the selector's entry
+
+
 def test_demo_autofocus_then_printer_z(demo):
     process, printed, basedir = demo
     url = printed["url"]

@@ -309,13 +309,16 @@ class PiFocusPlugin(
 
     def get_template_configs(self):
         configs: List[Dict[str, Any]] = []
-        if self._simulation_enabled():
-            # OctoPrint's Control tab shows only webcams that bring a "webcam" template.
+        # OctoPrint's Control tab shows only webcams that bring a "webcam" template: one per
+        # simulated webcam (each device's own), so OctoPrint's webcam selector offers them all.
+        for webcam in self.get_webcam_configurations():
             configs.append({
                 "type": "webcam",
-                "name": gettext("PiFocus simulated camera"),
+                "name": webcam.displayName,
                 "template": "pifocus_simcam.jinja2",
                 "custom_bindings": True,
+                "pifocus_webcam": webcam.name,
+                "pifocus_stream": webcam.compat.stream,
             })
         # The sidebar panel and settings page, once their templates exist.
         if (TEMPLATES / "pifocus_sidebar.jinja2").is_file():
@@ -337,6 +340,8 @@ class PiFocusPlugin(
         configs.append({"type": "wizard", "name": gettext("Camera focus (PiFocus)"),
                         "template": "pifocus_wizard.jinja2", "custom_bindings": True})
         configs.append({"type": "generic", "template": "pifocus_setup_dialog.jinja2", "custom_bindings": True})
+        # The focus strip under the Control tab's webcam (static/js/pifocus_strip.js moves it there).
+        configs.append({"type": "generic", "template": "pifocus_strip.jinja2", "custom_bindings": True})
         return configs
 
     def get_template_vars(self):

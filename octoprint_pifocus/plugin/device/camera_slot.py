@@ -56,6 +56,21 @@ class CameraSlot:
                                   webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
 
+    def webcam_name(self) -> Optional[str]:
+        """The OctoPrint webcam this device focuses (its ``camera.webcam``; none set: OctoPrint's
+        snapshot webcam), so the browser can put the device's focus strip on that webcam's
+        picture; None with a camera URL, or while OctoPrint has no webcam to take."""
+        cam = self._config()["camera"]
+        if cam["url"]:
+            return None
+        if cam["webcam"]:
+            return str(cam["webcam"])
+        webcams = self._webcams()
+        try:
+            return str(webcams.find(None).config.name) if webcams is not None else None
+        except (PiFocusError, AttributeError, LookupError, ValueError):
+            return None
+
     def missing_webcam(self) -> Optional[str]:
         """The OctoPrint webcam this device names that OctoPrint no longer lists, or None."""
         cam, webcams = self._config()["camera"], self._webcams()

@@ -491,6 +491,7 @@ class FocusDevice:
         body["camera_missing"] = self.camera_slot.missing_webcam()
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None
+        body["webcam"] = self.camera_slot.webcam_name()
         return body
 
     def publish_status(self) -> None:
