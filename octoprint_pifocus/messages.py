@@ -266,10 +266,12 @@ Param = Union["Message", str]
 
 
 def _param(value: Any) -> Param:
-    """A parameter as a message keeps it: a nested message, or redacted text."""
+    """A parameter as a message keeps it: a nested message (also one given by its English
+    text, see :func:`known`), or redacted text."""
     if isinstance(value, Message):
         return value
-    return redact(value if isinstance(value, str) else str(value))
+    text = redact(value if isinstance(value, str) else str(value))
+    return known(text) or text
 
 
 class Message:
@@ -319,8 +321,6 @@ def text_of(value: Any) -> Param:
     message = getattr(value, "msg", None)
     if isinstance(message, Message):
         return message
-    if isinstance(value, str):
-        return known(redact(value)) or _param(value)
     return _param(value)
 
 
