@@ -30,7 +30,7 @@ from .. import __version__
 from ..errors import PiFocusError
 from ..focus.measures import DESCRIPTIONS
 from ..lenses.i2c_vcm import CHIPS
-from ..redact import protect_loggers, redact, redact_data
+from ..redact import protect_loggers, redact_data
 from . import api, i18n, simcam
 from . import settings as settings_rules
 from . import wizard as wizard_rules
@@ -58,8 +58,9 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 def _error(status: int, message: str):
-    """A JSON error reply; an engine message in the request's language."""
-    return flask.make_response(flask.jsonify(error=redact(i18n.text(message, gettext))), status)
+    """A JSON error reply; an engine message in the request's language, with its code,
+    template and parameters (plugin/i18n.py)."""
+    return flask.make_response(flask.jsonify(_reply({"error": message})), status)
 
 
 def _reply(body: Any) -> Any:

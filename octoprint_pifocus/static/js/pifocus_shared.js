@@ -111,14 +111,16 @@ window.PiFocusShared = (function () {
 
     /**
      * The text of ``object[key]`` (default "message") in the UI's language: the plugin puts
-     * ``<key>_template`` and ``<key>_params`` next to an engine message (plugin/i18n.py); other
-     * texts are shown as they are.
+     * ``<key>_template`` and ``<key>_params`` next to an engine message (plugin/i18n.py). A text
+     * without them that is a whole msgid of the catalogue (a sentence the plugin translated in
+     * a background thread, where it knew no language, so it stayed English) is translated by
+     * it; any other text is shown as it is.
      */
     function messageText(object, key) {
         key = key || "message";
         if (!object || object[key] === undefined || object[key] === null) return "";
         var text = String(object[key]);
-        return translate({template: object[key + "_template"], params: object[key + "_params"]}, text);
+        return translate({template: object[key + "_template"], params: object[key + "_params"]}, text ? gettext(text) : text);
     }
 
     // Driver names, by the status's "driver" key. Built on first use, like the labels below.
@@ -436,7 +438,9 @@ window.PiFocusShared = (function () {
             self.snapshotLoading(true);
             self.snapshotError("");
             var url = OctoPrint.getBlueprintUrl(PLUGIN) + "snapshot?_=" + Date.now();
-            fetch(url, {credentials: "same-origin", cache: "no-store"})
+            // In the page's language, as OctoPrint's client asks for it (?l10n=...).
+            var headers = OctoPrint.options && OctoPrint.options.locale ? {"X-Locale": OctoPrint.options.locale} : {};
+            fetch(url, {credentials: "same-origin", cache: "no-store", headers: headers})
                 .then(function (response) {
                     if (response.ok) return response.blob();
                     return response.text().then(function (text) {
