@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .redact import redact
 
@@ -243,6 +243,16 @@ CATALOGUE: Dict[str, str] = {
     "autofocus.back_failed_same": N_("%(reason)s Moving the lens back to %(position)s failed for the same "
                                      "reason."),
     "autofocus.back_failed": N_("%(reason)s Moving the lens back to %(position)s failed too: %(error)s"),
+    # ~~ checks of values (sources/web.py, focus/decode.py): ValueErrors the settings quote
+    "url.unreadable": N_("URL %(url)s is not valid: its host or port cannot be read. A password that holds "
+                         "# ? / or @ works as it is; otherwise check the host and port."),
+    "url.not_http": N_("URL %(url)s must be a full http:// or https:// URL with a host."),
+    "url.space": N_("URL %(url)s contains a space: write it as %%20."),
+    "roi.too_large": N_("ROI values must be finite numbers, got a number too large for one"),
+    "roi.not_four": N_("ROI must be four numbers (x, y, w, h) as fractions of the frame, got %(value)s"),
+    "roi.not_finite": N_("ROI values must be finite numbers, got %(value)s"),
+    "roi.empty": N_("ROI width and height must be greater than 0, got w=%(w)s, h=%(h)s"),
+    "roi.outside": N_("ROI must lie inside the frame: x, y >= 0 and x+w, y+h <= 1 (fractions), got %(value)s"),
     # ~~ the simulation (sim/)
     "sim.outside_range": N_("Position %(position)s is outside the lens range %(low)s..%(high)s; nothing "
                             "was moved."),
@@ -353,6 +363,28 @@ def known(text: Any) -> Optional[Message]:
         if message is not None:
             _recent.move_to_end(text)
         return message
+
+
+#: The shortest message text :func:`known_in` looks for inside another text.
+QUOTED_MIN = 20
+
+
+def known_in(text: Any) -> List[Tuple[str, Message]]:
+    """Recent messages quoted whole inside ``text`` (a plugin sentence around an engine
+    message: "Autofocus could not start: <message>"), longest first, not overlapping."""
+    if not isinstance(text, str) or len(text) < QUOTED_MIN:
+        return []
+    with _lock:
+        candidates = [(t, m) for t, m in _recent.items() if len(t) >= QUOTED_MIN and t in text and t != text]
+    found: List[Tuple[str, Message]] = []
+    taken: List[Tuple[int, int]] = []
+    for quoted, message in sorted(candidates, key=lambda c: -len(c[0])):
+        start = text.find(quoted)
+        end = start + len(quoted)
+        if not any(start < e and s < end for s, e in taken):
+            taken.append((start, end))
+            found.append((quoted, message))
+    return found
 
 
 def say(code: str, **params: Any) -> str:

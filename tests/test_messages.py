@@ -168,3 +168,26 @@ def test_known_finds_only_recent_message_texts():
     assert known(text) == Message("autofocus.cancelled")
     assert known("Autofocus cancelled. And more.") is None
     assert known(None) is None
+
+
+def test_engine_messages_quoted_in_a_plugin_sentence_are_translated_too(german):
+    """A settings check quotes the engine's reason ("camera.url is not usable: URL ... is not
+    valid..."): the API translates the quoted message as well."""
+    from octoprint_pifocus.sources.web import split_url
+
+    with pytest.raises(ValueError) as info:
+        split_url(f"http://admin:{'pw'}@cam.local:99999999/x")
+    reason = str(info.value)
+    assert reason.startswith("URL 'http://admin:***@cam.local:99999999/x' is not valid: its host or port")
+    assert known(reason).code == "url.unreadable"
+    sentence = f"camera.url ist nicht verwendbar: {reason}"  # the plugin's gettext, already German
+    assert i18n.text(sentence, german) == (
+        "camera.url ist nicht verwendbar: URL 'http://admin:***@cam.local:99999999/x' ist nicht gültig: "
+        "Host oder Port lassen sich nicht lesen. Ein Passwort mit # ? / oder @ funktioniert so, wie es ist; "
+        "prüfen Sie sonst Host und Port.")
+    # And inside an engine message: the camera's bad URL, in German all through.
+    with pytest.raises(CameraError) as info:
+        SnapshotSource("http://cam.local/a b")
+    assert info.value.msg.render(german).startswith("Kamera-URL 'http://cam.local/a b' enthält ein Leerzeichen: "
+                                                    "Schreiben Sie es als %20.")
+    assert str(info.value).startswith("The camera URL 'http://cam.local/a b' contains a space: write it as %20.")

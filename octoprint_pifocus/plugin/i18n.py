@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-from ..messages import CATALOGUE, LABELS, Message, known
+from ..messages import CATALOGUE, LABELS, Message, known, known_in
 
 #: The fields that carry a message for a person.
 MESSAGE_KEYS = ("message", "error", "lens_error", "z_blocked")
@@ -64,9 +64,8 @@ def localize(data: Any, gettext: Callable[[str], str]) -> Any:
         if isinstance(data.get(key), str) and data[key] in ENGINE_LABELS:
             result[key] = gettext(data[key])
     for key in MESSAGE_KEYS:
-        message = known(data.get(key))
-        if message is not None:
-            result[key] = translated(message, gettext)
+        if isinstance(data.get(key), str):
+            result[key] = text(data[key], gettext)
     return result
 
 
@@ -80,6 +79,12 @@ def translated(message: Message, gettext: Callable[[str], str]) -> str:
 
 
 def text(value: str, gettext: Callable[[str], str]) -> str:
-    """One message text in the language of ``gettext`` when it is a known engine message."""
+    """One message text in the language of ``gettext``: a known engine message, or the
+    known engine messages quoted in it (a settings check's "camera.url is not usable: <the
+    engine's reason>", already in the request's language around it)."""
     message = known(value)
-    return translated(message, gettext) if message is not None else value
+    if message is not None:
+        return translated(message, gettext)
+    for quoted, inner in known_in(value):
+        value = value.replace(quoted, translated(inner, gettext))
+    return value

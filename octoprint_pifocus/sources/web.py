@@ -18,7 +18,7 @@ from typing import Dict, Optional
 from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import CameraError
-from ..messages import Message
+from ..messages import Message, say
 from ..redact import mask_url
 
 #: Where the usual webcam servers keep their pictures, for "wrong path" messages.
@@ -94,13 +94,12 @@ def split_url(url: str) -> Endpoint:
     if parsed is None:
         # Not urllib's reason: it may quote the host part, which holds the password when the
         # password has a delimiter in it.
-        raise ValueError(f"URL {shown!r} is not valid: its host or port cannot be read. A password "
-                         "that holds # ? / or @ works as it is; otherwise check the host and port.")
+        raise ValueError(say("url.unreadable", url=repr(shown)))
     parts, port = parsed
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"URL {shown!r} must be a full http:// or https:// URL with a host.")
+        raise ValueError(say("url.not_http", url=repr(shown)))
     if any(c.isspace() for c in text):
-        raise ValueError(f"URL {shown!r} contains a space: write it as %20.")
+        raise ValueError(say("url.space", url=repr(shown)))
     headers = {"User-Agent": "PiFocus", "Accept": "image/jpeg, multipart/x-mixed-replace, */*"}
     netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     if port is not None:
