@@ -154,7 +154,7 @@ def check_german(page: Page, state: str) -> List[str]:
     cut = page.evaluate(SVG_OVERFLOW, REGIONS)
     assert not cut, f"texts of the curve cut off ({state}): {cut}"
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"pifocus-de-{state}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"pifocus-de-{state}.png"), full_page=True)
     leaked = leaks(texts)
     assert not leaked, f"English in the German UI ({state}): " + "; ".join(
         f"{text!r} (msgid {msgid!r})" for text, msgid in leaked)
