@@ -44,6 +44,8 @@ languages() {
 }
 
 extract() {
+    # N_ (one of pybabel's default keywords) marks the engine's message templates
+    # (octoprint_pifocus/messages.py): a no-op there, as the engine imports no flask_babel.
     "$PYBABEL" extract -F babel.cfg -o "$POT" \
         --project "OctoPrint-PiFocus" --version "$(version)" \
         --copyright-holder "PiFocus developers" \

@@ -75,7 +75,7 @@ ENGINE_IMPORT = textwrap.dedent("""
     camera = SimulatedCamera(draw_scene(320, 180), lens, focus_position=300, blur_rate=0.05, seed=1)
     result = autofocus(lens, camera)
     leaked = sorted(m for m, mod in sys.modules.items()
-                    if mod is not None and m.split(".")[0] in ("octoprint", "flask", "tornado"))
+                    if mod is not None and m.split(".")[0] in ("octoprint", "flask", "flask_babel", "tornado"))
     print(json.dumps({"imported": imported, "leaked": leaked, "found": result.found,
                       "position": result.position}))
 """)

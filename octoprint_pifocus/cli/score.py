@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise PiFocusError(f"Cannot read {name}: {exc.strerror or exc}") from None
+            raise PiFocusError("cli.cannot_read", name=name, reason=exc.strerror or exc) from None
         try:
             score = measure_sharpness(data, roi=args.roi, measure=args.measure)
         except ValueError as exc:

@@ -12,6 +12,8 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..messages import say
+
 #: The central half of the frame (a quarter of its area): where a print-cam usually looks.
 DEFAULT_ROI: Tuple[float, float, float, float] = (0.25, 0.25, 0.5, 0.5)
 
@@ -37,24 +39,18 @@ def validate_roi(roi: Optional[Sequence[float]]) -> Roi:
     try:
         values = tuple(float(v) for v in roi)
     except OverflowError:
-        raise ValueError("ROI values must be finite numbers, got a number too large for one") from None
+        raise ValueError(say("roi.too_large")) from None
     except (TypeError, ValueError):
-        raise ValueError(
-            f"ROI must be four numbers (x, y, w, h) as fractions of the frame, got {roi!r:.80}"
-        ) from None
+        raise ValueError(say("roi.not_four", value=f"{roi!r:.80}")) from None
     if len(values) != 4:
-        raise ValueError(
-            f"ROI must be four numbers (x, y, w, h) as fractions of the frame, got {len(values)}"
-        )
+        raise ValueError(say("roi.not_four", value=len(values)))
     x, y, w, h = values
     if not all(np.isfinite(values)):
-        raise ValueError(f"ROI values must be finite numbers, got {roi!r}")
+        raise ValueError(say("roi.not_finite", value=repr(roi)))
     if w <= 0 or h <= 0:
-        raise ValueError(f"ROI width and height must be greater than 0, got w={w:g}, h={h:g}")
+        raise ValueError(say("roi.empty", w=f"{w:g}", h=f"{h:g}"))
     if x < 0 or y < 0 or x + w > 1.0 + 1e-9 or y + h > 1.0 + 1e-9:
-        raise ValueError(
-            f"ROI must lie inside the frame: x, y >= 0 and x+w, y+h <= 1 (fractions), got {roi!r}"
-        )
+        raise ValueError(say("roi.outside", value=repr(roi)))
     return x, y, w, h
 
 

@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import CameraError, PiFocusError
+from ..messages import Message, remember, text_of
 from .scoring import FrameScore, FrameScorer
 
 Number = float
@@ -199,7 +200,7 @@ class _Search:
         try:
             return self.scorer.score(frame)
         except ValueError as exc:
-            raise CameraError(f"The camera sent a frame PiFocus cannot use: {exc}") from None
+            raise CameraError("camera.unusable_frame", error=str(exc)) from None
 
     # ~~ curve analysis
 
@@ -226,16 +227,8 @@ class _Search:
             best = max(best, scores.max() / max(scores.min(), 1e-12))
         if best < MIN_CONTRAST:
             if dark < 8:
-                raise _NoPeak(
-                    f"The region of interest is too dark to focus on (mean grey {dark:.0f} of 255). "
-                    "Add light, or check that the camera shows a picture."
-                )
-            raise _NoPeak(
-                "No focus peak found: sharpness changed by only "
-                f"{(best - 1) * 100:.0f}% over the whole search, which is within the noise. "
-                "The region of interest may have no detail: move it onto edges or text, "
-                "add light, or check that the lens really moves."
-            )
+                raise _NoPeak(Message("autofocus.too_dark", grey=f"{dark:.0f}"))
+            raise _NoPeak(Message("autofocus.no_peak", percent=f"{(best - 1) * 100:.0f}"))
 
     # ~~ the phases
 
@@ -409,17 +402,18 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
             start_position=start_position, mode=mode,
         )
 
-    def go_back(reason: str, cancelled: bool = False) -> AutofocusResult:
+    def go_back(reason: Message, cancelled: bool = False) -> AutofocusResult:
+        position = str(start_position)
         try:
             lens.move_to(start_position)
-            where = (f"The lens is back at its start position {start_position}." if start_known else
-                     f"This lens cannot report where it was before the search, so it was left at "
-                     f"{start_position}.")
+            message = Message("autofocus.back" if start_known else "autofocus.left", reason=reason,
+                              position=position)
         except Exception as exc:  # noqa: BLE001 - the reason of the first failure must survive
-            again = str(exc) in reason
-            where = (f"Moving the lens back to {start_position} failed " +
-                     ("for the same reason." if again else f"too: {exc}"))
-        return finish(lens.position, 0.0, False, f"{reason} {where}".strip(), cancelled)
+            if str(exc) in str(reason):
+                message = Message("autofocus.back_failed_same", reason=reason, position=position)
+            else:
+                message = Message("autofocus.back_failed", reason=reason, position=position, error=text_of(exc))
+        return finish(lens.position, 0.0, False, remember(message), cancelled)
 
     try:
         if refine:
@@ -451,11 +445,11 @@ def run_autofocus(lens, camera, scorer: FrameScorer, progress: Optional[Progress
             progress(1.0, search.order[-1])
         return finish(target, final.fine, True, "")
     except _Cancelled:
-        return go_back("Autofocus cancelled.", cancelled=True)
+        return go_back(Message("autofocus.cancelled"), cancelled=True)
     except _NoPeak as exc:
-        return go_back(str(exc))
+        return go_back(exc.args[0])
     except PiFocusError as exc:
-        return go_back(f"Autofocus stopped: {exc}")
+        return go_back(Message("autofocus.stopped", error=text_of(exc)))
     except Exception as exc:  # noqa: BLE001 - a user's camera or lens object may raise anything
         _logger.exception("Autofocus stopped by an unexpected error")
-        return go_back(f"Autofocus stopped by an unexpected error ({type(exc).__name__}: {exc}).")
+        return go_back(Message("autofocus.unexpected", error=f"{type(exc).__name__}: {exc}"))

@@ -12,6 +12,7 @@ import numbers
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ..errors import MoveRefused
+from ..messages import text_of
 
 Number = Union[int, float]
 
@@ -22,9 +23,9 @@ def as_number(value: Any, what: str = "position") -> Number:
     A ``bool`` is refused although Python counts it as a number: ``move_to(True)`` is a bug.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise MoveRefused(f"The {what} must be a number; got {value!r}. Nothing was moved.")
+        raise MoveRefused("lens.not_a_number", what=what, value=repr(value))
     if not math.isfinite(value):
-        raise MoveRefused(f"The {what} must be a finite number; got {value!r}. Nothing was moved.")
+        raise MoveRefused("lens.not_finite", what=what, value=repr(value))
     return value if isinstance(value, int) else float(value)
 
 
@@ -141,11 +142,8 @@ class LensBase:
         value = as_number(position)
         low, high = self.limits
         if not low <= value <= high:
-            raise MoveRefused(
-                f"Position {format_number(value)} is outside the range "
-                f"{format_number(low)}..{format_number(high)} {units_label(self.units)} of {self.where}; "
-                "nothing was moved."
-            )
+            raise MoveRefused("lens.outside_range", position=format_number(value), low=format_number(low),
+                              high=format_number(high), units=units_label(self.units), where=text_of(self.where))
         return value
 
     def close(self) -> None:  # pragma: no cover - overridden where something is held
@@ -169,10 +167,7 @@ def nudge_target(lens: Any, delta: Any, clamp_to_limits: bool = True) -> Tuple[N
     """
     step = as_number(delta, "nudge")
     if not getattr(lens, "position_known", True) or lens.position is None:
-        raise MoveRefused(
-            f"The current position of {getattr(lens, 'where', lens)} is unknown, so there is "
-            "nothing to nudge from; set an absolute position first."
-        )
+        raise MoveRefused("lens.position_unknown", where=text_of(getattr(lens, "where", lens)))
     target = lens.position + step
     if isinstance(lens.position, float) or isinstance(step, float):
         resolution = float(getattr(lens, "resolution", 0) or 0)

@@ -24,6 +24,7 @@ import urllib.parse
 from typing import Any, Dict, Optional, Tuple
 
 from ..errors import LensError
+from ..messages import Message
 from ..redact import mask_url
 from ..sources.web import split_url
 from .base import LensBase, Number, check_limits, format_number, probe_entry, snap
@@ -61,7 +62,7 @@ def http_get(url: str, timeout: float) -> Reply:
     try:
         endpoint = split_url(url)
     except ValueError as exc:
-        raise LensError(f"The camera-streamer {exc}") from None
+        raise LensError("streamer.bad_url", error=str(exc)) from None
     conn = endpoint.connection(timeout)
     try:
         conn.request("GET", endpoint.target, headers=endpoint.headers)
@@ -69,34 +70,29 @@ def http_get(url: str, timeout: float) -> Reply:
         body = response.read(65536).decode("utf-8", "replace")
         return Reply(response.status, body, endpoint.has_credentials)
     except (socket.timeout, TimeoutError):
-        raise LensError(_unreachable(endpoint.url, f"no reply within {timeout:g} s")) from None
+        raise _unreachable(endpoint.url, Message("streamer.why.timeout", seconds=f"{timeout:g}")) from None
     except ConnectionRefusedError:
-        raise LensError(_unreachable(endpoint.url, "connection refused")) from None
+        raise _unreachable(endpoint.url, Message("streamer.why.refused")) from None
     except socket.gaierror as exc:
-        raise LensError(_unreachable(endpoint.url, f"unknown host {endpoint.host!r}: {exc.strerror or exc}")) from None
+        raise _unreachable(endpoint.url, Message("streamer.why.unknown_host", host=repr(endpoint.host),
+                                                 reason=exc.strerror or exc)) from None
     except OSError as exc:
-        raise LensError(_unreachable(endpoint.url, exc.strerror or str(exc))) from None
+        raise _unreachable(endpoint.url, exc.strerror or str(exc)) from None
     except http.client.HTTPException as exc:
-        raise LensError(_unreachable(endpoint.url, f"no valid HTTP answer: {type(exc).__name__}")) from None
+        raise _unreachable(endpoint.url, Message("streamer.why.bad_http", error=type(exc).__name__)) from None
     finally:
         conn.close()
 
 
-def _unreachable(url: str, why: str) -> str:
-    base = url.split("/option")[0]
-    return (f"Cannot reach camera-streamer at {base} ({why}): check that camera-streamer is "
-            "running (systemctl status 'camera-streamer*') and that the URL and port are right "
-            "(the default is port 8080).")
+def _unreachable(url: str, why: Any) -> LensError:
+    return LensError("streamer.unreachable", url=url.split("/option")[0], why=why)
 
 
 def _refused(base_url: str, reply: Reply) -> LensError:
     """The error for a 401 or 403: what to change in the URL's user name and password."""
     if reply.with_credentials:
-        what = "refused the user name or password in the URL: check them"
-    else:
-        what = ("needs a user name and password (it answered HTTP {status}): put them in the URL "
-                "in front of the host, as user:password@host").format(status=reply.status)
-    return LensError(f"camera-streamer at {mask_url(base_url)} {what}.")
+        return LensError("streamer.credentials_refused", url=mask_url(base_url))
+    return LensError("streamer.credentials_needed", url=mask_url(base_url), status=reply.status)
 
 
 def detect_form(base_url: str, timeout: float) -> str:
@@ -109,11 +105,8 @@ def detect_form(base_url: str, timeout: float) -> str:
         return "new"
     if reply.status == 404 and OLD_SIGNATURE in text:
         return "old"
-    raise LensError(
-        f"{mask_url(base_url)} does not answer like camera-streamer (GET /option gave {reply.status}"
-        f"{': ' + reply.first_line if reply.first_line else ''}). Check the URL: camera-streamer "
-        "listens on port 8080 by default; the OctoPrint web port (80) does not pass /option on."
-    )
+    raise LensError("streamer.not_streamer", url=mask_url(base_url), status=reply.status,
+                    said=": " + reply.first_line if reply.first_line else "")
 
 
 class CameraStreamerLens(LensBase):
@@ -171,23 +164,19 @@ class CameraStreamerLens(LensBase):
     def set_option(self, key: str, value: str) -> None:
         """Set one camera option; every reply but 200 becomes a message about this camera."""
         reply = http_get(self.option_url(key, value), self.timeout)
-        said = f" (camera-streamer said: {reply.first_line})" if reply.first_line else ""
+        said = Message("streamer.said", text=reply.first_line) if reply.first_line else ""
         if reply.status == 200:
             return
         if reply.status in (401, 403):
             raise _refused(self.url, reply)
         if reply.status == 404:
-            on = f" on device {self.device}" if self.device and self.form == "new" else ""
-            raise LensError(f"The camera exposes no {key} control{on}: this camera has no focus motor "
-                            f"(the Pi Camera Module 3 has one; v1/v2/HQ do not){said}.")
+            on = Message("streamer.on_device", device=self.device) if self.device and self.form == "new" else ""
+            raise LensError("streamer.no_control", key=key, on=on, said=said)
         if reply.status == 400:
-            raise LensError(f"camera-streamer at {self.shown_url} rejected the request to set {key} "
-                            f"(400 bad request){said}. If this camera-streamer speaks the other URL form, "
-                            "set the form ('old' or 'new') explicitly.")
+            raise LensError("streamer.rejected", url=self.shown_url, key=key, said=said)
         if reply.status == 500:
-            raise LensError(f"camera-streamer at {self.shown_url} could not set {key} to {value} (500){said}. "
-                            "Is the camera running, and does it accept this value?")
-        raise LensError(f"camera-streamer at {self.shown_url} answered {reply.status} when setting {key}{said}.")
+            raise LensError("streamer.could_not_set", url=self.shown_url, key=key, value=value, said=said)
+        raise LensError("streamer.answered", url=self.shown_url, status=reply.status, key=key, said=said)
 
     # ~~ moves
 

@@ -29,6 +29,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import LensError, MoveRefused
+from ..messages import Message, remember, say, text_of
 from .base import LensBase, Number, check_limits, format_number, probe_entry
 
 try:
@@ -122,11 +123,7 @@ class DW9807(Chip):
                 break
             sleep(0.001)
         else:
-            raise LensError(
-                f"The {self.name.upper()} at 0x{address:02X} stayed busy (status register 0x05 "
-                "never cleared); the previous move may not have finished. Try again; if it "
-                "persists, restart the camera."
-            )
+            raise LensError("i2c.chip_busy", chip=self.name.upper(), address=f"{address:02X}")
         bus.write_i2c_block_data(address, self.MSB, list(encode_dw9807(position)))
 
     def read(self, bus, address):
@@ -204,41 +201,34 @@ def find_buses(dev_dir: str = "/dev") -> List[int]:
     return preferred + [n for n in numbers if n not in preferred]
 
 
-NO_ANSWER_HINT = (
-    "The lens is powered only while the camera streams: is the webcam running? "
-    "On a Pi 3 try bus 0 with dtparam=i2c_vc=on; on a Pi 4/5, bus 10."
-)
-PERMISSION_HINT = (
-    "add the user running OctoPrint to the i2c group (sudo usermod -aG i2c pi, then restart "
-    "OctoPrint), or give the device to that group with a udev rule: "
-    'SUBSYSTEM=="i2c-dev", GROUP="i2c", MODE="0660"'
-)
+NO_ANSWER_HINT = str(Message("i2c.hint.no_answer"))
+PERMISSION_HINT = str(Message("i2c.hint.permission"))
 
 
 def explain_oserror(exc: OSError, path: str, address: int, doing: str = "") -> str:
     """A message for a failed open or transfer that says what to check."""
+    return remember(explain_oserror_message(exc, path, address, doing))
+
+
+def explain_oserror_message(exc: OSError, path: str, address: int, doing: Any = "") -> Message:
+    """:func:`explain_oserror` as a :class:`Message` (``doing`` a message or text)."""
     code = exc.errno
-    at = f"0x{address:02X} on {path}"
+    at = dict(address=f"{address:02X}", path=path)
     if code in NO_ANSWER_ERRNOS:
-        return f"No lens driver answered at {at}. {NO_ANSWER_HINT}"
+        return Message("i2c.no_answer", hint=Message("i2c.hint.no_answer"), **at)
     if code in (errno.EACCES, errno.EPERM):
-        return f"Permission denied opening {path}: {PERMISSION_HINT}."
+        return Message("i2c.permission", path=path, hint=Message("i2c.hint.permission"))
     if code == errno.ENOENT:
-        return (f"{path} does not exist. Enable the camera's I2C bus (Pi 3: dtparam=i2c_vc=on in "
-                "/boot/config.txt; some Pi 4 setups: dtparam=i2c10=on), or pick another bus: "
-                "`pifocus lens probe` lists them.")
+        return Message("i2c.no_device", path=path)
     if code == errno.EBUSY:
-        return (f"Address {at} is claimed by a kernel driver (the camera overlay's own lens "
-                "driver). Use the v4l2 driver on its /dev/v4l-subdevN node or camera-streamer, "
-                "or use force (it races libcamera's autofocus).")
+        return Message("i2c.busy_address", **at)
     if code == errno.ENOTTY:
-        return f"{path} is not an I2C bus device (the I2C ioctls failed on it)."
+        return Message("i2c.not_a_bus", path=path)
     if code in (errno.ETIMEDOUT, errno.EAGAIN):
-        return (f"The I2C bus {path} timed out {doing}at 0x{address:02X}: the bus may be held "
-                "by another device (the official touchscreen shares it). Restart the camera or "
-                "power-cycle the Pi.")
+        return Message("i2c.timeout", doing=doing, **at)
     reason = exc.strerror or str(exc)
-    return (f"I2C transfer {doing}to {at} failed: {reason} (errno {code}). {NO_ANSWER_HINT}")
+    return Message("i2c.transfer_failed", doing=doing, reason=reason, errno=code,
+                   hint=Message("i2c.hint.no_answer"), **at)
 
 
 def scan(address: int = DEFAULT_ADDRESS, dev_dir: str = "/dev", bus_factory: Optional[BusFactory] = None,
@@ -282,7 +272,7 @@ def smbus_factory(dev_dir: str = "/dev") -> BusFactory:
     """``SMBus`` opening ``i2c-N`` under ``dev_dir`` (smbus2 takes a path as well as a number)."""
     def open_bus(number: int, force: bool = False) -> Any:
         if SMBus is None:
-            raise LensError("The I2C lens driver needs the smbus2 package: pip install smbus2")
+            raise LensError("i2c.no_smbus")
         return SMBus(bus_path(number, dev_dir), force=force)
 
     return open_bus
@@ -354,14 +344,10 @@ class I2CVCMLens(LensBase):
             if entry["found"]:
                 return entry["bus"]
         if not self.candidates:
-            raise LensError(
-                f"No I2C buses (i2c-N) in {dev_dir}. Enable the camera's I2C bus: on a Pi 3 "
-                "dtparam=i2c_vc=on in /boot/config.txt (bus 0); on a Pi 4/5 it is bus 10 "
-                "(some setups need dtparam=i2c10=on)."
-            )
+            raise LensError("i2c.no_buses", dir=dev_dir)
         tried = "; ".join(f"{e['device']}: {_short(e['message'])}" for e in self.candidates)
-        raise LensError(f"No lens driver answered at 0x{self.address:02X} on any I2C bus ({tried}). "
-                        f"{NO_ANSWER_HINT}")
+        raise LensError("i2c.no_answer_any", address=f"{self.address:02X}", tried=tried,
+                        hint=Message("i2c.hint.no_answer"))
 
     def _initial_position(self) -> int:
         """The chip's own register if it can be read (camera streaming), else its rest position."""
@@ -375,15 +361,14 @@ class I2CVCMLens(LensBase):
 
     @property
     def where(self) -> str:
-        return f"{self.name} at 0x{self.address:02X} on {self.device}"
+        return say("i2c.where", chip=self.name, address=f"{self.address:02X}", path=self.device)
 
     # ~~ moves
 
     def move_to(self, position: Number) -> None:
         value = self.checked(position)
         if int(value) != value:
-            raise MoveRefused(f"{self.where} takes whole codes; got {format_number(value)}. "
-                              "Nothing was moved.")
+            raise MoveRefused("i2c.whole_codes", where=text_of(self.where), value=format_number(value))
         self._send(int(value))
 
     def reapply(self) -> bool:
@@ -401,20 +386,20 @@ class I2CVCMLens(LensBase):
     def _send(self, value: int) -> None:
         with self._lock:
             if self._bus is None:
-                raise LensError(f"{self.where} was closed; open the lens again.")
+                raise LensError("i2c.closed", where=text_of(self.where))
             try:
                 if not self._awake:
-                    self._retry(lambda: self.chip.wake(self._bus, self.address), "waking the chip ")
+                    self._retry(lambda: self.chip.wake(self._bus, self.address), Message("i2c.doing.wake"))
                     self._awake = True
                 self._retry(lambda: self.chip.write(self._bus, self.address, value, self._sleep),
-                            f"moving to {value} ")
+                            Message("i2c.doing.move", position=value))
             except LensError:
                 self._awake = False  # the chip may have lost power: wake it again next time
                 raise
             self._position = value
             self.position_known = True
 
-    def _retry(self, call: Callable[[], Any], doing: str) -> Any:
+    def _retry(self, call: Callable[[], Any], doing: Message) -> Any:
         """``call()``, retried on transient errors; any final error as a :class:`LensError`."""
         for attempt in range(1, self.tries + 1):
             try:
@@ -423,9 +408,9 @@ class I2CVCMLens(LensBase):
                 if exc.errno in TRANSIENT_ERRNOS and attempt < self.tries:
                     self._sleep(self.retry_delay * attempt)
                     continue
-                message = explain_oserror(exc, self.device, self.address, doing)
+                message = explain_oserror_message(exc, self.device, self.address, doing)
                 if attempt > 1:
-                    message += f" (tried {attempt} times)"
+                    message = Message("i2c.tried", message=message, count=attempt)
                 raise LensError(message) from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import LensError, MoveRefused
+from ..messages import text_of
 from .base import LensBase, Number, check_limits, format_number, probe_entry, snap
 from .gcode_port import ABSOLUTE, GcodePort, Positioning, parse_m114, restore_lines
 
@@ -99,25 +100,19 @@ class PrinterZLens(LensBase):
 
     def _check_allowed(self) -> None:
         if not self.port.is_connected():
-            raise MoveRefused("The printer is not connected: connect it in OctoPrint first. Nothing was sent.")
+            raise MoveRefused("printer.not_connected")
         if self.port.is_printing() and not self.print_held:
-            raise MoveRefused("A print is running: PiFocus moves Z only while the print is held for it. "
-                              "Nothing was sent.")
+            raise MoveRefused("printer.printing")
         if self.require_homed and self.port.is_homed() is not True:
             unknown = self.port.is_homed() is None
-            raise MoveRefused(
-                ("PiFocus cannot tell whether the printer is homed" if unknown else "The printer is not homed")
-                + ": home it (G28) first, or turn off 'require homed' if your setup never homes. "
-                "Nothing was sent."
-            )
+            raise MoveRefused("printer.homed_unknown" if unknown else "printer.not_homed")
 
     def _positioning(self) -> Positioning:
         reader = getattr(self.port, "positioning", None)
         current = reader() if callable(reader) else None
         mode = current if current is not None else self.assumed_positioning
         if self.port.is_printing() and mode.extruder_relative is None:
-            raise MoveRefused("The extruder's positioning mode (M82/M83) is unknown, and a held print "
-                              "would resume with the wrong one after this move. Nothing was sent.")
+            raise MoveRefused("printer.extruder_mode")
         return mode
 
     # ~~ moves
@@ -144,10 +139,7 @@ class PrinterZLens(LensBase):
             reached = self.read_z(timeout=travel / self.feedrate * 60.0 + SETTLE_MARGIN)
             if abs(reached - target) > max(self.resolution, 0.01) + 1e-9:
                 self._position = reached
-                raise LensError(
-                    f"The printer reports Z={format_number(reached)} after a move to "
-                    f"{format_number(target)}: is a software endstop or Z limit stopping it?"
-                )
+                raise LensError("printer.z_stopped", reached=format_number(reached), target=format_number(target))
             self._position = target
 
     def restore_z(self, z: Number) -> None:
@@ -169,10 +161,8 @@ class PrinterZLens(LensBase):
             reached = self.read_z(timeout=abs(current - target) / self.feedrate * 60.0 + SETTLE_MARGIN)
             self._position = reached
             if abs(reached - target) > max(self.resolution, 0.01) + 1e-9:
-                raise LensError(
-                    f"The printer reports Z={format_number(reached)} after the move back to "
-                    f"{format_number(target)}: is a software endstop or Z limit stopping it?"
-                )
+                raise LensError("printer.z_back_stopped", reached=format_number(reached),
+                                target=format_number(target))
 
     def _g1(self, z: float) -> str:
         return f"G1 Z{format_number(z)} F{format_number(self.feedrate)}"
@@ -181,23 +171,22 @@ class PrinterZLens(LensBase):
         try:
             self.port.send(lines)
         except (OSError, TimeoutError) as exc:
-            raise LensError(f"Sending to the printer failed: {exc}. Is it still connected?") from None
+            raise LensError("printer.send_failed", error=text_of(exc)) from None
         self.sent.extend(lines)
 
     def read_z(self, timeout: Optional[float] = None) -> float:
         """The Z the printer reports (``M114``), after every move sent before has finished."""
         wait = self.query_timeout if timeout is None else timeout
         if not self.port.is_connected():
-            raise LensError("The printer is not connected, so its Z position is unknown: connect it in OctoPrint.")
+            raise LensError("printer.z_unknown")
         try:
             reply = self.port.query("M114", wait)
         except (OSError, TimeoutError) as exc:
-            raise LensError(f"The printer did not answer M114 within {wait:g} s ({exc or 'timeout'}); "
-                            "is it busy or disconnected?") from None
+            raise LensError("printer.no_m114", seconds=f"{wait:g}", error=text_of(exc or "timeout")) from None
         self.sent.append("M114")
         axes = parse_m114(reply)
         if "Z" not in axes:
-            raise LensError(f"The printer's M114 reply has no Z position: {reply.strip()[:120]!r}")
+            raise LensError("printer.m114_no_z", reply=repr(reply.strip()[:120]))
         return axes["Z"]
 
     # ~~ reporting

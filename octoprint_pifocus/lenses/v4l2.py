@@ -26,6 +26,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import LensError
+from ..messages import Message, say, text_of
 from .base import LensBase, Number, format_number, probe_entry
 from .v4l2_ioctl import CID_FOCUS_ABSOLUTE, CID_FOCUS_AUTO, ControlInfo, V4L2Node
 
@@ -33,14 +34,8 @@ SYS_DIR = "/sys/class/video4linux"
 FOCUS = "focus_absolute"
 AUTO = "focus_automatic_continuous"
 
-VIDEO_GROUP_HINT = (
-    "add the user running OctoPrint to the video group (sudo usermod -aG video pi, then "
-    "restart OctoPrint)"
-)
-SUBDEV_HINT = (
-    "Kernel lens drivers (dw9714, dw9807/dw9817, ak7375) put focus_absolute on a "
-    "/dev/v4l-subdevN node, not on /dev/videoN: `pifocus lens probe` lists the nodes that have it."
-)
+VIDEO_GROUP_HINT = str(Message("v4l2.hint.video_group"))
+SUBDEV_HINT = str(Message("v4l2.hint.subdev"))
 
 
 #: The nodes the driver opens: V4L2 video and sub-device nodes.
@@ -93,27 +88,29 @@ def node_name(path: str, sys_dir: str = SYS_DIR) -> Optional[str]:
 
 def explain_open_error(exc: OSError, path: str) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"Permission denied opening {path}: {VIDEO_GROUP_HINT}."
+        return say("v4l2.permission", path=path, hint=Message("v4l2.hint.video_group"))
     if exc.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
-        return (f"{path} does not exist (is the camera plugged in?). `pifocus lens probe` lists "
-                "the V4L2 nodes that have focus_absolute.")
-    return f"Cannot open {path}: {exc.strerror or exc} (errno {exc.errno})."
+        return say("v4l2.no_device", path=path)
+    return say("v4l2.cannot_open", path=path, reason=exc.strerror or exc, errno=exc.errno)
 
 
 def explain_control_error(exc: OSError, path: str, control: str, doing: str) -> str:
+    """What failed on a control, and what to check. ``doing``: "reading" or "setting N on"."""
     code = exc.errno
-    if code in (errno.ENOTTY, errno.EINVAL) and doing.startswith("reading"):
-        return f"{path} has no {control} control. {SUBDEV_HINT}"
+    value = doing[len("setting "):-len(" on")] if doing.startswith("setting ") else None
+    if value is None:
+        doing_msg, doing_cap = Message("v4l2.doing.reading"), Message("v4l2.Doing.reading")
+    else:
+        doing_msg, doing_cap = Message("v4l2.doing.setting", value=value), Message("v4l2.Doing.setting", value=value)
+    if code in (errno.ENOTTY, errno.EINVAL) and value is None:
+        return say("v4l2.no_control", path=path, control=control, hint=Message("v4l2.hint.subdev"))
     if code == errno.EACCES:
-        return (f"{path} refused {doing} {control}: the control is read-only or inactive "
-                f"(auto focus still on?). Switch {AUTO} off, e.g. v4l2-ctl -d {path} -c {AUTO}=0.")
+        return say("v4l2.read_only", path=path, doing=doing_msg, control=control, auto=AUTO)
     if code == errno.EBUSY:
-        return (f"{path} refused {doing} {control}: another program holds the control "
-                "(a streamer or libcamera); stop it or use its own focus setting.")
+        return say("v4l2.control_busy", path=path, doing=doing_msg, control=control)
     if code in (errno.ENODEV, errno.EIO, errno.ENXIO):
-        return (f"{doing.capitalize()} {control} on {path} failed: {exc.strerror or exc}. "
-                "Is the camera still connected and powered?")
-    return f"{doing.capitalize()} {control} on {path} failed: {exc.strerror or exc} (errno {code})."
+        return say("v4l2.gone", doing=doing_cap, control=control, path=path, reason=exc.strerror or exc)
+    return say("v4l2.failed", doing=doing_cap, control=control, path=path, reason=exc.strerror or exc, errno=code)
 
 
 class NodeOpener:
@@ -199,11 +196,10 @@ class V4L2Lens(LensBase):
             raise LensError(explain_control_error(exc, device, FOCUS, "reading")) from None
         if info is None:
             self.close()
-            raise LensError(f"{device} has no {FOCUS} control. {SUBDEV_HINT}")
+            raise LensError("v4l2.no_control", path=device, control=FOCUS, hint=Message("v4l2.hint.subdev"))
         if info.disabled or info.read_only:
             self.close()
-            raise LensError(f"{FOCUS} on {device} is {'disabled' if info.disabled else 'read-only'}; "
-                            "this node cannot move the lens.")
+            raise LensError("v4l2.disabled" if info.disabled else "v4l2.read_only_control", control=FOCUS, path=device)
         self.info = info
         self.name = _describe(self._node, self.node_path, sys_dir) or os.path.basename(self.node_path)
         self.limits = (info.minimum, info.maximum)
@@ -221,11 +217,9 @@ class V4L2Lens(LensBase):
             if entry["found"]:
                 return entry["device"]
         problems = "; ".join(e["message"] for e in entries)
-        raise LensError(
-            f"No V4L2 device with {FOCUS} found in {dev_dir} (looked at video* and v4l-subdev*)."
-            + (f" {problems}" if problems else " Is the camera connected? A camera without a focus "
-               "motor has no such control.")
-        )
+        if problems:
+            raise LensError("v4l2.none_found", control=FOCUS, dir=dev_dir, problems=text_of(problems))
+        raise LensError("v4l2.none_found_hint", control=FOCUS, dir=dev_dir)
 
     @property
     def where(self) -> str:
@@ -235,7 +229,7 @@ class V4L2Lens(LensBase):
 
     def _node_or_fail(self) -> V4L2Node:
         if self._node is None:
-            raise LensError(f"{self.device} was closed; open the lens again.")
+            raise LensError("v4l2.closed", path=self.device)
         return self._node
 
     def _query(self, cid: int, control: str) -> Optional[ControlInfo]:
@@ -267,8 +261,7 @@ class V4L2Lens(LensBase):
         self._set(CID_FOCUS_AUTO, AUTO, 0)
         info = self._query(CID_FOCUS_ABSOLUTE, FOCUS)
         if info is not None and info.inactive:
-            raise LensError(f"{FOCUS} on {self.device} stays inactive after switching {AUTO} off; "
-                            "another program may be switching auto focus back on.")
+            raise LensError("v4l2.stays_inactive", control=FOCUS, path=self.device, auto=AUTO)
 
     def snapped(self, position: Number) -> int:
         """``position`` on the nearest ``minimum + k * step`` in range, halves up as the kernel rounds."""

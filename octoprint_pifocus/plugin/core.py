@@ -29,8 +29,8 @@ from .. import __version__
 from ..errors import PiFocusError
 from ..focus.measures import DESCRIPTIONS
 from ..lenses.i2c_vcm import CHIPS
-from ..redact import protect_loggers, redact, redact_data
-from . import api, simcam
+from ..redact import protect_loggers, redact_data
+from . import api, i18n, simcam
 from . import settings as settings_rules
 from . import wizard as wizard_rules
 from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
@@ -58,7 +58,15 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 def _error(status: int, message: str):
-    return flask.make_response(flask.jsonify(error=redact(message)), status)
+    """A JSON error reply; an engine message in the request's language, with its code,
+    template and parameters (plugin/i18n.py)."""
+    return flask.make_response(flask.jsonify(_reply({"error": message})), status)
+
+
+def _reply(body: Any) -> Any:
+    """An API reply's body: engine messages in the request's language, with their code,
+    template and parameters for the browser (plugin/i18n.py), passwords masked."""
+    return redact_data(i18n.localize(i18n.annotate(body), gettext))
 
 
 def _can_control() -> bool:
@@ -141,10 +149,10 @@ class PiFocusPlugin(
         return settings_rules.flat(self.stored.checked())
 
     def _publish(self, message: Dict[str, Any]) -> None:
-        self._plugin_manager.send_plugin_message(self._identifier, redact_data(message))
+        self._plugin_manager.send_plugin_message(self._identifier, redact_data(i18n.annotate(message)))
 
     def _fire(self, name: str, payload: Dict[str, Any]) -> None:
-        self._event_bus.fire(f"plugin_{self._identifier}_{name}", redact_data(payload))
+        self._event_bus.fire(f"plugin_{self._identifier}_{name}", redact_data(i18n.annotate(payload)))
 
     # ~~ StartupPlugin mixin
 
@@ -470,7 +478,7 @@ class PiFocusPlugin(
         status, body = api.handle_command(
             self.devices, command, data, can_control=_can_control(), can_admin=_can_admin(),
             current_settings=self._settings.get_all_data(merged=True), logger=self._logger)
-        return flask.make_response(flask.jsonify(redact_data(body)), status)
+        return flask.make_response(flask.jsonify(_reply(body)), status)
 
     def on_api_get(self, request):
         control, admin = _can_control(), _can_admin()
@@ -483,7 +491,7 @@ class PiFocusPlugin(
             body = self.devices.status(permissions={"control": control, "admin": admin}, key=key)
         except UnknownDevice as exc:
             return _error(400, str(exc))
-        return flask.jsonify(redact_data(body))
+        return flask.jsonify(_reply(body))
 
     def is_api_protected(self):
         return True

@@ -49,9 +49,7 @@ class SimulatedLens:
     def move_to(self, position: Number) -> None:
         low, high = self.limits
         if not (low <= position <= high):
-            raise MoveRefused(
-                f"Position {position} is outside the lens range {low}..{high}; nothing was moved."
-            )
+            raise MoveRefused("sim.outside_range", position=position, low=low, high=high)
         with self._lock:
             half = self.hysteresis / 2.0
             if position - self._actual > half:

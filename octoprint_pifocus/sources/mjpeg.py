@@ -18,9 +18,10 @@ import time
 from typing import Optional
 
 from ..errors import CameraError
+from ..messages import Message, say, text_of
 from .base import DEFAULT_SETTLE, DEFAULT_TIMEOUT, FrameSource
 from .multipart import MAX_FRAME, Frame, MultipartParser
-from .web import (PATH_HINT, network_error, not_jpeg_error, parse_url, read_text, short_text,
+from .web import (network_error, not_jpeg_error, parse_url, read_text, short_text,
                   status_error)
 
 #: Reconnect back-off: first retry after BACKOFF_MIN, doubling up to BACKOFF_MAX.
@@ -46,7 +47,7 @@ class MjpegStream(FrameSource):
                  timeout: float = DEFAULT_TIMEOUT, max_frame: int = MAX_FRAME) -> None:
         super().__init__(settle, discard, timeout)
         self.endpoint = parse_url(url)
-        self.name = f"MJPEG stream {self.endpoint.url}"
+        self.name = say("stream.name", url=self.endpoint.url)
         self.max_frame = max_frame
         self._cond = threading.Condition()
         self._latest: Optional[Frame] = None
@@ -71,7 +72,7 @@ class MjpegStream(FrameSource):
         """Start reading (idempotent); capture() calls it, but starting early saves a wait."""
         with self._cond:
             if self._stop.is_set():
-                raise CameraError(f"The {self.name} is closed.")
+                raise CameraError("stream.closed", name=text_of(self.name))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name=f"pifocus-mjpeg {self.endpoint.url}")
@@ -100,10 +101,10 @@ class MjpegStream(FrameSource):
                     if self._seq - first >= skip:
                         return frame
                 if self._stop.is_set():
-                    raise CameraError(f"The {self.name} was closed while waiting for a frame.")
+                    raise CameraError("stream.closed_waiting", name=text_of(self.name))
                 if self._error is not None and self._error_at >= called and (
                         self._fatal or self._seq == 0):
-                    raise CameraError(str(self._error))  # a fresh failure waiting won't cure
+                    raise CameraError(text_of(self._error))  # a fresh failure waiting won't cure
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._stalled(limit)
@@ -135,7 +136,7 @@ class MjpegStream(FrameSource):
                 if self._read_stream():
                     delay = BACKOFF_MIN
             except Exception as exc:  # a bug must not leave the reader dead without a word
-                self._fail(CameraError(f"Reading {self.endpoint.url} failed unexpectedly: {exc!r}"))
+                self._fail(CameraError("stream.failed", url=self.endpoint.url, error=repr(exc)))
             with self._cond:
                 if self._stop.is_set():
                     break
@@ -166,8 +167,7 @@ class MjpegStream(FrameSource):
                 data = response.read1(_CHUNK)
                 now = time.monotonic()
                 if not data:
-                    raise CameraError(f"The stream from {self.endpoint.url} ended: the server "
-                                      "closed the connection. Is the webcam service restarting?")
+                    raise CameraError("stream.ended", url=self.endpoint.url)
                 frames = parser.feed(data, now)
                 with self._cond:
                     self._skipped = parser.skipped
@@ -197,9 +197,7 @@ class MjpegStream(FrameSource):
                                         response.getheader("Location"), short_text(body, ctype)))
         kind = ctype.split(";")[0].strip().lower()
         if kind.startswith("image/"):
-            raise _Refused(CameraError(
-                f"{self.endpoint.url} serves single pictures ({kind}), not an MJPEG stream: use "
-                "it as a snapshot URL, or give the stream URL instead."))
+            raise _Refused(CameraError("stream.single_pictures", url=self.endpoint.url, kind=kind))
         if "html" in kind:
             raise _Refused(not_jpeg_error(read_text(response, 65536), ctype, self.endpoint))
         # Anything else is read as a stream: JPEGs are found by their markers, so even a
@@ -217,16 +215,14 @@ class MjpegStream(FrameSource):
     def _stalled(self, waited: float) -> CameraError:
         url = self.endpoint.url
         error = self._error
+        seconds = f"{waited:g}"
         if self._seq:
-            cause = (f"Last error: {error}" if error is not None else
-                     "Is the webcam service running, and the camera connected?")
-            return CameraError(f"No fresh frame from {url} for {waited:g} s: the stream "
-                               f"stopped. {cause}")
+            if error is not None:
+                return CameraError("stream.stopped", url=url, seconds=seconds, error=text_of(error))
+            return CameraError("stream.stopped_hint", url=url, seconds=seconds)
         if error is not None:
-            return CameraError(str(error))
+            return CameraError(text_of(error))
         if self._skipped:
-            return CameraError(f"Connected to {url}, but no JPEG frame arrived within {waited:g} s "
-                               f"({self._skipped} bytes came, none of them a JPEG). Is it an MJPEG "
-                               f"stream? Check the URL: {PATH_HINT}.")
-        return CameraError(f"No frame from {url} within {waited:g} s. Is the webcam service "
-                           "running, and the camera connected?")
+            return CameraError("stream.no_jpeg", url=url, seconds=seconds, size=self._skipped,
+                               hint=Message("camera.hint.path"))
+        return CameraError("stream.no_frame", url=url, seconds=seconds)

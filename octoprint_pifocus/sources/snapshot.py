@@ -11,6 +11,7 @@ import time
 from typing import Optional
 
 from ..errors import CameraError
+from ..messages import say
 from .base import DEFAULT_SETTLE, DEFAULT_TIMEOUT, FrameSource
 from .jpeg import END, jpeg_length
 from .web import network_error, not_jpeg_error, parse_url, read_text, short_text, status_error
@@ -34,7 +35,7 @@ class SnapshotSource(FrameSource):
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         super().__init__(settle, discard, timeout)
         self.endpoint = parse_url(url)
-        self.name = f"snapshot URL {self.endpoint.url}"
+        self.name = say("snapshot.name", url=self.endpoint.url)
         self._conn: Optional[http.client.HTTPConnection] = None
         self._used = 0  # requests answered on the current connection
         #: Requests sent and TCP connections opened, for diagnostics and tests.
@@ -109,9 +110,7 @@ class SnapshotSource(FrameSource):
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_SNAPSHOT:
-                raise CameraError(f"The camera at {self.endpoint.url} sent more than "
-                                  f"{MAX_SNAPSHOT // 2**20} MB for one picture: is it a stream "
-                                  "rather than a snapshot URL?")
+                raise CameraError("camera.too_big", url=self.endpoint.url, megabytes=MAX_SNAPSHOT // 2**20)
             if time.monotonic() > deadline:
                 raise network_error(TimeoutError(), self.endpoint, self.timeout)
 

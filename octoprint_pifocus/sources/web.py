@@ -18,11 +18,11 @@ from typing import Dict, Optional
 from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import CameraError
+from ..messages import Message, say
 from ..redact import mask_url
 
 #: Where the usual webcam servers keep their pictures, for "wrong path" messages.
-PATH_HINT = ("mjpg-streamer uses /?action=snapshot and /?action=stream, camera-streamer "
-             "/snapshot and /stream, and OctoPrint's proxy puts /webcam/ in front")
+PATH_HINT = str(Message("camera.hint.path"))
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,12 @@ def split_url(url: str) -> Endpoint:
     if parsed is None:
         # Not urllib's reason: it may quote the host part, which holds the password when the
         # password has a delimiter in it.
-        raise ValueError(f"URL {shown!r} is not valid: its host or port cannot be read. A password "
-                         "that holds # ? / or @ works as it is; otherwise check the host and port.")
+        raise ValueError(say("url.unreadable", url=repr(shown)))
     parts, port = parsed
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"URL {shown!r} must be a full http:// or https:// URL with a host.")
+        raise ValueError(say("url.not_http", url=repr(shown)))
     if any(c.isspace() for c in text):
-        raise ValueError(f"URL {shown!r} contains a space: write it as %20.")
+        raise ValueError(say("url.space", url=repr(shown)))
     headers = {"User-Agent": "PiFocus", "Accept": "image/jpeg, multipart/x-mixed-replace, */*"}
     netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     if port is not None:
@@ -123,11 +122,7 @@ def parse_url(url: str) -> Endpoint:
     try:
         return split_url(url)
     except ValueError as exc:
-        raise CameraError(
-            f"The camera {exc} Give a full URL like http://octopi.local/webcam/?action=stream; "
-            "a URL relative to OctoPrint, like /webcam/?action=stream, has to be resolved against "
-            "OctoPrint's address first."
-        ) from None
+        raise CameraError("camera.bad_url", error=str(exc)) from None
 
 
 def network_error(exc: BaseException, endpoint: Endpoint, timeout: float) -> CameraError:
@@ -136,53 +131,43 @@ def network_error(exc: BaseException, endpoint: Endpoint, timeout: float) -> Cam
     if isinstance(exc, CameraError):
         return exc
     if isinstance(exc, ConnectionRefusedError):
-        return CameraError(f"Cannot connect to the camera at {url}: connection refused. "
-                           "Is the webcam service running? Check the URL and port.")
+        return CameraError("camera.refused", url=url)
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return CameraError(f"The camera at {url} did not answer within {timeout:g} s. Is the "
-                           "webcam service running and not overloaded? Check the URL, or allow "
-                           "a longer timeout.")
+        return CameraError("camera.timeout", url=url, seconds=f"{timeout:g}")
     if isinstance(exc, socket.gaierror):
-        return CameraError(f"Cannot find the host {endpoint.host!r} of the camera URL {url}: "
-                           "check the host name.")
+        return CameraError("camera.unknown_host", host=repr(endpoint.host), url=url)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return CameraError(f"The HTTPS certificate of {url} is not trusted ({exc.verify_message}). "
-                           "Use http://, or a certificate this system trusts.")
+        return CameraError("camera.untrusted", url=url, reason=exc.verify_message)
     if isinstance(exc, ssl.SSLError):
-        return CameraError(f"HTTPS failed with {url} ({exc.reason or exc}). "
-                           "Is it really an https:// URL?")
+        return CameraError("camera.https_failed", url=url, reason=exc.reason or exc)
     if isinstance(exc, (ConnectionError, http.client.IncompleteRead)):
-        return CameraError(f"The camera at {url} closed the connection "
-                           f"({_detail(exc)}). Is the webcam service restarting or overloaded?")
+        return CameraError("camera.closed_connection", url=url, reason=_detail(exc))
     if isinstance(exc, http.client.HTTPException):
-        return CameraError(f"The camera at {url} did not answer with valid HTTP "
-                           f"({_detail(exc)}): check the URL and port.")
-    return CameraError(f"Cannot reach the camera at {url}: {_detail(exc)}. "
-                       "Check the host, port and network.")
+        return CameraError("camera.bad_http", url=url, reason=_detail(exc))
+    return CameraError("camera.unreachable", url=url, reason=_detail(exc))
 
 
 def status_error(status: int, reason: str, endpoint: Endpoint, location: Optional[str] = None,
                  text: str = "") -> CameraError:
     """A :class:`CameraError` for an HTTP answer other than 200; ``text`` is a short plain-text
     body, which servers often use to say what is wrong ("No snapshot captured yet")."""
-    said = f"{endpoint.url} answered HTTP {status} {reason}".rstrip()
-    said += f" ({text})" if text else ""
+    said = Message("camera.answered_text" if text else "camera.answered", url=endpoint.url, status=status,
+                   reason=reason or "", text=text)
+    if not reason:  # no reason phrase: no space before the text
+        said = f"{endpoint.url} answered HTTP {status}" + (f" ({text})" if text else "")
+    hint = Message("camera.hint.path")
     if status in (401, 403):
-        if endpoint.has_credentials:
-            what = "the user name or password in the URL was refused: check them"
-        else:
-            what = ("it needs a user name and password: put them in the URL in front of the "
-                    "host, as user:password@host")
-        return CameraError(f"The camera at {said}: {what}.")
+        code = "camera.credentials_refused" if endpoint.has_credentials else "camera.credentials_needed"
+        return CameraError(code, said=said)
     if status == 404:
-        return CameraError(f"The camera at {said}: wrong path. Check the URL: {PATH_HINT}.")
+        return CameraError("camera.wrong_path", said=said, hint=hint)
     if 300 <= status < 400:
-        where = f" to {location}" if location else ""
-        return CameraError(f"The camera at {said}: it redirects{where}. Use that URL instead.")
+        if location:
+            return CameraError("camera.redirects_to", said=said, location=location)
+        return CameraError("camera.redirects", said=said)
     if status >= 500:
-        return CameraError(f"The camera at {said}: the webcam service has a problem. Is the "
-                           "camera connected and working? Check the service's log.")
-    return CameraError(f"The camera at {said}, not 200 OK. Check the URL: {PATH_HINT}.")
+        return CameraError("camera.server_error", said=said)
+    return CameraError("camera.not_ok", said=said, hint=hint)
 
 
 def not_jpeg_error(body: bytes, content_type: str, endpoint: Endpoint) -> CameraError:
@@ -190,24 +175,18 @@ def not_jpeg_error(body: bytes, content_type: str, endpoint: Endpoint) -> Camera
     url = endpoint.url
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype.startswith("multipart/"):
-        return CameraError(f"{url} is an MJPEG stream, not a snapshot URL: use it as a stream.")
+        return CameraError("camera.is_stream", url=url)
     if not body:
-        return CameraError(f"The camera at {url} sent an empty response instead of a JPEG. "
-                           "The camera may not be delivering pictures: check the webcam service.")
+        return CameraError("camera.empty", url=url)
     if "html" in ctype or body.lstrip()[:1] == b"<":
         title = _html_title(body)
-        named = f" titled {title!r}" if title else ""
-        return CameraError(f"The camera at {url} sent an HTML page{named} instead of a JPEG: it "
-                           "looks like a login or error page. Check the URL, and the user name "
-                           "and password if the page asks to log in.")
+        if title:
+            return CameraError("camera.html_titled", url=url, title=repr(title))
+        return CameraError("camera.html", url=url)
     if body.startswith(b"\xff\xd8"):
-        return CameraError(f"The camera at {url} sent a JPEG that is cut short or damaged "
-                           f"({len(body)} bytes). The connection or the webcam service is "
-                           "unreliable: check them.")
-    kind = ctype or "an unknown type"
-    return CameraError(f"The camera at {url} sent {len(body)} bytes of {kind} that are not a JPEG "
-                       f"(they start with {bytes(body[:12])!r}). Check that the URL gives a "
-                       "JPEG picture.")
+        return CameraError("camera.jpeg_damaged", url=url, size=len(body))
+    kind = ctype or Message("camera.unknown_type")
+    return CameraError("camera.not_jpeg", url=url, size=len(body), kind=kind, start=repr(bytes(body[:12])))
 
 
 def read_text(response: http.client.HTTPResponse, limit: int = 4096) -> bytes:

@@ -1,10 +1,11 @@
 /*
- * What the PiFocus view models share (window.PiFocusShared): number and score formatting,
- * API error texts, the live run (progress, curve, result from the status and the pushed
- * messages; the curve's geometry is pifocus_chart.js) and the region-of-interest editor on a
- * snapshot. The sidebar (pifocus_sidebar.js), the settings (pifocus_settings.js) and the
- * set-up wizard (pifocus_wizard.js) use the same code, so a curve or a dragged region behaves
- * the same everywhere.
+ * What the PiFocus view models share (window.PiFocusShared): number and score formatting in
+ * the UI's language, the engine's messages translated, API error texts, the live run
+ * (progress, curve, result from the status and the pushed messages; the curve's geometry is
+ * pifocus_chart.js) and the region-of-interest editor on a snapshot. The sidebar
+ * (pifocus_sidebar.js), the settings (pifocus_settings.js) and the set-up wizard
+ * (pifocus_wizard.js) use the same code, so a curve or a dragged region behaves the same
+ * everywhere.
  *
  * Defined when the script loads (the view models are built later, at document ready); no
  * gettext here at load time: OctoPrint defines it just before it builds the view models.
@@ -35,23 +36,126 @@ window.PiFocusShared = (function () {
         return Math.min(6, Math.max(0, Math.ceil(-Math.log10(resolution) - 1e-9)));
     }
 
+    // ~~ numbers in the UI's language ("1,55" in German)
+
+    /** The language OctoPrint shows its UI in (its global LOCALE: "de", "zh_CN"), as a BCP 47
+     * tag for Intl; "en" when there is none. */
+    function uiLocale() {
+        var locale = typeof LOCALE === "string" && LOCALE ? LOCALE.replace(/_/g, "-") : "en";
+        try {
+            return Intl.NumberFormat.supportedLocalesOf([locale]).length ? locale : "en";
+        } catch (e) {
+            return "en";
+        }
+    }
+
+    var numberFormats = {};
+
+    /** An Intl.NumberFormat for the UI's language, cached; no thousands separators (a lens
+     * position 1023 must not read as "1.023" in German). */
+    function numberFormat(key, options) {
+        var id = uiLocale() + "|" + key;
+        if (!_.has(numberFormats, id)) {
+            numberFormats[id] = new Intl.NumberFormat(uiLocale(), _.extend({useGrouping: false}, options));
+        }
+        return numberFormats[id];
+    }
+
+    /** ``value`` rounded to ``decimals``, without a minus sign on a value that rounds to 0. */
+    function rounded(value, decimals) {
+        var fixed = Number(value.toFixed(decimals));
+        return fixed === 0 ? 0 : value;
+    }
+
     function formatNumber(value, decimals) {
         if (!isNumber(value)) return "–";
-        return value.toFixed(decimals === undefined ? 0 : decimals);
+        var digits = decimals === undefined ? 0 : Math.max(0, Math.min(20, decimals));
+        return numberFormat("f" + digits, {minimumFractionDigits: digits, maximumFractionDigits: digits})
+            .format(rounded(value, digits));
     }
 
     /** Focus scores have no unit and any magnitude: three significant digits. */
     function formatScore(value) {
         if (!isNumber(value)) return "–";
         var abs = Math.abs(value);
-        if (abs >= 1000) return value.toFixed(0);
-        if (abs === 0) return "0";
-        return value.toPrecision(3);
+        if (abs >= 1000) return formatNumber(value, 0);
+        if (abs === 0) return formatNumber(0, 0);
+        return numberFormat("s3", {minimumSignificantDigits: 3, maximumSignificantDigits: 3}).format(value);
     }
 
     function formatSeconds(value) {
         if (!isNumber(value)) return "–";
-        return value < 10 ? value.toFixed(1) : value.toFixed(0);
+        return formatNumber(value, value < 10 ? 1 : 0);
+    }
+
+    // ~~ the engine's messages in the user's language
+
+    /**
+     * A message described as {template, params} (the English template, a msgid of the plugin's
+     * catalogue, and its parameters, each text or a message described the same way) in the
+     * UI's language: OctoPrint's gettext, then _.sprintf with the parameters. ``fallback``
+     * (the English text) when the template or a translation does not fit.
+     */
+    function translate(described, fallback) {
+        if (!described || typeof described.template !== "string") return fallback;
+        try {
+            var values = {};
+            _.each(described.params || {}, function (value, key) {
+                values[key] = value && typeof value === "object" ? translate(value, "") : value;
+            });
+            return _.sprintf(gettext(described.template), values);
+        } catch (e) {
+            return fallback;
+        }
+    }
+
+    /**
+     * The text of ``object[key]`` (default "message") in the UI's language: the plugin puts
+     * ``<key>_template`` and ``<key>_params`` next to an engine message (plugin/i18n.py). A text
+     * without them that is a whole msgid of the catalogue (a sentence the plugin translated in
+     * a background thread, where it knew no language, so it stayed English) is translated by
+     * it; any other text is shown as it is.
+     */
+    function messageText(object, key) {
+        key = key || "message";
+        if (!object || object[key] === undefined || object[key] === null) return "";
+        var text = String(object[key]);
+        return translate({template: object[key + "_template"], params: object[key + "_params"]}, text ? gettext(text) : text);
+    }
+
+    // Driver names, by the status's "driver" key. Built on first use, like the labels below.
+    var driverLabels = undefined;
+
+    function driverLabel(driver, fallback) {
+        if (driverLabels === undefined) {
+            driverLabels = {
+                simulated: gettext("simulated VCM"),
+                i2c: gettext("I2C VCM"),
+                v4l2: gettext("V4L2 focus control"),
+                "camera-streamer": gettext("camera-streamer"),
+                "printer-z": gettext("printer Z"),
+                "": gettext("none")
+            };
+        }
+        return _.has(driverLabels, driver) ? driverLabels[driver] : fallback;
+    }
+
+    /**
+     * A status (GET, a command's reply, a push) with its texts in the UI's language, in place:
+     * the lens error, why Z is blocked, the driver's name and the last result's message, for
+     * it and for each device it lists. Returns ``st``.
+     */
+    function localizeStatus(st) {
+        if (!st || typeof st !== "object") return st;
+        _.each(["lens_error", "z_blocked"], function (key) {
+            if (typeof st[key] === "string") st[key] = messageText(st, key);
+        });
+        if (typeof st.driver === "string") st.driver_name = driverLabel(st.driver, st.driver_name);
+        if (st.last_result && typeof st.last_result === "object") {
+            st.last_result.message = messageText(st.last_result);
+        }
+        if (Array.isArray(st.devices)) _.each(st.devices, localizeStatus);
+        return st;
     }
 
     /** The message of a failed API call: the plugin's {"error": ...} or the HTTP status. */
@@ -65,14 +169,17 @@ window.PiFocusShared = (function () {
                     body = undefined;
                 }
             }
-            if (body && typeof body.error === "string") return body.error;
+            if (body && typeof body.error === "string") return messageText(body, "error");
             if (xhr.status === 403) return gettext("You do not have the permission for this.");
             if (xhr.status) return xhr.status + " " + (xhr.statusText || "");
         }
         return gettext("The server did not answer.");
     }
 
+    /** An error pop-up; ``text`` is a text, or an object whose "message" (with its template
+     * and parameters) is shown in the UI's language. */
     function notifyError(title, text) {
+        if (text && typeof text === "object") text = messageText(text);
         new PNotify({
             title: title,
             text: _.escape(text),
@@ -353,7 +460,7 @@ window.PiFocusShared = (function () {
                 css: "alert-" + kind + (stale ? " pifocus-stale" : ""),
                 title: title,
                 details: details,
-                message: result.cancelled ? cancelMessage(result, decimals) : result.message || "",
+                message: result.cancelled ? cancelMessage(result, decimals) : messageText(result),
                 position: isNumber(result.position) ? formatNumber(result.position, decimals) : ""
             };
         });
@@ -361,6 +468,7 @@ window.PiFocusShared = (function () {
         /** The run's part of a status (GET, a command's reply, a push): keeps a live curve
          * that is longer than the status's. */
         self.runFromStatus = function (st) {
+            localizeStatus(st);
             var curve = Array.isArray(st.curve) ? st.curve.slice() : [];
             // Same run (busy before and after): a late reply must not drop pushed samples.
             if (!(st.busy && self.busy() && self.curve().length > curve.length)) {
@@ -430,7 +538,7 @@ window.PiFocusShared = (function () {
                     self.testResult({
                         ok: ok,
                         title: ok ? gettext("Test passed:") : gettext("Test failed:"),
-                        message: (response && response.message) || ""
+                        message: messageText(response)
                     });
                 })
                 .fail(function (xhr) {
@@ -456,14 +564,16 @@ window.PiFocusShared = (function () {
             var device = self.snapshotDevice ? self.snapshotDevice() : undefined;
             var url = OctoPrint.getBlueprintUrl(PLUGIN) + "snapshot?_=" + Date.now() +
                 (device ? "&device=" + encodeURIComponent(device) : "");
-            fetch(url, {credentials: "same-origin", cache: "no-store"})
+            // In the page's language, as OctoPrint's client asks for it (?l10n=...).
+            var headers = OctoPrint.options && OctoPrint.options.locale ? {"X-Locale": OctoPrint.options.locale} : {};
+            fetch(url, {credentials: "same-origin", cache: "no-store", headers: headers})
                 .then(function (response) {
                     if (response.ok) return response.blob();
                     return response.text().then(function (text) {
                         var message = response.status + " " + response.statusText;
                         try {
                             var body = JSON.parse(text);
-                            if (body && body.error) message = body.error;
+                            if (body && body.error) message = messageText(body, "error");
                         } catch (e) {
                             // not JSON: keep the status line
                         }
@@ -571,6 +681,11 @@ window.PiFocusShared = (function () {
         formatNumber: formatNumber,
         formatScore: formatScore,
         formatSeconds: formatSeconds,
+        uiLocale: uiLocale,
+        translate: translate,
+        messageText: messageText,
+        driverLabel: driverLabel,
+        localizeStatus: localizeStatus,
         errorText: errorText,
         notifyError: notifyError,
         unitsLabel: unitsLabel,
