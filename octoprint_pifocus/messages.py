@@ -260,6 +260,19 @@ CATALOGUE: Dict[str, str] = {
     "sim.name": N_("PiFocus simulation"),
     # ~~ the command line (cli/)
     "cli.cannot_read": N_("Cannot read %(name)s: %(reason)s"),
+    # ~~ a focus device's jobs (plugin/device/): said from background threads too, so they
+    # travel as codes like the engine's
+    "job.autofocus": N_("an autofocus is running"),
+    "job.print": N_("a print is held for focusing"),
+    "job.gcode": N_("a @PIFOCUS command is running"),
+    "job.move": N_("the lens is moving"),
+    "job.restore": N_("restoring the lens position"),
+    "job.test": N_("testing the lens"),
+    "device.busy": N_("PiFocus is busy (%(what)s); try again when it is done."),
+    "device.busy_preset": N_("PiFocus is busy (%(what)s), so the lens is not at a position worth saving: "
+                             "save the preset when it is done, or give a position."),
+    "device.z_held": N_("Printer Z is in use by the focus device %(name)s (%(id)s); try again when it is done."),
+    "device.autofocus_not_started": N_("Autofocus could not start: %(error)s"),
 }
 
 #: Labels the plugin shows next to engine values (driver names): code -> English.

@@ -487,6 +487,25 @@ def test_a_save_of_top_level_sections_changes_the_first_device_and_keeps_presets
     assert not rules.changes(current, rules.view(current, admin=False))
 
 
+
+def test_a_stale_dialog_does_not_remove_a_device_added_after_it_loaded():
+    current = rules.check({"devices": [
+        {"id": "a", "name": "A"},
+        {"id": "b", "name": "B", "presets": [{"name": "bed", "position": 400}]},
+        {"id": "c", "name": "Added meanwhile", "presets": [{"name": "nozzle", "position": 210}]}]})
+    # The dialog loaded a and b; its user removed b. c came from another browser since.
+    after = rules.check(rules.apply_submission(current, {
+        "devices": [{"id": "a", "name": "A"}], "devices_known": ["a", "b"]}))
+    assert [d["id"] for d in after["devices"]] == ["a", "c"]
+    assert after["devices"][1]["name"] == "Added meanwhile"
+    assert [p["name"] for p in after["devices"][1]["presets"]] == ["nozzle"]
+    # A dialog that knew c removes it; a client that says nothing sends the whole truth.
+    after = rules.check(rules.apply_submission(current, {
+        "devices": [{"id": "a", "name": "A"}], "devices_known": ["a", "b", "c"]}))
+    assert [d["id"] for d in after["devices"]] == ["a"]
+    after = rules.check(rules.apply_submission(current, {"devices": [{"id": "a", "name": "A"}]}))
+    assert [d["id"] for d in after["devices"]] == ["a"]
+
 def test_changing_the_driver_clears_the_old_curve(server):
     save(server, {"driver": "simulated"})
     r = server.session("user").post(server.url + API, json={"command": "autofocus"}, timeout=10)

@@ -678,6 +678,10 @@ def apply_submission(current: Dict[str, Any], submitted: Dict[str, Any]) -> Dict
     keeps what was not sent, and its presets and last positions, which only the plugin
     writes; a new id is a new device), the first device's sections at the top level (applied
     after the list: they are what the dialog of one device edits), and ``simulation``.
+
+    With ``devices_known`` (the ids the sender's dialog loaded), a stored device the list
+    leaves out is removed only if the sender knew it: one another browser added after the
+    dialog opened stays, at the end, with its presets. Without it, the list is the whole truth.
     """
     current = current or {}
     devices = current.get("devices")
@@ -696,6 +700,11 @@ def apply_submission(current: Dict[str, Any], submitted: Dict[str, Any]) -> Dict
                             entry.pop(key, None)
                         entry = merge(old, entry)
                 devices.append(entry)
+            seen = submitted.get("devices_known")
+            if isinstance(seen, list):
+                sent_ids = {e.get("id") for e in devices if isinstance(e, dict)}
+                devices.extend(copy.deepcopy(old) for key, old in known.items()
+                               if key not in sent_ids and key not in seen)
         else:
             devices = sent  # refused by check()
     sections = {k: v for k, v in submitted.items() if k in DEVICE_KEYS and k not in MANAGED_KEYS}

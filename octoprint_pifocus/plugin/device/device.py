@@ -31,6 +31,7 @@ from ...errors import LensError, PiFocusError
 from ...focus import autofocus
 from ...focus.search import AutofocusResult
 from ...lenses.base import describe, format_number, nudge_target
+from ...messages import Message, remember, text_of
 from .. import settings as settings_rules
 from .camera_slot import CameraSlot, close_camera
 from .conflicts import Busy, Conflict, Unavailable
@@ -319,7 +320,7 @@ class FocusDevice:
             # The search reports failures in its result; this is the lens failing before it
             # started (e.g. the printer does not answer M114).
             result = AutofocusResult(position=self.lens_slot.position(lens), score=0.0, found=False,
-                                     message=gettext("Autofocus could not start: %(error)s", error=str(exc)),
+                                     message=remember(Message("device.autofocus_not_started", error=text_of(exc))),
                                      duration=time.monotonic() - started,
                                      mode="refine" if windowed else "full")
         data = dict(result.to_dict(), search_range=search_range)
@@ -413,9 +414,7 @@ class FocusDevice:
             job = self.jobs.current
             if job is not None:
                 # Mid-search (or mid-move) the lens is anywhere: that is no position to keep.
-                raise Busy(gettext("PiFocus is busy (%(what)s), so the lens is not at a position worth "
-                                   "saving: save the preset when it is done, or give a position.",
-                                   what=job_name(job.kind)))
+                raise Busy(Message("device.busy_preset", what=job_name(job.kind)))
             position = self.lens_slot.position(lens)
             if position is None:
                 raise Unavailable(gettext("The lens position is unknown: move the lens, then save the preset."))
@@ -481,6 +480,7 @@ class FocusDevice:
             "progress": run["progress"],
             "curve": run["curve"],
             "search_range": run["search_range"],
+            "roi": list(self.config["roi"]),
             "last_result": run["last_result"],
             "presets": self.presets(),
             "z_blocked": self.z_blocked(),

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 from flask_babel import gettext
 
 from ...lenses.printer_z import PrinterZLens
+from ...messages import CATALOGUE, Message, remember
 from .conflicts import Busy, Unavailable, ZBlocked
 
 #: How long a held print waits for a running job (e.g. a manual autofocus) to end.
@@ -56,17 +57,16 @@ class Job:
         self.cancel.set()
 
 
-def job_name(kind: str) -> str:
-    """What a job of ``kind`` is doing, as a refusal tells the user."""
-    return {"autofocus": gettext("an autofocus is running"), "print": gettext("a print is held for focusing"),
-            "gcode": gettext("a @PIFOCUS command is running"), "move": gettext("the lens is moving"), "restore": gettext("restoring the lens position"),
-            "test": gettext("testing the lens")}.get(kind, kind)
+def job_name(kind: str) -> Any:
+    """What a job of ``kind`` is doing, as a refusal tells the user (a message, translated
+    where it is read)."""
+    code = "job." + kind
+    return Message(code) if code in CATALOGUE else kind
 
 
 def z_held_message(holder) -> str:
     """The refusal while ``holder`` (another device) holds printer Z."""
-    return gettext("Printer Z is in use by the focus device %(name)s (%(id)s); try again when it is done.",
-                   name=repr(holder.name), id=holder.id)
+    return remember(Message("device.z_held", name=repr(holder.name), id=holder.id))
 
 
 class JobSlot:
@@ -127,8 +127,7 @@ class JobSlot:
             if remaining <= 0:
                 if holder is not None:
                     raise Busy(z_held_message(holder))
-                raise Busy(gettext("PiFocus is busy (%(what)s); try again when it is done.",
-                                   what=job_name(current.kind)))
+                raise Busy(Message("device.busy", what=job_name(current.kind)))
             if current is not None:
                 current.done.wait(min(0.5, remaining))
             else:

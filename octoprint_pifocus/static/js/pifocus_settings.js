@@ -836,7 +836,11 @@ $(function () {
                     var plugins = local.plugins || {};
                     // The top-level sections (the first device) are not the form's any more.
                     var pifocus = _.omit(plugins.pifocus || {}, SECTIONS.concat(["devices", "presets", "last_position"]));
-                    if (changed) pifocus.devices = devices;
+                    if (changed) {
+                        pifocus.devices = devices;
+                        // Devices another browser added since this dialog loaded stay.
+                        pifocus.devices_known = _.pluck(received, "id");
+                    }
                     if (_.isEmpty(pifocus)) {
                         delete plugins.pifocus;
                     } else {
@@ -905,7 +909,7 @@ $(function () {
 
         self.onDataUpdaterPluginMessage = function (plugin, data) {
             if (plugin !== PLUGIN || !data || data.type !== "settings_error") return;
-            var problem = problemFrom({error: data.message, field: data.field, device: data.device});
+            var problem = problemFrom({error: shared.messageText(data), field: data.field, device: data.device});
             self.settingsError(problem.text);
             if (data.field) self.validation(problem);
             // With the dialog closed the page is not there to show it.

@@ -541,9 +541,12 @@ $(function () {
 
         // ~~ the region of interest over the Control tab's webcam
 
-        /** settings.plugins.pifocus.roi, read each time: the settings load after this view model
-         * is built (a computed made now would never see them). */
+        /** The chosen device's region (its status), else settings.plugins.pifocus.roi (the
+         * first device), read each time: the settings load after this view model is built (a
+         * computed made now would never see them). */
         self.roi = function () {
+            var st = self.status();
+            if (st && validRoi(st.roi)) return st.roi;
             var settings = self.settings.settings;
             var pifocus = settings && settings.plugins ? settings.plugins.pifocus : undefined;
             var roi = pifocus && pifocus.roi ? ko.toJS(pifocus.roi) : null;
@@ -626,6 +629,7 @@ $(function () {
             var settings = self.settings.settings;
             var pifocus = settings && settings.plugins ? settings.plugins.pifocus : undefined;
             if (pifocus && ko.isObservable(pifocus.roi)) pifocus.roi.subscribe(self.updateRoiOverlay);
+            self.status.subscribe(self.updateRoiOverlay);  // another device chosen, or its region saved
             self.updateRoiOverlay();
         };
 
@@ -683,13 +687,13 @@ $(function () {
                 pause: gettext("The print was paused."),
                 cancel: gettext("The print was cancelled.")
             };
-            var text = [data.message || "", _.has(policies, data.policy) ? policies[data.policy] : ""];
+            var text = [shared.messageText(data), _.has(policies, data.policy) ? policies[data.policy] : ""];
             var command = {command: data.command || "@PIFOCUS"};
             if (data.cancelled) {
                 // Cancelled by a user: no failure, the print goes on.
                 new PNotify({
                     title: _.sprintf(gettext("%(command)s cancelled"), command),
-                    text: _.escape(_.filter([data.message || "", policies["continue"]]).join(" ")),
+                    text: _.escape(_.filter([shared.messageText(data), policies["continue"]]).join(" ")),
                     type: "info",
                     hide: true
                 });

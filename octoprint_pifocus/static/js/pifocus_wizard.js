@@ -389,7 +389,7 @@ $(function () {
         self.onDataUpdaterPluginMessage = function (plugin, data) {
             if (plugin !== PLUGIN || !data || typeof data !== "object") return;
             if (data.type === "settings_error") {
-                pushedError = data.message || "";
+                pushedError = shared.messageText(data);
                 return;
             }
             if (data.device && self.shownDevice && data.device !== self.shownDevice) return;
