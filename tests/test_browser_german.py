@@ -133,12 +133,15 @@ SVG_OVERFLOW = """(regions) => {
     for (const selector of regions) {
         for (const svg of document.querySelectorAll(selector + ' svg')) {
             if (!svg.getClientRects().length) continue;
-            const box = svg.viewBox.baseVal;
+            // On the page, so rotated texts (the y axis's label) count as drawn.
+            const box = svg.getBoundingClientRect();
             for (const text of svg.querySelectorAll('text')) {
                 if (!text.getClientRects().length || !text.textContent.trim()) continue;
-                const b = text.getBBox();
-                if (b.x < box.x - 0.5 || b.x + b.width > box.x + box.width + 0.5) {
-                    cut.push(text.textContent.trim() + ' (' + Math.round(b.x) + '..' + Math.round(b.x + b.width) + ' of ' + box.width + ')');
+                const b = text.getBoundingClientRect();
+                if (b.left < box.left - 0.5 || b.right > box.right + 0.5 ||
+                        b.top < box.top - 0.5 || b.bottom > box.bottom + 0.5) {
+                    cut.push(text.textContent.trim() + ' (' + Math.round(b.left - box.left) + '..' +
+                             Math.round(b.right - box.left) + ' of ' + Math.round(box.width) + ')');
                 }
             }
         }
@@ -294,9 +297,9 @@ def test_a_cancelled_run_in_german(server, chromium, setup_restored):
     cancel.click()
     expect(sidebar.locator(".pifocus-result")).to_have_class("alert pifocus-result alert-warning", timeout=30_000)
     expect(sidebar.locator(".pifocus-result-title")).to_have_text("Autofokus abgebrochen")
-    # The engine's message, pushed from the run's thread, translated in the browser.
+    # The run view's one cancel sentence, with the position in German numbers and units.
     expect(sidebar.locator(".pifocus-result-message")).to_contain_text(
-        "Autofokus abgebrochen. Das Objektiv ist wieder an seiner Startposition")
+        "Das Objektiv ist zurück an seiner Startposition (")
     assert api_status(server)["last_result"]["message"].startswith("Autofocus cancelled.")  # English stays
     check_german(page, "sidebar-cancelled")
     assert_no_script_errors(page)
