@@ -273,6 +273,17 @@ CATALOGUE: Dict[str, str] = {
                              "save the preset when it is done, or give a position."),
     "device.z_held": N_("Printer Z is in use by the focus device %(name)s (%(id)s); try again when it is done."),
     "device.autofocus_not_started": N_("Autofocus could not start: %(error)s"),
+    # ~~ @PIFOCUS lines (plugin/automation.py): parsed on OctoPrint's comm thread, reported to
+    # every browser
+    "gcode.one_device": N_("@PIFOCUS takes one DEVICE=, not %(count)s"),
+    "gcode.device_empty": N_('DEVICE= needs a device name or id, e.g. DEVICE=nozzle or DEVICE="nozzle cam"'),
+    "gcode.no_action": N_("@PIFOCUS needs an action: %(usage)s"),
+    "gcode.autofocus_mode": N_("@PIFOCUS AUTOFOCUS takes REFINE or nothing, not %(words)s"),
+    "gcode.one_number": N_("@PIFOCUS %(verb)s takes one number, e.g. @PIFOCUS %(verb)s 400"),
+    "gcode.not_a_number": N_("@PIFOCUS %(verb)s takes one number, not %(value)s"),
+    "gcode.unknown_action": N_("Unknown @PIFOCUS action %(verb)s: use %(usage)s"),
+    "gcode.z_back_failed": N_("A print started while PiFocus moved Z, and moving Z back failed: %(error)s"),
+    "gcode.z_return_failed": N_("Moving Z back to the print's Z %(z)s failed: %(error)s"),
 }
 
 #: Labels the plugin shows next to engine values (driver names): code -> English.

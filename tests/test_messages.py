@@ -191,3 +191,29 @@ def test_engine_messages_quoted_in_a_plugin_sentence_are_translated_too(german):
     assert info.value.msg.render(german).startswith("Kamera-URL 'http://cam.local/a b' enthält ein Leerzeichen: "
                                                     "Schreiben Sie es als %20.")
     assert str(info.value).startswith("The camera URL 'http://cam.local/a b' contains a space: write it as %20.")
+
+
+@pytest.mark.parametrize("line, code, german_start", [
+    ("SET abc", "gcode.not_a_number", "@PIFOCUS SET nimmt"),
+    ("AUTOFOCUS SLOW", "gcode.autofocus_mode", "@PIFOCUS AUTOFOCUS nimmt"),
+    ("JUMP 3", "gcode.unknown_action", "Unbekannte @PIFOCUS-Aktion"),
+    ("SET 1 DEVICE=a DEVICE=b", "gcode.one_device", "@PIFOCUS nimmt genau ein DEVICE="),
+])
+def test_a_bad_atcommand_is_a_coded_message_a_german_browser_reads_in_german(line, code, german_start, german):
+    """@PIFOCUS lines are parsed on OctoPrint's comm thread, where no reader's language is
+    known: the refusal goes out as a code, and each browser translates it."""
+    from octoprint_pifocus.plugin.automation import parse_atcommand
+    with pytest.raises(ValueError) as info:
+        parse_atcommand(line)
+    message = known(str(info.value))
+    assert message is not None and message.code == code
+    pushed = i18n.annotate({"message": str(info.value)})
+    assert pushed["message_code"] == code and pushed["message"] == str(info.value)
+    assert message.render(german).startswith(german_start), message.render(german)
+
+
+def test_a_busy_device_says_so_in_the_readers_language(german):
+    from octoprint_pifocus.plugin.device.jobs import job_name
+    message = Message("device.busy", what=job_name("autofocus"))
+    assert str(message) == "PiFocus is busy (an autofocus is running); try again when it is done."
+    assert "Autofokus" in message.render(german) and "PiFocus is busy" not in message.render(german)

@@ -62,6 +62,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from flask_babel import gettext
 
 from ..errors import PiFocusError
+from ..messages import say, text_of
 from . import settings as settings_rules
 from .device import IDLE_TIMEOUT, FocusDevice
 from .devices import DeviceRegistry
@@ -98,12 +99,12 @@ def parse_atcommand(parameters: str) -> AtCommand:
     found = list(_DEVICE_PARAMETER.finditer(parameters))
     device = None
     if len(found) > 1:
-        raise ValueError(gettext("@PIFOCUS takes one DEVICE=, not %(count)d", count=len(found)))
+        raise ValueError(say("gcode.one_device", count=len(found)))
     if found:
         match = found[0]
         device = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
         if not device:
-            raise ValueError(gettext('DEVICE= needs a device name or id, e.g. DEVICE=nozzle or DEVICE="nozzle cam"'))
+            raise ValueError(say("gcode.device_empty"))
         parameters = (parameters[:match.start()] + " " + parameters[match.end():]).strip()
     command = _parse_action(parameters)
     return AtCommand(command.action, refine=command.refine, value=command.value, name=command.name, device=device)
@@ -112,31 +113,28 @@ def parse_atcommand(parameters: str) -> AtCommand:
 def _parse_action(parameters: str) -> AtCommand:
     words = (parameters or "").split()
     if not words:
-        raise ValueError(gettext("@PIFOCUS needs an action: %(usage)s", usage=USAGE))
+        raise ValueError(say("gcode.no_action", usage=USAGE))
     verb = words[0].upper()
     rest = words[1:]
     if verb == "AUTOFOCUS":
         modes = [w.upper() for w in rest]
         if modes not in ([], ["REFINE"], ["FULL"]):
-            raise ValueError(gettext("@PIFOCUS AUTOFOCUS takes REFINE or nothing, not %(words)s",
-                                     words=" ".join(rest)))
+            raise ValueError(say("gcode.autofocus_mode", words=" ".join(rest)))
         return AtCommand("autofocus", refine=modes == ["REFINE"])
     if verb in ("SET", "NUDGE"):
         if len(rest) != 1:
-            raise ValueError(gettext("@PIFOCUS %(verb)s takes one number, e.g. @PIFOCUS %(verb)s 400",
-                                     verb=verb))
+            raise ValueError(say("gcode.one_number", verb=verb))
         try:
             value = float(rest[0])
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise ValueError(gettext("@PIFOCUS %(verb)s takes one number, not %(value)s",
-                                     verb=verb, value=repr(rest[0])))
+            raise ValueError(say("gcode.not_a_number", verb=verb, value=repr(rest[0])))
         return AtCommand(verb.lower(), value=value)
     if verb == "PRESET":
         name = parameters.strip()[len(words[0]):].strip()
         return AtCommand("preset", name=settings_rules.check_preset_name(name))
-    raise ValueError(gettext("Unknown @PIFOCUS action %(verb)s: use %(usage)s", verb=repr(words[0]), usage=USAGE))
+    raise ValueError(say("gcode.unknown_action", verb=repr(words[0]), usage=USAGE))
 
 
 class PrintAutomation:
@@ -230,8 +228,7 @@ class PrintAutomation:
             self._logger.info("Z is back where PiFocus's %s found it: releasing the print", job.kind)
         except Exception as exc:  # whatever happens, the hold is released below
             self._logger.exception("Moving Z back before the print failed")
-            self._report(line, False, gettext("A print started while PiFocus moved Z, and moving Z back "
-                                              "failed: %(error)s", error=str(exc)), True, controller=controller)
+            self._report(line, False, say("gcode.z_back_failed", error=text_of(exc)), True, controller=controller)
         finally:
             if job.lens is not None:
                 job.lens.print_held = False
@@ -276,8 +273,7 @@ class PrintAutomation:
                     try:
                         controller.return_z(job.start, f"{line}: back to the print's Z")
                     except (PiFocusError, ValueError, OSError) as exc:
-                        failed = gettext("Moving Z back to the print's Z %(z)s failed: %(error)s",
-                                         z=job.start, error=str(exc))
+                        failed = say("gcode.z_return_failed", z=job.start, error=text_of(exc))
                         return False, f"{message} {failed}".strip(), False
                 return ok, message, cancelled
         except (PiFocusError, ValueError, OSError) as exc:
