@@ -333,6 +333,27 @@ window.PiFocusShared = (function () {
      * ``self`` must have the computeds limits, decimals and units; with ``self.status`` (the
      * lens status) the curve marks the lens's position and greys out once it moved.
      */
+    /**
+     * The lens as ``self.status()`` describes it, for the run view, the curve and the
+     * controls: ``limits``, ``resolution``, ``decimals`` and ``units`` (the sidebar and the
+     * Control tab's strip read the same status the same way).
+     */
+    function addLensView(self) {
+        self.limits = ko.pureComputed(function () {
+            return statusLimits(self.status());
+        });
+        self.resolution = ko.pureComputed(function () {
+            var st = self.status();
+            return st && isNumber(st.resolution) && st.resolution > 0 ? st.resolution : null;
+        });
+        self.decimals = ko.pureComputed(function () {
+            return decimalsFor(self.resolution());
+        });
+        self.units = ko.pureComputed(function () {
+            return statusUnits(self.status());
+        });
+    }
+
     function addRunView(self) {
         self.curve = ko.observableArray([]);
         self.busy = ko.observable(false);
@@ -696,6 +717,7 @@ window.PiFocusShared = (function () {
         statusLimits: statusLimits,
         webcamChoices: webcamChoices,
         maskUrl: maskUrl,
+        addLensView: addLensView,
         addRunView: addRunView,
         addRoiEditor: addRoiEditor,
         addLensTest: addLensTest

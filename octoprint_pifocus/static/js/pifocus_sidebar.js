@@ -27,7 +27,6 @@ $(function () {
     var shared = window.PiFocusShared;
     var isNumber = shared.isNumber;
     var toNumber = shared.toNumber;
-    var decimalsFor = shared.decimalsFor;
     var formatNumber = shared.formatNumber;
     var errorText = shared.errorText;
     var notifyError = shared.notifyError;
@@ -200,19 +199,7 @@ $(function () {
 
         // ~~ the lens
 
-        self.limits = ko.pureComputed(function () {
-            return shared.statusLimits(self.status());
-        });
-        self.resolution = ko.pureComputed(function () {
-            var st = self.status();
-            return st && isNumber(st.resolution) && st.resolution > 0 ? st.resolution : null;
-        });
-        self.decimals = ko.pureComputed(function () {
-            return decimalsFor(self.resolution());
-        });
-        self.units = ko.pureComputed(function () {
-            return shared.statusUnits(self.status());
-        });
+        shared.addLensView(self);
         self.position = ko.pureComputed(function () {
             var st = self.status();
             return st && isNumber(st.position) ? st.position : null;

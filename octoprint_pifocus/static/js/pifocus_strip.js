@@ -48,20 +48,7 @@ $(function () {
         });
 
         // What the run view and the curve need (the sidebar's names, for the shared templates).
-        self.limits = ko.pureComputed(function () {
-            return shared.statusLimits(self.status());
-        });
-        self.resolution = ko.pureComputed(function () {
-            var st = self.status();
-            return st && isNumber(st.resolution) && st.resolution > 0 ? st.resolution : null;
-        });
-        self.decimals = ko.pureComputed(function () {
-            return shared.decimalsFor(self.resolution());
-        });
-        self.units = ko.pureComputed(function () {
-            var st = self.status();
-            return shared.unitsLabel(st && st.units, st && st.driver);
-        });
+        shared.addLensView(self);
         self.position = ko.pureComputed(function () {
             var st = self.status();
             return st && isNumber(st.position) ? st.position : null;
