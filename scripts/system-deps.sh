@@ -6,7 +6,9 @@
 #                                          has no wheel for Python 3.11+, a C compiler
 #                                          (build-essential) and Python's headers (python3-dev)
 #   scripts/system-deps.sh test            Chromium for the browser tests (Playwright drives
-#                                          Debian's build; it must not download its own)
+#                                          Debian's build; it must not download its own) and
+#                                          ffmpeg, the real third-party MJPEG streamer the
+#                                          timing tests and bench/streamer.py serve frames through
 set -euo pipefail
 what="${1:-test}"
 python="${2:-python3}"
@@ -19,7 +21,7 @@ case "$what" in
             >/dev/null 2>&1 || packages+=(python3-dev)
         ;;
     test)
-        packages+=(chromium)
+        packages+=(chromium ffmpeg)
         ;;
     *)
         echo "usage: $0 build [PYTHON] | test" >&2; exit 2 ;;
