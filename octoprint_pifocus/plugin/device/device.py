@@ -496,6 +496,8 @@ class FocusDevice:
         body["simulation"] = simulation.status() if simulation is not None else None
         body["webcam"] = self.camera_slot.webcam_name()
         body["drift"] = self.drift.status(self.config["drift"])
+        # camera-streamer (Camera Module 3): whether PiFocus holds libcamera's autofocus in manual.
+        body["af_manual"] = bool(getattr(lens, "manual_mode", False)) if driver == "camera-streamer" else None
         return body
 
     def publish_status(self) -> None:
