@@ -97,3 +97,15 @@ def test_a_drift_during_a_print_is_reported_and_refocused_at_a_layer_change(serv
     assert "drift" in marks and marks.index("refocus") > marks.index("drift")
     assert len(body["drift"]["trace"]) >= 10
 
+
+
+def test_a_watch_switched_off_takes_no_look(server):
+    save_settings(server, {"drift": {"watch": "off"}})
+    before = status(server)["drift"]
+    assert before["watch"] == "off"
+    server.print_gcode("short.gcode", layers(4, 2000))
+    server.wait_for_state(lambda s: s != "Operational", timeout=10, what="print start")
+    server.wait_for_state(lambda s: s == "Operational", timeout=60, what="the print to end")
+    after = status(server)["drift"]
+    assert after["trace"] == before["trace"]
+    save_settings(server, {"drift": {"watch": "printing"}})

@@ -177,7 +177,7 @@ class DriftDetector:
                             or brightness_change(sample.brightness, self._aside[-1].brightness)
                             > rules.light_limit / 2):
             self._aside = []
-        self._aside.append(sample)
+        self._aside = self._aside[-(rules.new_scene_samples - 1):] + [sample]
         if len(self._aside) >= rules.new_scene_samples and not self.drifted:
             aside, self._aside = self._aside, []
             # Defocus keeps the mean brightness: a light switched on or off re-baselines always.
