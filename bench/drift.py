@@ -22,9 +22,10 @@ import time
 import cv2
 import numpy as np
 
-from common import RESULTS, STACKS
+from common import RESULTS, STACKS, interleaved_ms
 
 from octoprint_pifocus.drift import DriftSampler
+from octoprint_pifocus.focus.scoring import FrameScorer
 from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
 from octoprint_pifocus.sim.drift_run import PrintRun, watch_print
 
@@ -36,18 +37,16 @@ SCENARIOS = {
 }
 
 
-def sample_cost_ms(background) -> float:
-    """Median ms to turn one 960x540 JPEG into a sample (decode, score, signature)."""
+def sample_cost_ms(background) -> dict:
+    """Median ms to turn one 960x540 JPEG into a drift sample (decode, score, signature), next
+    to the autofocus's one-level score of the same frame, interleaved."""
     lens = SimulatedLens(start=400)
     camera = SimulatedCamera(cv2.resize(background, (960, 540)), lens, 400, seed=1)
-    frames = [camera.capture() for _ in range(5)]
-    sampler = DriftSampler()
-    times = []
-    for i in range(60):
-        start = time.perf_counter()
-        sampler.sample(frames[i % 5], i)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
+    frame = camera.capture()
+    sampler, scorer = DriftSampler(), FrameScorer(None, None, levels=1)
+    times = interleaved_ms({"drift sample": lambda: sampler.sample(frame, 0),
+                            "autofocus score": lambda: scorer.score(frame)})
+    return {name: round(ms, 2) for name, ms in times.items()}
 
 
 def main() -> None:
@@ -82,7 +81,7 @@ def main() -> None:
                    "dof_at_alarm_max": round(float(max(dofs)), 2) if dofs and name.startswith("thermal") else None}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    cost = {name: round(sample_cost_ms(bg), 2) for name, bg in backgrounds.items()}
+    cost = {name: sample_cost_ms(bg) for name, bg in backgrounds.items()}
     print("ms per sample (960x540 JPEG):", cost)
     print()
     print("| background | scenario | runs | simulated h before the event | false alarms | samples to detect median / max | missed | DoF off at alarm (max) |")

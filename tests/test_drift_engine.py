@@ -14,7 +14,7 @@ from octoprint_pifocus.sim.printing import PrintScene
 
 #: What the README promises: a lens back at rest is reported within this many samples, a
 #: thermal drift of 3 depths of field per hour before the lens is this many depths of field off.
-STEP_SAMPLES = 30
+STEP_SAMPLES = 40
 THERMAL_DOF = 1.5
 
 
