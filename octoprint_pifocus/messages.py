@@ -284,6 +284,9 @@ CATALOGUE: Dict[str, str] = {
     "gcode.unknown_action": N_("Unknown @PIFOCUS action %(verb)s: use %(usage)s"),
     "gcode.z_back_failed": N_("A print started while PiFocus moved Z, and moving Z back failed: %(error)s"),
     "gcode.z_return_failed": N_("Moving Z back to the print's Z %(z)s failed: %(error)s"),
+    # ~~ the drift watch (plugin/drift_watch.py): found on its own thread, pushed to every browser
+    "drift.detected": N_("%(name)s is out of focus: the sharpness stayed %(drop)s percent below the "
+                         "baseline (%(score)s, baseline %(baseline)s)."),
 }
 
 #: Labels the plugin shows next to engine values (driver names): code -> English.

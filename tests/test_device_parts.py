@@ -294,3 +294,21 @@ def test_the_registry_keeps_known_devices_adds_and_removes_and_picks_a_status(si
     change = registry.configure(settings_rules.check({"devices": [{"id": "camera", "name": "Renamed",
                                                                    "driver": "simulated"}]}))
     assert change.removed == [scope] and scope.stopped and len(made) == 2
+
+
+def test_the_status_says_when_libcamera_autofocus_is_held_in_manual(simulation):
+    # camera-streamer (Camera Module 3) over a real HTTP server behaving like it.
+    from fakes.camera_streamer_server import CameraStreamerServer
+
+    server = CameraStreamerServer(form="new")
+    try:
+        device, _ = make_device(simulation, driver="camera-streamer",
+                                camera_streamer={"url": server.url, "device": "CAMERA", "min": 0.0, "max": 12.0})
+        assert device.status()["af_manual"] is False  # not yet: libcamera's own mode may hunt
+        device.move(2.5)
+        assert server.options["AfMode"] == "manual"
+        assert device.status()["af_manual"] is True
+    finally:
+        server.stop()
+    other, _ = make_device(simulation)
+    assert other.status()["af_manual"] is None  # only camera-streamer has libcamera's autofocus

@@ -36,8 +36,9 @@ def closed_port_url() -> str:
 def test_new_form_sets_manual_mode_then_the_lens_position(serve):
     server = serve(form="new")
     lens = CameraStreamerLens(url=server.url)
-    assert lens.position_known is False
+    assert lens.position_known is False and lens.manual_mode is False
     lens.move_to(2.5)
+    assert lens.manual_mode is True  # libcamera stops hunting: the sidebar says so
     assert server.requests[0] == ("/option", {})              # form detection, changes nothing
     assert server.sets() == [
         {"device": "CAMERA", "key": "AfMode", "value": "manual"},
@@ -86,6 +87,7 @@ def test_a_500_is_reported_with_the_server_text(serve):
     lens = CameraStreamerLens(url=server.url)
     with pytest.raises(LensError) as info:
         lens.move_to(1.0)
+    assert lens.manual_mode is False  # libcamera's own mode may still run
     assert f"camera-streamer at {server.url} could not set AfMode to manual (500)" in str(info.value)
     assert "CAMERA: Cannot set 'AfMode' to 'manual'" in str(info.value)
 

@@ -304,6 +304,10 @@ def test_settings_round_trip(server):
     ({"v4l2": {"device": "/dev/../etc/passwd"}}, "v4l2.device"),
     ({"v4l2": {"device": "/dev/sda"}}, "v4l2.device"),
     ({"i2c": {"bus": -1}}, "i2c.bus"),
+    ({"drift": {"watch": "sometimes"}}, "drift.watch"),
+    ({"drift": {"interval": 0.5}}, "drift.interval"),
+    ({"drift": {"action": "explode"}}, "drift.action"),
+    ({"drift": {"drop": 1.5}}, "drift.drop"),
     # A good value next to a bad one is not saved either: the save is refused as a whole.
     ({"camera": {"settle": 1.0}, "roi": [2, 0, 1, 1]}, "roi"),
 ])

@@ -139,6 +139,11 @@ class CameraStreamerLens(LensBase):
         self._lock = threading.Lock()
         # camera-streamer cannot report LensPosition: known only once given or set.
         self.position_known = position is not None
+        #: Whether PiFocus has put libcamera's autofocus to manual (AfMode) with a move: from
+        #: then on libcamera does not hunt, the lens stays where PiFocus focused it (the sidebar
+        #: says so). A camera-streamer restart brings back its configured mode, until the
+        #: webcam watchdog restores the lens (``reapply``), which sends manual again.
+        self.manual_mode = False
         self._position = self.checked(position) if position is not None else self.limits[0]
 
     @property
@@ -188,6 +193,7 @@ class CameraStreamerLens(LensBase):
     def _apply(self, value: float) -> None:
         # AfMode every time: a restarted camera-streamer comes back in its configured mode.
         self.set_option("AfMode", "manual" if self._form() == "new" else "0")
+        self.manual_mode = True
         self.set_option("LensPosition", format_number(value))
         self._position = value
         self.position_known = True

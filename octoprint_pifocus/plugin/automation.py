@@ -172,6 +172,20 @@ class PrintAutomation:
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
 
+    def run_held(self, command: AtCommand, controller: FocusDevice, line: str) -> Optional[threading.Thread]:
+        """Hold the running print and run ``command`` on ``controller`` as a ``@PIFOCUS`` line
+        would (the drift watch's refocus at a layer change); the thread, None when no print
+        runs (nothing is moved then)."""
+        if not (bool(self.printer.is_printing()) and not self.printer.is_cancelling()):
+            return None
+        held = bool(self.printer.set_job_on_hold(True))
+        self._logger.info("%s: print on hold%s", line, "" if held else " FAILED (job keeps running)")
+        thread = threading.Thread(target=self._run, args=(line, command, None, True, held, controller),
+                                  name="pifocus-held", daemon=True)
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
     def before_print_script(self, script_type: str, script_name: str) -> Optional[Tuple[List[str], None]]:
         """The ``octoprint.comm.protocol.scripts`` answer: autofocus before every print.
 

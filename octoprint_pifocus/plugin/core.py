@@ -38,6 +38,7 @@ from .cli import cli_commands
 from .device import FocusDevice
 from .devices import DeviceRegistry, UnknownDevice
 from .printer_port import OctoPrintGcodePort
+from .drift_watch import EVENT as DRIFT_EVENT, DriftWatch
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .simulations import Simulations, webcam_name
 from .stored_settings import StoredSettings
@@ -48,6 +49,7 @@ SETTINGS_VERSION = settings_rules.VERSION
 
 #: Custom events, fired as plugin_pifocus_<name>.
 EVENTS = ("focus_changed", "autofocus_done", "autofocus_failed")
+EVENTS += (DRIFT_EVENT,)  # the drift watch's: plugin_pifocus_focus_drift
 
 #: The Plugin Manager's events for a plugin switched off or on (payload ``id``).
 PLUGIN_DISABLED_EVENT = "plugin_pluginmanager_disable_plugin"
@@ -102,6 +104,7 @@ class PiFocusPlugin(
         self.devices: Optional[DeviceRegistry] = None
         self.automation: Optional[PrintAutomation] = None
         self.watchdog: Optional[WebcamWatchdog] = None
+        self.drift_watch: Optional[DriftWatch] = None
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
         self._stopped: Optional[str] = None
@@ -131,6 +134,8 @@ class PiFocusPlugin(
         self.automation = PrintAutomation(self.devices, getattr(self, "_printer", None), self.port, self._publish,
                                           logger=self._logger)
         self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
+        self.drift_watch = DriftWatch(self.devices, getattr(self, "_printer", None), self.automation,
+                                      self._publish, self._fire, logger=self._logger)
 
     def _make_device(self, config: Dict[str, Any], z_gate) -> FocusDevice:
         return FocusDevice(
@@ -153,6 +158,9 @@ class PiFocusPlugin(
 
     def _fire(self, name: str, payload: Dict[str, Any]) -> None:
         self._event_bus.fire(f"plugin_{self._identifier}_{name}", redact_data(i18n.annotate(payload)))
+        if name in ("autofocus_done", "focus_changed") and self.drift_watch is not None:
+            # A new focus: the drift watch takes its baseline again.
+            self.drift_watch.focused(payload.get("device"), payload.get("message") or name)
 
     # ~~ StartupPlugin mixin
 
@@ -176,6 +184,7 @@ class PiFocusPlugin(
                 return
             self.devices.publish_status()
             self.watchdog.start()
+            self.drift_watch.start()
 
     # ~~ ShutdownPlugin mixin
 
@@ -211,6 +220,8 @@ class PiFocusPlugin(
                               "next restart", why)
         if self.watchdog is not None:
             self.watchdog.stop()
+        if self.drift_watch is not None:
+            self.drift_watch.stop()
         if self.devices is not None:
             self.devices.shutdown(self._stopped_message())
         self._frames_stopped = True
@@ -516,6 +527,10 @@ class PiFocusPlugin(
             self.automation.on_print_stopping()
         if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
             self.devices.publish_status()
+        if event == Events.PRINT_STARTED:
+            self.drift_watch.print_started()
+        if event == Events.Z_CHANGE:
+            self.drift_watch.on_z_change()
 
     # ~~ octoprint.access.permissions hook
 

@@ -39,6 +39,8 @@ VERSION = 4
 #: else (``simulation``) is global.
 DEVICE_KEYS = ("driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi", "measure",
                "search", "automation", "presets", "last_position")
+# The drift watch's section (plugin/drift_watch.py), kept apart so branches merge cleanly.
+DEVICE_KEYS += ("drift",)
 #: At most this many devices (one per webcam is the use; more is a mistake).
 DEVICES_MAX = 16
 #: Device names: 1 to this many characters; ids: 1 to DEVICE_ID_MAX of [a-z0-9_-].
@@ -55,6 +57,9 @@ CAMERA_MODES = ("snapshot", "stream")
 SEARCH_RANGES = ("full", "window")
 BEFORE_PRINT_MODES = ("refine", "full")
 FAILURE_POLICIES = ("continue", "pause", "cancel")
+#: drift.watch: when the drift watch looks; drift.action: what it does on a drift.
+DRIFT_WATCH_MODES = ("printing", "always", "off")
+DRIFT_ACTIONS = ("notify", "refocus", "both")
 
 #: Keys the plugin manages itself through its API; a settings save never overwrites them
 #: (the settings dialog holds a copy from when it was opened, which may be stale).
@@ -130,6 +135,19 @@ def device_defaults() -> Dict[str, Any]:
         },
         "presets": [],
         "last_position": {},
+        "drift": {
+            # Look while a print runs: the drift that costs a print happens then, and an idle
+            # printer's camera need not be polled. "always" also watches an idle printer.
+            "watch": "printing",
+            # Seconds between looks: a step (the lens back at rest) is reported about a minute
+            # after it happened; each look is one snapshot and a few ms of scoring.
+            "interval": 10.0,
+            # Tell the user; a refocus holds the print at a layer change, so the user opts in.
+            "action": "notify",
+            # The share of the baseline sharpness a sustained drop must reach (about one depth
+            # of field out on the simulated scene and the real PCB photograph, see the README).
+            "drop": 0.2,
+        },
     }
 
 
@@ -459,6 +477,14 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
 
     out["presets"] = check_presets(merged.get("presets"))
     out["last_position"] = check_last_positions(merged.get("last_position"))
+
+    drift = _section(merged, "drift")
+    out["drift"] = {
+        "watch": _choice(drift.get("watch"), "drift.watch", DRIFT_WATCH_MODES),
+        "interval": _number(drift.get("interval"), "drift.interval", 2, 3600),
+        "action": _choice(drift.get("action"), "drift.action", DRIFT_ACTIONS),
+        "drop": _number(drift.get("drop"), "drift.drop", 0.05, 0.9),
+    }
     return out
 
 

@@ -35,6 +35,7 @@ from ...messages import Message, remember, text_of
 from .. import settings as settings_rules
 from .camera_slot import CameraSlot, close_camera
 from .conflicts import Busy, Conflict, Unavailable
+from .drift_state import DriftState
 from .jobs import HOLD_WAIT, SHUTDOWN_WAIT, Job, JobSlot, job_name
 from .lens_slot import LensSlot, driver_label, driver_units
 from .memory import DeviceMemory
@@ -66,6 +67,8 @@ class FocusDevice:
                                   print_held=lambda: self.jobs.print_held, logger=self._logger)
         self.camera_slot = CameraSlot(settings, webcams, self._logger)
         self.memory = DeviceMemory(config, persist)
+        #: The drift watch's detector and trace (plugin/drift_watch.py feeds it).
+        self.drift = DriftState()
 
     # ~~ identity and settings
 
@@ -492,6 +495,9 @@ class FocusDevice:
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None
         body["webcam"] = self.camera_slot.webcam_name()
+        body["drift"] = self.drift.status(self.config["drift"])
+        # camera-streamer (Camera Module 3): whether PiFocus holds libcamera's autofocus in manual.
+        body["af_manual"] = bool(getattr(lens, "manual_mode", False)) if driver == "camera-streamer" else None
         return body
 
     def publish_status(self) -> None:

@@ -57,7 +57,9 @@ $(function () {
             autofocus_before_print: false,
             before_print_mode: "refine",
             failure_policy: "continue"
-        }
+        },
+        // The drift watch (its drop stays as stored: not on the form).
+        drift: {watch: "printing", interval: 10, action: "notify"}
     };
 
     function ensureObservables(target, shape) {
@@ -121,6 +123,7 @@ $(function () {
      * presets and last positions, which only the plugin writes). */
     var SECTIONS = ["driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi",
                     "measure", "search", "automation"];
+    SECTIONS.push("drift"); // the drift watch's section
     /** PiFocus's simulated webcams: the first device's, and "<this>_<id>" for the others. */
     var SIMULATED_WEBCAM = "pifocus_simulated";
 
@@ -153,7 +156,10 @@ $(function () {
         "search.range": gettext("Search range"),
         "search.window": gettext("Window"),
         "automation.before_print_mode": gettext("Before a print"),
-        "automation.failure_policy": gettext("When an automatic autofocus fails")
+        "automation.failure_policy": gettext("When an automatic autofocus fails"),
+        "drift.watch": gettext("Watch the focus"),
+        "drift.interval": gettext("Seconds between looks"),
+        "drift.action": gettext("When the focus drifts")
         };
     }
 
@@ -272,6 +278,16 @@ $(function () {
                 "continue": gettext("Continue the print"),
                 "pause": gettext("Pause the print"),
                 "cancel": gettext("Cancel the print")
+            },
+            driftWatchModes: {
+                "printing": gettext("While a print runs"),
+                "always": gettext("Always"),
+                "off": gettext("Never")
+            },
+            driftActions: {
+                "notify": gettext("Tell me"),
+                "refocus": gettext("Refocus at the next layer change"),
+                "both": gettext("Tell me and refocus at the next layer change")
             }
         }, function (labels, name) {
             self[name] = choices(labels);

@@ -332,6 +332,7 @@ $(function () {
                 self.others(others);
             }
             self.runFromStatus(st);
+            self.drift(st.drift || null);
             self.status(st);
             self.loadError("");
             if (!self.sliderDragging() && isNumber(st.position)) {
@@ -649,6 +650,11 @@ $(function () {
         self.onDataUpdaterPluginMessage = function (plugin, data) {
             if (plugin !== PLUGIN || !data || typeof data !== "object") return;
             if (!self.canSee()) return;
+            if (data.type === "drift_alert") {
+                // Every device's drift is worth telling, shown or not.
+                self.fromDriftAlert(data);
+                return;
+            }
             if (data.device && self.shownDevice && data.device !== self.shownDevice) {
                 self.fromOtherDevice(data);
                 return;
@@ -661,9 +667,91 @@ $(function () {
                 result: function () {
                     self.fromResult(data.result);
                 },
-                automation: self.fromAutomation
+                automation: self.fromAutomation,
+                drift: function () {
+                    self.drift(data.drift || null);
+                }
             };
             if (_.has(handlers, data.type)) handlers[data.type](data);
+        };
+
+        // ~~ the drift watch: its state and trace (pifocus_drift.jinja2), its alerts
+
+        self.drift = ko.observable(null);
+        self.driftState = ko.pureComputed(function () {
+            var drift = self.drift();
+            return drift ? drift.state : null;
+        });
+        self.driftShown = ko.pureComputed(function () {
+            var drift = self.drift();
+            return !!drift && drift.watch !== "off";
+        });
+        self.driftStateText = ko.pureComputed(function () {
+            var drift = self.drift();
+            if (!drift) return "";
+            var percent = isNumber(drift.drop) ? Math.round(100 * drift.drop) : null;
+            var texts = {
+                idle: drift.watch === "printing"
+                    ? gettext("Watches the focus while a print runs.")
+                    : gettext("Watches the focus after the next focus."),
+                learning: gettext("Taking the baseline sharpness..."),
+                watching: percent !== null && percent > 0
+                    ? _.sprintf(gettext("In focus: sharpness %(percent)s%% below the baseline."), {percent: percent})
+                    : gettext("In focus."),
+                drift: _.sprintf(gettext("Out of focus: sharpness %(percent)s%% below the baseline."),
+                                 {percent: percent === null ? "?" : percent})
+            };
+            var text = texts[drift.state] || "";
+            if (drift.refocus_pending) text += " " + gettext("A refocus follows at the next layer change.");
+            return text;
+        });
+        /** The trace as SVG coordinates in a 240 x 48 box: the last samples' scores, the
+         * baseline and threshold lines, and the marks (baseline, drift, refocus) by time. */
+        self.driftTrace = ko.pureComputed(function () {
+            var empty = {points: "", baseline: null, threshold: null, marks: []};
+            var drift = self.drift();
+            if (!drift || !drift.trace || drift.trace.length < 2) return empty;
+            var trace = drift.trace;
+            var t0 = trace[0][0], t1 = trace[trace.length - 1][0];
+            var span = Math.max(1, t1 - t0);
+            var top = _.max(_.map(trace, function (p) { return p[1]; }).concat([drift.baseline || 0])) * 1.1 || 1;
+            var x = function (t) { return (240 * (t - t0) / span).toFixed(1); };
+            var y = function (v) { return (46 - 44 * Math.max(0, v) / top).toFixed(1); };
+            var colours = {baseline: "#5cb85c", drift: "#d9534f", refocus: "#f0ad4e"};
+            var titles = {
+                baseline: gettext("new baseline"),
+                drift: gettext("drift reported"),
+                refocus: gettext("refocused")
+            };
+            return {
+                points: _.map(trace, function (p) { return x(p[0]) + "," + y(p[1]); }).join(" "),
+                baseline: isNumber(drift.baseline) ? y(drift.baseline) : null,
+                threshold: isNumber(drift.threshold) ? y(drift.threshold) : null,
+                marks: _.map(_.filter(drift.marks || [], function (m) { return m.time >= t0 && m.time <= t1; }),
+                             function (m) {
+                                 return {x: x(m.time), kind: m.kind, colour: colours[m.kind] || "#999",
+                                         title: titles[m.kind] || m.kind};
+                             })
+            };
+        });
+        /** camera-streamer (Camera Module 3): whether libcamera's own autofocus is held off. */
+        self.afManualText = ko.pureComputed(function () {
+            var st = self.status();
+            if (!st || st.driver !== "camera-streamer" || st.af_manual === null || st.af_manual === undefined) return "";
+            return st.af_manual
+                ? gettext("libcamera's autofocus is off (AfMode manual) since PiFocus focused: the lens stays where PiFocus put it.")
+                : gettext("libcamera's autofocus may be running (hunting) until PiFocus first moves the lens.");
+        });
+
+        self.fromDriftAlert = function (data) {
+            var text = shared.messageText(data);
+            if (data.refocus) text += " " + gettext("A refocus follows at the next layer change.");
+            new PNotify({
+                title: _.sprintf(gettext("%(device)s: focus drift"), {device: data.device_name || ""}),
+                text: _.escape(text),
+                type: "notice",
+                hide: false
+            });
         };
 
         /** A @PIFOCUS command or the autofocus before a print ended: say how, and what

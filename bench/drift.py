@@ -1,0 +1,98 @@
+"""Drift watch benchmark: false alarms per simulated hour of printing, samples to detect a real
+loss of focus, and the cost of one sample.
+
+Each scenario is a simulated print (octoprint_pifocus/sim/drift_run.py): frames from the real
+SimulatedCamera (noise 2, 3% exposure flicker, JPEG) of the drawn scene or of the sharpest
+real PCB photograph, with the print head over the part in 35% of the samples, the part
+growing through the region of interest, one sample every 10 s:
+
+* ``print``: 3 h, the room light 40% brighter from 1 h to 1.5 h; no loss of focus.
+* ``step``: the lens falls back to its rest position (code 0) at 0.5 h (a camera restart).
+* ``thermal``: the in-focus position moves 3 depths of field per hour from 0.2 h, the part
+  standing still in the ROI; ``thermal+layers``: the same while the part grows.
+
+Run: ``python bench/drift.py [--seeds 4]``; writes bench/results/drift.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import cv2
+import numpy as np
+
+from common import RESULTS, STACKS, interleaved_ms
+
+from octoprint_pifocus.drift import DriftSampler
+from octoprint_pifocus.focus.scoring import FrameScorer
+from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
+from octoprint_pifocus.sim.drift_run import PrintRun, watch_print
+
+SCENARIOS = {
+    "print": lambda seed: PrintRun(hours=3, light=(1.0, 1.5, 1.4), seed=seed),
+    "step": lambda seed: PrintRun(hours=1, step_at=0.5, seed=seed),
+    "thermal": lambda seed: PrintRun(hours=1.5, thermal_dof_per_hour=3, drift_from=0.2, layers=False, seed=seed),
+    "thermal+layers": lambda seed: PrintRun(hours=1.5, thermal_dof_per_hour=3, drift_from=0.2, seed=seed),
+}
+
+
+def sample_cost_ms(background) -> dict:
+    """Median ms to turn one 960x540 JPEG into a drift sample (decode, score, signature), next
+    to the autofocus's one-level score of the same frame, interleaved."""
+    lens = SimulatedLens(start=400)
+    camera = SimulatedCamera(cv2.resize(background, (960, 540)), lens, 400, seed=1)
+    frame = camera.capture()
+    sampler, scorer = DriftSampler(), FrameScorer(None, None, levels=1)
+    times = interleaved_ms({"drift sample": lambda: sampler.sample(frame, 0),
+                            "autofocus score": lambda: scorer.score(frame)})
+    return {name: round(ms, 2) for name, ms in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=4)
+    args = parser.parse_args()
+    backgrounds = {"drawn scene": draw_scene(960, 540),
+                   "PCB photo": cv2.imread(str(STACKS / "focus-stack_depthmap" / "pcb_004.JPG"))}
+    rows = []
+    for bg_name, background in backgrounds.items():
+        for name, make in SCENARIOS.items():
+            hours = false = 0.0
+            detect, dofs, missed = [], [], 0
+            for seed in range(1, args.seeds + 1):
+                run = make(seed)
+                result = watch_print(background, run)
+                false += result.false_alarms()
+                hours += (run.hours if result.event_index is None
+                          else result.event_index * run.interval / 3600.0)
+                if result.event_index is not None:
+                    if result.samples_to_detect is None:
+                        missed += 1
+                    else:
+                        detect.append(result.samples_to_detect)
+                        dofs.append(result.dof_at_alarm)
+            row = {"background": bg_name, "scenario": name, "runs": args.seeds,
+                   "hours_before_event": round(hours, 2), "false_alarms": int(false),
+                   "false_per_hour": round(false / hours, 3) if hours else None,
+                   "missed": missed,
+                   "samples_median": float(np.median(detect)) if detect else None,
+                   "samples_max": int(max(detect)) if detect else None,
+                   "dof_at_alarm_max": round(float(max(dofs)), 2) if dofs and name.startswith("thermal") else None}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    cost = {name: sample_cost_ms(bg) for name, bg in backgrounds.items()}
+    print("ms per sample (960x540 JPEG):", cost)
+    print()
+    print("| background | scenario | runs | simulated h before the event | false alarms | samples to detect median / max | missed | DoF off at alarm (max) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        samples = "-" if r["samples_median"] is None else f"{r['samples_median']:g} / {r['samples_max']}"
+        print(f"| {r['background']} | {r['scenario']} | {r['runs']} | {r['hours_before_event']} | {r['false_alarms']} "
+              f"| {samples} | {r['missed'] if r['scenario'] != 'print' else '-'} | {r['dof_at_alarm_max'] or '-'} |")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "drift.json").write_text(json.dumps({"rows": rows, "ms_per_sample": cost}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
