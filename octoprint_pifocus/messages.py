@@ -235,6 +235,10 @@ CATALOGUE: Dict[str, str] = {
                             "search, which is within the noise. The region of interest may have no detail: "
                             "move it onto edges or text, add light, or check that the lens really moves."),
     "autofocus.cancelled": N_("Autofocus cancelled."),
+    # ~~ frames that did not follow the lens (focus/pipeline.py)
+    "autofocus.stale": N_("The camera's frames did not follow the lens: a move showed only after about "
+                          "%(delay)s ms, even after measuring the delay again. Stream with ffmpeg's "
+                          "-c:v copy (or -threads 1 when re-encoding), or set a longer settle time."),
     "autofocus.stopped": N_("Autofocus stopped: %(error)s"),
     "autofocus.unexpected": N_("Autofocus stopped by an unexpected error (%(error)s)."),
     "autofocus.back": N_("%(reason)s The lens is back at its start position %(position)s."),
