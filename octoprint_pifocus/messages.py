@@ -166,7 +166,8 @@ CATALOGUE: Dict[str, str] = {
     "camera.hint.path": N_("mjpg-streamer uses /?action=snapshot and /?action=stream, camera-streamer "
                            "/snapshot and /stream, and OctoPrint's proxy puts /webcam/ in front"),
     "camera.refused": N_("Cannot connect to the camera at %(url)s: connection refused. Is the webcam "
-                         "service running? Check the URL and port."),
+                         "service running, or does the streamer accept only one client (ffmpeg's "
+                         "-listen 1)? Check the URL and port."),
     "camera.timeout": N_("The camera at %(url)s did not answer within %(seconds)s s. Is the webcam service "
                          "running and not overloaded? Check the URL, or allow a longer timeout."),
     "camera.unknown_host": N_("Cannot find the host %(host)s of the camera URL %(url)s: check the host "
