@@ -94,23 +94,30 @@ def test_stamp_survives_a_jpeg_round_trip():
 
 
 @pytest.mark.parametrize("pipeline", [COPY_30, SLOW_15], ids=lambda p: p.name)
-def test_measured_settle_covers_the_chain(pipeline):
+def test_measured_delay_matches_the_chain(pipeline):
+    """The delay measured from the pictures alone matches the rig's ground truth: the first
+    frame a client receives that was rendered after the move. (Loose bounds: the machine
+    running the tests is shared, and delays jitter under load.)"""
     rig = Rig(pipeline)
     try:
         timing = measure_delay(rig.lens, rig.stream)
         assert rig.lens.position == 150, "the lens ends where it started"
-        assert timing.interval == pytest.approx(1 / pipeline.fps, rel=0.35)
+        assert timing.interval == pytest.approx(1 / pipeline.fps, rel=0.5)
         assert timing.settle >= timing.delay + timing.interval
         assert timing.frames == pytest.approx(timing.settle / timing.interval, abs=0.1)
-        # Every frame taken the measured settle after a move shows the move.
+        truth = []
         for target in (300, 900, 200, 800):
+            time.sleep(0.3)
             rig.lens.move_to(target)
             moved = time.monotonic()
-            frame = rig.stream.wait_frame(moved + timing.settle)
-            origin = rig.ffmpeg.origin(frame.data)
-            assert origin.rendered >= rig.lens.moved_at, (
-                f"{pipeline.name}: a frame {(frame.started - moved) * 1000:.0f} ms after the move "
-                f"still showed the lens before it (measured delay {timing.delay * 1000:.0f} ms)")
+            frame = rig.stream.wait_frame(moved)
+            while rig.ffmpeg.origin(frame.data).rendered < rig.lens.moved_at:
+                frame = rig.stream.wait_frame(frame.started + 1e-6)
+            truth.append(frame.started - moved)
+        true_delay = sorted(truth)[len(truth) // 2]
+        assert abs(timing.delay - true_delay) <= max(0.5 * true_delay, 2 * timing.interval), (
+            f"{pipeline.name}: measured {timing.delay * 1000:.0f} ms, the rig says "
+            f"{[round(t * 1000) for t in truth]} ms")
     finally:
         rig.close()
 

@@ -48,8 +48,11 @@ _logger = logging.getLogger(__name__)
 FAR_MOVE = 0.1
 #: Before any delay is known, watch a far move's frames this long for the change.
 FIRST_WATCH = 2.0
-#: Once a delay is known, keep watching a far move this many frame intervals past the settle.
+#: Once a delay is known, keep watching a move this many frame intervals past the settle for
+#: its change, a far move at least FAR_WATCH times the settle or FAR_FRAMES intervals past it.
 LATE_FRAMES = 2
+FAR_WATCH = 3.0
+FAR_FRAMES = 6
 #: A frame "changed" when it differs from the reference by this many times the frame-to-frame
 #: noise, plus a floor in grey levels, on some level. The noise is a mean over thousands of
 #: pixels, so it hardly varies between frames: 1.5 times it is far outside its spread.
@@ -138,7 +141,8 @@ class FreshFrames:
         self.unchanged = 0
         self.far_moves = 0
         self.captures = 0
-        self._unconfirmed: List[float] = []  # settle used for each frame no change confirmed
+        self._unconfirmed: List[float] = []  # how late after its move each unconfirmed frame started
+        self._unconfirmed_last = False  # the last frame returned was not confirmed by a change
         self._ref: Optional[List[np.ndarray]] = None
         self._position: Optional[float] = None
 
@@ -191,30 +195,48 @@ class FreshFrames:
         interval = self.interval or 0.0
         settle = self.settle
         if far:
+            # A far move should show: watch well past the settle for it (a delay spike shows
+            # here, not as a change mistaken for the next move's).
             self.far_moves += 1
-            window = settle + LATE_FRAMES * interval if self.delays else max(settle, FIRST_WATCH)
+            window = max(FAR_WATCH * settle, settle + FAR_FRAMES * interval) if self.delays else \
+                max(settle, FIRST_WATCH)
         else:
-            window = settle
-        # Frames this soon after the move cannot show it yet (half the shortest delay seen):
-        # if one differs from the reference, the reference itself was stale.
-        early = 0.5 * min(self.delays) if self.delays else 0.0
+            window = settle + LATE_FRAMES * interval
+        # Frames this soon after the move cannot show it yet (a frame less than the shortest
+        # delay seen, at least half of it): if one differs from the reference, the reference
+        # itself was stale.
+        early = max(0.5 * min(self.delays), min(self.delays) - interval) if self.delays else 0.0
         fallback = None
         frame = self.source.wait_frame(moved, timeout=self.timeout)
         while True:
             grey = _grey(self.scorer, frame.data)
             changed = self.changed(grey)
+            if not changed and frame.started < moved + early:
+                # Before the move can show: pure noise, at the picture as it is now (noise
+                # grows near focus, where JPEG keeps more of it).
+                self._learn_noise(grey)
             if changed and frame.started < moved + early:
                 # The picture was still catching up with an earlier move: that sample was stale.
                 self.lagged += 1
                 _logger.debug("Stale sample: a frame %.0f ms after a move differs from the sample "
                               "before it", (frame.started - moved) * 1000)
+                self._ref = grey  # what the picture shows before this move, now
             elif changed:
-                self._changed_after(frame.started - moved, far)
                 # The frame after the first changed one: a frame that started during the
-                # move may show only part of it.
+                # move may show only part of it. It must differ too, or the "change" was noise.
                 after = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
-                self._ref = _grey(self.scorer, after.data)
-                return after
+                after_grey = _grey(self.scorer, after.data)
+                if self.changed(after_grey):
+                    self._changed_after(frame.started - moved, far)
+                    self._ref = after_grey
+                    if self._unconfirmed_last:
+                        # The sample before was not confirmed by a change: this change may be
+                        # its move showing late. Then this move shows later still: look.
+                        after = self._second_change(after, moved + window)
+                    self._unconfirmed_last = False
+                    return after
+                frame, grey = after, after_grey
+                changed = False
             if fallback is None and frame.started >= moved + settle:
                 fallback = (frame, grey)
             if frame.started >= moved + window:
@@ -223,13 +245,36 @@ class FreshFrames:
         if far:
             self.unchanged += 1
         chosen, grey = fallback or (frame, grey)
-        self._unconfirmed.append(settle)
+        # How long after its move the frame started: it showed the move if the move's delay
+        # was shorter. A longer delay seen later says it may not have.
+        self._unconfirmed.append(chosen.started - moved)
+        self._unconfirmed_last = True
         self._ref = grey
         return chosen
 
+    def _second_change(self, after, until: float):
+        """Watch until ``until`` for another change after ``after``; one means the first
+        change was an earlier move showing late (a stale sample): return the newer frame."""
+        frame = after
+        while frame.started < until:
+            frame = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
+            grey = _grey(self.scorer, frame.data)
+            if self.changed(grey):
+                confirm = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
+                confirm_grey = _grey(self.scorer, confirm.data)
+                if self.changed(confirm_grey):
+                    self.lagged += 1
+                    self._ref = confirm_grey
+                    return confirm
+        return after
+
+    def _learn_noise(self, grey: List[np.ndarray]) -> None:
+        diffs = _difference(grey, self._ref)
+        self.noise = [max(n, d) if math.isfinite(d) else n for n, d in zip(self.noise, diffs)]
+
     def _changed_after(self, delay: float, far: bool) -> None:
         """A move showed ``delay`` s after it: learn the delay, and notice frames taken too soon."""
-        if any(used < delay for used in self._unconfirmed):
+        if any(late < delay for late in self._unconfirmed):
             # An earlier frame that no change confirmed was taken sooner than this move
             # showed: it may have shown the position before its move.
             self.lagged += 1
