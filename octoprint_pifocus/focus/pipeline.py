@@ -232,7 +232,7 @@ class FreshFrames:
                     if self._unconfirmed_last:
                         # The sample before was not confirmed by a change: this change may be
                         # its move showing late. Then this move shows later still: look.
-                        after = self._second_change(after, moved + window)
+                        after = self._second_change(after, moved + self.settle + LATE_FRAMES * interval)
                     self._unconfirmed_last = False
                     return after
                 frame, grey = after, after_grey
