@@ -137,6 +137,8 @@ class FreshFrames:
         #: Evidence of stale frames: a change later than a settle used for an unconfirmed
         #: frame, or a frame from before a move that differs from the sample before it.
         self.lagged = 0
+        #: The same by kind: "early", "late", "second" (see :meth:`_watch`).
+        self.evidence: Dict[str, int] = {}
         #: Far moves whose frames never changed in the watch window.
         self.unchanged = 0
         self.far_moves = 0
@@ -202,10 +204,10 @@ class FreshFrames:
                 max(settle, FIRST_WATCH)
         else:
             window = settle + LATE_FRAMES * interval
-        # Frames this soon after the move cannot show it yet (a frame less than the shortest
-        # delay seen, at least half of it): if one differs from the reference, the reference
-        # itself was stale.
-        early = max(0.5 * min(self.delays), min(self.delays) - interval) if self.delays else 0.0
+        # Frames this soon after the move cannot show it yet (half the shortest delay seen: the
+        # delay jitters): if one differs from a reference no change confirmed, that reference
+        # was stale.
+        early = 0.5 * min(self.delays) if self.delays else 0.0
         fallback = None
         frame = self.source.wait_frame(moved, timeout=self.timeout)
         while True:
@@ -215,9 +217,14 @@ class FreshFrames:
                 # Before the move can show: pure noise, at the picture as it is now (noise
                 # grows near focus, where JPEG keeps more of it).
                 self._learn_noise(grey)
-            if changed and frame.started < moved + early:
+            if changed and frame.started < moved + early and not self._unconfirmed_last:
+                # The sample before was confirmed by a change that held for two frames: this
+                # is noise, or this move showing early (the delay jitters), not a picture
+                # catching up: the frames after it tell.
+                changed = False
+            elif changed and frame.started < moved + early:
                 # The picture was still catching up with an earlier move: that sample was stale.
-                self.lagged += 1
+                self._evidence("early")
                 _logger.debug("Stale sample: a frame %.0f ms after a move differs from the sample "
                               "before it", (frame.started - moved) * 1000)
                 self._ref = grey  # what the picture shows before this move, now
@@ -263,10 +270,14 @@ class FreshFrames:
                 confirm = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
                 confirm_grey = _grey(self.scorer, confirm.data)
                 if self.changed(confirm_grey):
-                    self.lagged += 1
+                    self._evidence("second")
                     self._ref = confirm_grey
                     return confirm
         return after
+
+    def _evidence(self, kind: str) -> None:
+        self.lagged += 1
+        self.evidence[kind] = self.evidence.get(kind, 0) + 1
 
     def _learn_noise(self, grey: List[np.ndarray]) -> None:
         diffs = _difference(grey, self._ref)
@@ -277,7 +288,7 @@ class FreshFrames:
         if any(late < delay for late in self._unconfirmed):
             # An earlier frame that no change confirmed was taken sooner than this move
             # showed: it may have shown the position before its move.
-            self.lagged += 1
+            self._evidence("late")
             self._unconfirmed = []
         if not far:
             return
@@ -349,7 +360,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         result = run(lens, fresh, scorer, **options)
         timing = fresh.timing or timing
         longest = max([longest] + fresh.delays)
-        result.stale_checks = {"lagged": fresh.lagged, "unchanged": fresh.unchanged,
+        result.stale_checks = {"lagged": fresh.lagged, "evidence": dict(fresh.evidence),
+                               "unchanged": fresh.unchanged,
                                "far_moves": fresh.far_moves, "attempt": attempt + 1,
                                "settle": round(fresh.settle, 3)}
         if not fresh.stale or not result.found:
