@@ -81,9 +81,11 @@ def _row(role: str) -> Dict[str, int]:
         return dict(_CONTROL, **_ADMIN_ONLY)
     if role == "user":
         # No PiFocus administration; and the users group has no SETTINGS permission at all.
-        return dict(_CONTROL, probe=403, test=403, validate_settings=403, **{"settings save": 403})
+        return dict(_CONTROL, probe=403, test=403, measure_delay=403, validate_settings=403,
+                    **{"settings save": 403})
     if role == "settings_user":
-        return dict(_CONTROL, probe=403, test=403, validate_settings=403, **{"settings save": 200})
+        return dict(_CONTROL, probe=403, test=403, measure_delay=403, validate_settings=403,
+                    **{"settings save": 200})
     if role == "viewer":
         # readonly has OctoPrint's WEBCAM permission: it sees the simulated camera, nothing else.
         row = {name: 403 for name, *_ in REQUESTS}
