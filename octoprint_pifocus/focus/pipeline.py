@@ -12,19 +12,23 @@ focus. So:
   (a frame that started arriving during the move may show half of it).
 * :class:`FreshFrames` is the camera an autofocus run sees. Before the run it times the
   stream's frame interval and its noise; after every move it watches the frames arriving
-  and returns the frame after the first one that changed, or the first one after the
-  settle where nothing visibly changes. The first large move of a run measures the delay
-  (so a run adapts even without a stored measurement). It notes evidence of stale
-  frames: a change that came later than the settle, a frame from before the move that
-  differs from the previous sample (the pipeline was still catching up), far moves that
-  never showed.
+  and returns the frame after the first one that changed (the change must hold for two
+  frames, or it was noise), or the first one after the settle where nothing visibly
+  changes. The first large move of a run measures the delay (so a run adapts even without
+  a stored measurement). It counts evidence of stale frames by kind: ``late``, a move that
+  showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
+  too soon after a move to show it that differs from the unconfirmed sample before;
+  ``second``, a change after an unconfirmed sample followed by another change (the first
+  was the earlier move showing late).
 * :func:`autofocus_fresh` runs the search through :class:`FreshFrames`, and when the run
-  saw stale frames it re-runs once with the delay it saw; when that still sees stale
-  frames it fails with a message naming the delay. It never reports ``found=True`` on
-  frames that did not follow the lens.
+  saw stale frames it re-runs once with the longest delay it saw; when that still sees
+  stale frames it fails with a message naming the delay, the lens back at its start. It is
+  built never to report ``found=True`` on frames that did not follow the lens; what a
+  jittering, starved machine still lets through is measured in bench/streamer.py.
 
-Works with any source that has ``wait_frame()`` (:class:`~octoprint_pifocus.sources.mjpeg.
-MjpegStream`); other cameras (snapshots, the simulation) pass through unchanged.
+Needs a source with ``wait_frame()`` (:class:`~octoprint_pifocus.sources.mjpeg.MjpegStream`);
+snapshot sources fetch after the wait anyway and keep the plain search
+(``plugin/device/timing.py`` chooses).
 """
 from __future__ import annotations
 
