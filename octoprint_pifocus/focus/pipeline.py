@@ -355,13 +355,19 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     ``found=False`` with a message naming the delay, and the lens is back where it started.
     """
     start = lens.position
+    began = time.monotonic()
     timing: Optional[Timing] = None
     result = None
     longest = 0.0
+    frames = 0
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout)
         fresh.prime()  # before the first move: the noise of a picture at rest
         result = run(lens, fresh, scorer, **options)
+        # The whole run, retries included: what the user waited for and the frames it took.
+        frames += fresh.captures
+        result.captures = frames
+        result.duration = time.monotonic() - began
         timing = fresh.timing or timing
         longest = max([longest] + fresh.delays)
         result.stale_checks = {"lagged": fresh.lagged, "evidence": dict(fresh.evidence),
