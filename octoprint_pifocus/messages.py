@@ -166,7 +166,8 @@ CATALOGUE: Dict[str, str] = {
     "camera.hint.path": N_("mjpg-streamer uses /?action=snapshot and /?action=stream, camera-streamer "
                            "/snapshot and /stream, and OctoPrint's proxy puts /webcam/ in front"),
     "camera.refused": N_("Cannot connect to the camera at %(url)s: connection refused. Is the webcam "
-                         "service running? Check the URL and port."),
+                         "service running, or does the streamer accept only one client (ffmpeg's "
+                         "-listen 1)? Check the URL and port."),
     "camera.timeout": N_("The camera at %(url)s did not answer within %(seconds)s s. Is the webcam service "
                          "running and not overloaded? Check the URL, or allow a longer timeout."),
     "camera.unknown_host": N_("Cannot find the host %(host)s of the camera URL %(url)s: check the host "
@@ -235,6 +236,10 @@ CATALOGUE: Dict[str, str] = {
                             "search, which is within the noise. The region of interest may have no detail: "
                             "move it onto edges or text, add light, or check that the lens really moves."),
     "autofocus.cancelled": N_("Autofocus cancelled."),
+    # ~~ frames that did not follow the lens (focus/pipeline.py)
+    "autofocus.stale": N_("The camera's frames did not follow the lens: a move showed only after about "
+                          "%(delay)s ms, even after measuring the delay again. Stream with ffmpeg's "
+                          "-c:v copy (or -threads 1 when re-encoding), or set a longer settle time."),
     "autofocus.stopped": N_("Autofocus stopped: %(error)s"),
     "autofocus.unexpected": N_("Autofocus stopped by an unexpected error (%(error)s)."),
     "autofocus.back": N_("%(reason)s The lens is back at its start position %(position)s."),

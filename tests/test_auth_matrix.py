@@ -59,6 +59,7 @@ REQUESTS: List[Tuple[str, str, str, Dict[str, Any]]] = [
     ("preset_delete", "POST", API, {"command": "preset_delete", "name": "matrix"}),
     ("probe", "POST", API, {"command": "probe", "driver": "simulated"}),
     ("test", "POST", API, {"command": "test"}),
+    ("measure_delay", "POST", API, {"command": "measure_delay"}),
     ("validate_settings", "POST", API, {"command": "validate_settings", "settings": {"search": {"window": 60}}}),
     ("GET snapshot", "GET", "/plugin/pifocus/snapshot", {}),
     ("GET simcam snapshot", "GET", "/plugin/pifocus/simcam/snapshot", {}),
@@ -72,7 +73,7 @@ CSRF = 400  # OctoPrint's "CSRF validation failed"
 _CONTROL = {"GET status": 200, "move": 200, "nudge": 200, "preset_save": 200, "preset_apply": 200,
             "autofocus": 202, "cancel": 200, "preset_delete": 200, "GET snapshot": 200,
             "GET simcam snapshot": 200, "GET simcam stream": 200}
-_ADMIN_ONLY = {"probe": 200, "test": 200, "validate_settings": 200, "settings save": 200}
+_ADMIN_ONLY = {"probe": 200, "test": 200, "measure_delay": 200, "validate_settings": 200, "settings save": 200}
 
 
 def _row(role: str) -> Dict[str, int]:
@@ -80,9 +81,11 @@ def _row(role: str) -> Dict[str, int]:
         return dict(_CONTROL, **_ADMIN_ONLY)
     if role == "user":
         # No PiFocus administration; and the users group has no SETTINGS permission at all.
-        return dict(_CONTROL, probe=403, test=403, validate_settings=403, **{"settings save": 403})
+        return dict(_CONTROL, probe=403, test=403, measure_delay=403, validate_settings=403,
+                    **{"settings save": 403})
     if role == "settings_user":
-        return dict(_CONTROL, probe=403, test=403, validate_settings=403, **{"settings save": 200})
+        return dict(_CONTROL, probe=403, test=403, measure_delay=403, validate_settings=403,
+                    **{"settings save": 200})
     if role == "viewer":
         # readonly has OctoPrint's WEBCAM permission: it sees the simulated camera, nothing else.
         row = {name: 403 for name, *_ in REQUESTS}

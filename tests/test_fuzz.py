@@ -47,7 +47,7 @@ FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=False
 FIELDS: Dict[str, List[str]] = {
     "move": ["position"], "nudge": ["delta"], "autofocus": ["refine"], "cancel": [],
     "preset_save": ["name", "position"], "preset_apply": ["name"], "preset_delete": ["name"],
-    "probe": ["driver"], "test": [], "validate_settings": ["settings"],
+    "probe": ["driver"], "test": [], "validate_settings": ["settings"], "measure_delay": [],
 }
 assert set(FIELDS) == set(COMMANDS), "a command was added: give the fuzzer its fields"
 

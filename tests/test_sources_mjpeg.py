@@ -122,7 +122,8 @@ def test_connection_refused():
     url = refused_url("/stream")
     message, took = capture_error(url)
     assert message.startswith(f"Cannot connect to the camera at {url}: connection refused.")
-    assert "Is the webcam service running? Check the URL and port." in message
+    assert ("Is the webcam service running, or does the streamer accept only one client (ffmpeg's -listen 1)? "
+            "Check the URL and port.") in message
     assert took < 1.0
 
 

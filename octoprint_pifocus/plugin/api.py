@@ -39,6 +39,7 @@ COMMANDS: Dict[str, str] = {
     "preset_delete": CONTROL,
     "probe": ADMIN,
     "test": ADMIN,
+    "measure_delay": ADMIN,
     "validate_settings": ADMIN,
 }
 
@@ -180,6 +181,8 @@ def _dispatch(controller: FocusDevice, command: str, data: Dict[str, Any]) -> Re
         return 200, {"devices": devices, "choices": wizard.choices(devices)}
     if command == "test":
         return 200, controller.test()
+    if command == "measure_delay":
+        return 200, controller.measure_delay()
     raise BadRequest(gettext("Unknown command: %(command)s", command=str(command)[:40]))
 
 

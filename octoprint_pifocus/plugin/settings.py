@@ -38,9 +38,11 @@ VERSION = 4
 #: The sections each focus device has its own of (top-level in versions 1 to 3). Everything
 #: else (``simulation``) is global.
 DEVICE_KEYS = ("driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi", "measure",
-               "search", "automation", "presets", "last_position")
-# The drift watch's section (plugin/drift_watch.py), kept apart so branches merge cleanly.
-DEVICE_KEYS += ("drift",)
+               "search", "automation", "presets", "last_position",
+               # The camera chain's measured delay, written by the plugin only.
+               "pipeline",
+               # The drift watch's section (plugin/drift_watch.py).
+               "drift")
 #: At most this many devices (one per webcam is the use; more is a mistake).
 DEVICES_MAX = 16
 #: Device names: 1 to this many characters; ids: 1 to DEVICE_ID_MAX of [a-z0-9_-].
@@ -54,6 +56,7 @@ FIRST_DEVICE_NAME = "Camera"
 #: Lens drivers the settings can name ("" = none configured).
 DRIVERS = ("", "simulated", "i2c", "v4l2", "camera-streamer", "printer-z")
 CAMERA_MODES = ("snapshot", "stream")
+SETTLE_MODES = ("auto", "manual")
 SEARCH_RANGES = ("full", "window")
 BEFORE_PRINT_MODES = ("refine", "full")
 FAILURE_POLICIES = ("continue", "pause", "cancel")
@@ -63,7 +66,9 @@ DRIFT_ACTIONS = ("notify", "refocus", "both")
 
 #: Keys the plugin manages itself through its API; a settings save never overwrites them
 #: (the settings dialog holds a copy from when it was opened, which may be stale).
-MANAGED_KEYS = ("presets", "last_position")
+MANAGED_KEYS = ("presets", "last_position",
+                # The measured camera delay: written by autofocus runs and the delay test.
+                "pipeline")
 
 #: search.window (half-width in lens units): a search must be able to move (a finer window than
 #: the lens can step is refused when the search starts), and no lens range is larger.
@@ -120,6 +125,9 @@ def device_defaults() -> Dict[str, Any]:
             # Seconds to wait after a move, and frames to drop, before a frame counts.
             "settle": 0.25,
             "discard": 0,
+            # "auto": wait the measured delay of the camera chain plus one frame (streams;
+            # "settle" until measured); "manual": always wait "settle".
+            "settle_mode": "auto",
         },
         "roi": [0.25, 0.25, 0.5, 0.5],
         "measure": "tenengrad",
@@ -148,6 +156,8 @@ def device_defaults() -> Dict[str, Any]:
             # of field out on the simulated scene and the real PCB photograph, see the README).
             "drop": 0.2,
         },
+        # The camera chain's delay as last measured (focus/pipeline.py's Timing.to_dict()), or None.
+        "pipeline": None,
     }
 
 
@@ -446,6 +456,7 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
         "mode": _choice(camera.get("mode"), "camera.mode", CAMERA_MODES),
         "settle": _number(camera.get("settle"), "camera.settle", 0, 10),
         "discard": _number(camera.get("discard"), "camera.discard", 0, 20, integer=True),
+        "settle_mode": _choice(camera.get("settle_mode"), "camera.settle_mode", SETTLE_MODES),
     }
 
     try:
@@ -485,6 +496,7 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
         "action": _choice(drift.get("action"), "drift.action", DRIFT_ACTIONS),
         "drop": _number(drift.get("drop"), "drift.drop", 0.05, 0.9),
     }
+    out["pipeline"] = check_pipeline(merged.get("pipeline"))
     return out
 
 
@@ -640,6 +652,29 @@ def check_presets(value: Any) -> List[Dict[str, Any]]:
         driver = entry.get("driver") or "simulated"
         presets.append({"name": name, "position": tidy(position), "driver": str(driver)})
     return presets
+
+
+def check_pipeline(value: Any) -> Optional[Dict[str, Any]]:
+    """The stored camera delay: None when missing or unusable (the plugin writes it, and the
+    next run measures again), else its numbers."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        delay = float(value["delay"])
+        settle = float(value["settle"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(delay) and math.isfinite(settle) and 0 <= delay <= 10 and 0 < settle <= 10):
+        return None
+    out: Dict[str, Any] = {"delay": round(delay, 3), "settle": round(settle, 3), "interval": None, "frames": None}
+    for key in ("interval", "frames"):
+        try:
+            number = float(value.get(key))
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number) and number > 0:
+            out[key] = round(number, 4)
+    return out
 
 
 def check_last_positions(value: Any) -> Dict[str, float]:

@@ -28,7 +28,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from flask_babel import gettext
 
 from ...errors import LensError, PiFocusError
-from ...focus import autofocus
 from ...focus.search import AutofocusResult
 from ...lenses.base import describe, format_number, nudge_target
 from ...messages import Message, remember, text_of
@@ -38,6 +37,7 @@ from .conflicts import Busy, Conflict, Unavailable
 from .drift_state import DriftState
 from .jobs import HOLD_WAIT, SHUTDOWN_WAIT, Job, JobSlot, job_name
 from .lens_slot import LensSlot, driver_label, driver_units
+from . import timing
 from .memory import DeviceMemory
 
 _logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class FocusDevice:
         self.memory = DeviceMemory(config, persist)
         #: The drift watch's detector and trace (plugin/drift_watch.py feeds it).
         self.drift = DriftState()
+        self._persist = persist
 
     # ~~ identity and settings
 
@@ -316,9 +317,9 @@ class FocusDevice:
             self._into_limits(lens)
             search_range = _search_range(lens, window)
             self.memory.set_search_range(search_range)
-            result = autofocus(lens, camera, roi=self.config["roi"], measure=self.config["measure"],
-                               progress=progress, should_cancel=job.cancel.is_set,
-                               refine=windowed, window=window)
+            result = timing.autofocus(lens, camera, self.config, self._store_timing,
+                                      progress=progress, should_cancel=job.cancel.is_set,
+                                      refine=windowed, window=window)
         except (PiFocusError, ValueError) as exc:
             # The search reports failures in its result; this is the lens failing before it
             # started (e.g. the printer does not answer M114).
@@ -342,6 +343,34 @@ class FocusDevice:
         elif result.found:
             self.remember(result.position)
         return result
+
+    def _store_timing(self, measured: Dict[str, Any]) -> None:
+        """Keep the camera delay a run or the delay test measured (camera.settle_mode "auto")."""
+        self.config["pipeline"] = measured
+        self._persist("pipeline", measured)
+
+    def measure_delay(self) -> Dict[str, Any]:
+        """Measure the camera chain's delay now (the lens moves and comes back); ``{"ok",
+        "message", "pipeline"}``."""
+        with self.jobs.scope("test"):
+            try:
+                lens = self.lens()
+                self.jobs.check_z()
+                self.jobs.note_start(lens)
+                measured = self._measure(lens)
+            except (PiFocusError, ValueError) as exc:
+                return {"ok": False, "message": str(exc), "pipeline": self.config.get("pipeline")}
+        self.publish_status()
+        return {"ok": True, "message": timing.describe(measured), "pipeline": measured}
+
+    def _measure(self, lens) -> Dict[str, Any]:
+        camera = self.camera()
+        try:
+            measured = timing.measure(lens, camera, self.config).to_dict()
+        finally:
+            close_camera(camera)
+        self._store_timing(measured)
+        return measured
 
     def _into_limits(self, lens) -> None:
         """A lens outside its limits (Z below the window after homing) first goes to the nearest
@@ -455,10 +484,17 @@ class FocusDevice:
                 start, target = self.lens_slot.test_step(lens)
             except (PiFocusError, ValueError) as exc:
                 return {"ok": False, "message": str(exc)}
+            delay = ""
+            if self.config["camera"]["mode"] == "stream":
+                # The set-up wizard's test: on a stream, measure the camera chain's delay too.
+                try:
+                    delay = " " + timing.describe(self._measure(lens))
+                except (PiFocusError, ValueError) as exc:
+                    delay = " " + str(exc)
         self.publish_status()
         return {"ok": True, "message": gettext(
             "%(lens)s moved from %(start)s to %(target)s and back.",
-            lens=describe(lens), start=format_number(start), target=format_number(target))}
+            lens=describe(lens), start=format_number(start), target=format_number(target)) + delay}
 
     # ~~ status, messages, events
 
@@ -498,6 +534,9 @@ class FocusDevice:
         body["drift"] = self.drift.status(self.config["drift"])
         # camera-streamer (Camera Module 3): whether PiFocus holds libcamera's autofocus in manual.
         body["af_manual"] = bool(getattr(lens, "manual_mode", False)) if driver == "camera-streamer" else None
+        # The camera chain's measured delay (None until measured) and the settle mode.
+        body["pipeline"] = self.config.get("pipeline")
+        body["settle_mode"] = self.config["camera"].get("settle_mode", "auto")
         return body
 
     def publish_status(self) -> None:

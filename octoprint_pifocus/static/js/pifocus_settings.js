@@ -47,7 +47,7 @@ $(function () {
             require_homed: true,
             restore_after_print_action: true
         },
-        camera: {webcam: "", url: "", mode: "snapshot", settle: 0.25, discard: 0},
+        camera: {webcam: "", url: "", mode: "snapshot", settle: 0.25, discard: 0, settle_mode: "auto"},
         roi: [0.25, 0.25, 0.5, 0.5],
         measure: "tenengrad",
         search: {range: "full", window: 80},
@@ -150,6 +150,7 @@ $(function () {
         "camera.url": gettext("URL"),
         "camera.mode": gettext("Frames from"),
         "camera.settle": gettext("Settle time"),
+        "camera.settle_mode": gettext("Wait after a move"),
         "camera.discard": gettext("Frames to discard"),
         "roi": gettext("Region of interest"),
         "measure": gettext("Focus measure"),
@@ -265,6 +266,10 @@ $(function () {
             modes: {
                 "snapshot": gettext("Snapshot: one picture per frame"),
                 "stream": gettext("Stream: frames from the MJPEG stream")
+            },
+            settleModes: {
+                "auto": gettext("Measured: the camera's delay plus one frame (streams)"),
+                "manual": gettext("Fixed: always the settle time below")
             },
             ranges: {
                 "full": gettext("The full lens range"),

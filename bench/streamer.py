@@ -1,0 +1,220 @@
+"""Streamer benchmark: autofocus through a real ffmpeg serving mpjpeg (issue 12 §2).
+
+For each pipeline (640x480 and 1280x720, 30 and 15 fps, stream copy and re-encoding with
+ffmpeg's automatic threads, -threads 1 and -threads 4) one ffmpeg serves the simulated
+camera (tests/servers/ffmpeg_stream.py) and PiFocus reads it through its MJPEG source.
+The chain's delay is measured first (focus/pipeline.measure_delay). Then the same cases
+(in-focus position, start, blur rate, noise drawn at random) run three ways:
+
+* ``measured``: PiFocus through focus/pipeline.autofocus_fresh, starting from the measured
+  settle (what a device stored from its delay test or an earlier run), measuring again on
+  its first large move and watching every move's frames;
+* ``fixed 0.25``: the plain search with the old fixed 0.25 s settle;
+* ``seed``: the seed's sweep (bench/search.py's ``seed_sweep``), reading the next frame after
+  each move as its loop did.
+
+Reported per pipeline and contender: median and p95 wall time, median frames, the share of
+runs that end in focus (blur radius <= 0.75 px, found), stale captures (frames the rig
+rendered before the move they were taken after), runs with found=True on stale frames, and
+the ratio of the wall time to the physical limit frames x (measured delay + frame interval).
+
+The machine is shared: timings are noisy, so runs are modest and ratios are what to read.
+Run: ``python bench/streamer.py [--cases 4] [--quick]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Dict, List
+
+import numpy as np
+
+from common import RESULTS, ROOT
+from search import seed_sweep
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers.ffmpeg_stream import PIPELINES, FfmpegStream, Pipeline  # noqa: E402
+
+from octoprint_pifocus.focus import FrameScorer  # noqa: E402
+from octoprint_pifocus.focus.pipeline import autofocus_fresh, measure_delay  # noqa: E402
+from octoprint_pifocus.focus.search import run_autofocus  # noqa: E402
+from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene  # noqa: E402
+from octoprint_pifocus.sources.mjpeg import MjpegStream  # noqa: E402
+
+DOF_BLUR = 0.75
+CONTENDERS = ("measured", "fixed 0.25", "seed")
+
+
+class TimedLens(SimulatedLens):
+    """The simulated lens, noting when each move completed (the ground truth for stale)."""
+
+    moved_at = 0.0
+
+    def move_to(self, position) -> None:
+        super().move_to(position)
+        self.moved_at = time.monotonic()
+
+
+class Checked:
+    """A camera that counts the frames it passes on that were rendered before the last move."""
+
+    def __init__(self, camera, rig: FfmpegStream, lens: TimedLens) -> None:
+        self.camera, self.rig, self.lens = camera, rig, lens
+        self.frames = 0
+        self.stale = 0
+
+    def capture(self) -> bytes:
+        data = self.camera.capture()
+        origin = self.rig.origin(data)
+        self.frames += 1
+        if origin is None or origin.rendered < self.lens.moved_at:
+            self.stale += 1
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self.camera, name)
+
+
+def draw_case(rng: np.random.Generator) -> dict:
+    return {"focus": float(rng.uniform(60, 960)), "start": int(rng.integers(0, 1024)),
+            "rate": float(np.exp(rng.uniform(np.log(0.02), np.log(0.08)))),
+            "noise": float(rng.uniform(1, 5))}
+
+
+def run_pipeline(pipeline: Pipeline, cases: List[dict]) -> dict:
+    lens = TimedLens(start=512)
+    camera = SimulatedCamera(draw_scene(*pipeline.size), lens, 500.0, blur_rate=0.05, noise=3)
+    rows: List[dict] = []
+    with FfmpegStream(camera, pipeline) as rig:
+        stream = MjpegStream(rig.url, settle=0.0)
+        try:
+            stream.wait_frame(time.monotonic(), timeout=10)
+            time.sleep(0.5)
+            timing = measure_delay(lens, stream)
+            limit_per_frame = timing.delay + (timing.interval or 1 / pipeline.fps)
+            for case in cases:
+                camera.focus_position = case["focus"]
+                camera.blur_rate = case["rate"]
+                camera.noise = case["noise"]
+                rig._prepare()
+                rig._cache.clear()
+                for name in CONTENDERS:
+                    lens.move_to(case["start"])
+                    time.sleep(0.4)  # the chain shows the start position again
+                    rows.append(dict(run_one(name, lens, stream, rig, limit_per_frame, timing.settle),
+                                     case=case, contender=name))
+        finally:
+            stream.close()
+        late = rig.late
+    return {"pipeline": pipeline.name, "timing": timing.to_dict(), "feeder_late": late, "rows": rows}
+
+
+def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, per_frame: float,
+            settle: float) -> dict:
+    scorer = FrameScorer()
+    checked = Checked(stream, rig, lens)
+    started = time.monotonic()
+    if name == "measured":
+        attempts: List[Checked] = []
+
+        def run(lens_, camera, scorer_, **options):
+            attempt = Checked(camera, rig, lens)
+            attempts.append(attempt)
+            return run_autofocus(lens_, attempt, scorer_, **options)
+
+        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle)
+        frames = sum(a.frames for a in attempts)
+        stale = sum(a.stale for a in attempts)
+        found, stale_final = result.found, attempts[-1].stale
+    elif name == "fixed 0.25":
+        stream.settle = 0.25
+        result = run_autofocus(lens, checked, scorer)
+        frames, stale, found, stale_final = checked.frames, checked.stale, result.found, checked.stale
+    else:
+        stream.settle = 0.0
+        seed_sweep(lens, checked)
+        frames, stale, found, stale_final = checked.frames, checked.stale, True, checked.stale
+    wall = time.monotonic() - started
+    stream.settle = 0.0
+    blur = rig.camera.blur_radius()
+    return {"wall": wall, "frames": frames, "stale": stale, "found": found,
+            "ok": bool(found and blur <= DOF_BLUR), "found_on_stale": bool(found and stale_final),
+            "limit": frames * per_frame, "ratio": wall / (frames * per_frame)}
+
+
+def summarise(rows: List[dict]) -> Dict[str, dict]:
+    out = {}
+    for name in CONTENDERS:
+        mine = [r for r in rows if r["contender"] == name]
+        if not mine:
+            continue
+        walls = [r["wall"] for r in mine]
+        out[name] = {
+            "runs": len(mine), "wall_median": statistics.median(walls),
+            "wall_p95": float(np.percentile(walls, 95)),
+            "frames_median": statistics.median(r["frames"] for r in mine),
+            "in_focus": sum(r["ok"] for r in mine) / len(mine),
+            "stale": sum(r["stale"] for r in mine), "frames_total": sum(r["frames"] for r in mine),
+            "found_on_stale": sum(r["found_on_stale"] for r in mine),
+            "ratio_median": statistics.median(r["ratio"] for r in mine),
+            "ratio_p95": float(np.percentile([r["ratio"] for r in mine], 95)),
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="PiFocus through a real ffmpeg streamer")
+    parser.add_argument("--cases", type=int, default=4, help="cases per pipeline (default 4)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--quick", action="store_true",
+                        help="only 640x480 30 fps copy and the 5-frame pipeline (15 fps, -threads 4)")
+    args = parser.parse_args()
+    pipelines = PIPELINES
+    if args.quick:
+        pipelines = tuple(p for p in PIPELINES if p.size == (640, 480) and (
+            (p.fps == 30 and p.encode == "copy") or (p.fps == 15 and p.threads == 4)))
+    rng = np.random.default_rng(args.seed)
+    cases = [draw_case(rng) for _ in range(args.cases)]
+    results = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for pipeline in pipelines:
+        try:
+            outcome = run_pipeline(pipeline, cases)
+        except (RuntimeError, ValueError) as exc:
+            # ffmpeg did not start, or (a starved machine) no move showed in the delay test.
+            print(f"| {pipeline.name} | not measured: {exc} |", flush=True)
+            results.append({"pipeline": pipeline.name, "error": str(exc)})
+            continue
+        outcome["summary"] = summarise(outcome["rows"])
+        results.append(outcome)
+        print(_table_rows(outcome), flush=True)
+        # Written after each pipeline: a long run interrupted keeps what it measured.
+        (RESULTS / "streamer.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+HEADER = ("| pipeline | delay / settle (frames) | search | wall median | p95 | frames | in focus | "
+          "stale frames | found on stale | ratio to limit (median, p95) |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _table_rows(outcome: dict) -> str:
+    timing = outcome["timing"]
+    lines = []
+    if not getattr(_table_rows, "printed", False):
+        lines.append(HEADER)
+        _table_rows.printed = True
+    for name, s in outcome["summary"].items():
+        lines.append(
+            f"| {outcome['pipeline']} | {timing['delay'] * 1000:.0f} ms / {timing['settle'] * 1000:.0f} ms "
+            f"({timing['frames']}) | {name} | {s['wall_median']:.2f} s | {s['wall_p95']:.2f} s | "
+            f"{s['frames_median']:.0f} | {s['in_focus'] * 100:.0f}% | {s['stale']}/{s['frames_total']} | "
+            f"{s['found_on_stale']}/{s['runs']} | {s['ratio_median']:.2f}, {s['ratio_p95']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""The camera pipeline's delay, measured, and frames that provably follow the lens.
+
+A webcam chain (sensor, encoder, streamer, network) delivers the frame that shows a lens
+move some time after the move: one frame with ffmpeg's stream copy, five with a threaded
+re-encode at 15 fps. A fixed settle time is too long for the first (it wastes most of an
+autofocus) and too short for the second, and a frame taken too early shows the *previous*
+position: the search then fits a curve that lags the moves and reports a confident wrong
+focus. So:
+
+* :func:`measure_delay` moves the lens between far-apart positions and times the first
+  frame whose content changed: the chain's delay. Settle = delay + one frame interval
+  (a frame that started arriving during the move may show half of it).
+* :class:`FreshFrames` is the camera an autofocus run sees. Before the run it times the
+  stream's frame interval and its noise; after every move it watches the frames arriving
+  and returns the frame after the first one that changed (the change must hold for two
+  frames, or it was noise), or the first one after the settle where nothing visibly
+  changes. The first large move of a run measures the delay (so a run adapts even without
+  a stored measurement). It counts evidence of stale frames by kind: ``late``, a move that
+  showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
+  too soon after a move to show it that differs from the unconfirmed sample before;
+  ``second``, a change after an unconfirmed sample followed by another change (the first
+  was the earlier move showing late).
+* :func:`autofocus_fresh` runs the search through :class:`FreshFrames`, and when the run
+  saw stale frames it re-runs once with the longest delay it saw; when that still sees
+  stale frames it fails with a message naming the delay, the lens back at its start. It is
+  built never to report ``found=True`` on frames that did not follow the lens; what a
+  jittering, starved machine still lets through is measured in bench/streamer.py.
+
+Needs a source with ``wait_frame()`` (:class:`~octoprint_pifocus.sources.mjpeg.MjpegStream`);
+snapshot sources fetch after the wait anyway and keep the plain search
+(``plugin/device/timing.py`` chooses).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from ..messages import Message, remember
+from ..sources.base import DEFAULT_SETTLE
+from .scoring import FrameScorer
+
+_logger = logging.getLogger(__name__)
+
+#: A move of at least this share of the lens range is "far": it should change the picture.
+FAR_MOVE = 0.1
+#: Before any delay is known, watch a far move's frames this long for the change.
+FIRST_WATCH = 2.0
+#: Once a delay is known, keep watching a move this many frame intervals past the settle for
+#: its change, a far move at least FAR_WATCH times the settle or FAR_FRAMES intervals past it.
+LATE_FRAMES = 2
+FAR_WATCH = 3.0
+FAR_FRAMES = 6
+#: A frame "changed" when it differs from the reference by this many times the frame-to-frame
+#: noise, plus a floor in grey levels, on some level. The noise is a mean over thousands of
+#: pixels, so it hardly varies between frames: 1.5 times it is far outside its spread.
+CHANGE_NOISE = 1.5
+CHANGE_FLOOR = 0.2
+#: Frames timed to estimate the interval and the noise before a run.
+PRIME_FRAMES = 4
+#: Safety added to a measured delay beyond the one frame interval, in seconds: scheduling
+#: jitter on a busy Pi.
+MARGIN = 0.01
+
+
+@dataclass
+class Timing:
+    """A measured chain: delay from a move to the first frame showing it, frame interval."""
+
+    delay: float
+    interval: Optional[float] = None
+    samples: List[float] = field(default_factory=list)
+
+    @property
+    def settle(self) -> float:
+        """The wait after a move before a frame counts: the delay plus one frame."""
+        return round(self.delay + (self.interval or 0.0) + MARGIN, 3)
+
+    @property
+    def frames(self) -> Optional[float]:
+        """The settle in frames, where the frame rate is known."""
+        if not self.interval:
+            return None
+        return round(self.settle / self.interval, 1)
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"delay": round(self.delay, 3),
+                "interval": None if self.interval is None else round(self.interval, 4),
+                "settle": self.settle, "frames": self.frames,
+                "samples": [round(s, 3) for s in self.samples]}
+
+
+LEVELS = 3
+
+
+def _grey(scorer: FrameScorer, frame) -> List[np.ndarray]:
+    """The region of interest at the fine view's size and two coarser ones: noise averages
+    out on the coarse ones, so a wide blur change shows there even in a noisy stream."""
+    grey = scorer.grey_roi(frame).astype(np.float32)
+    out = [grey - float(grey.mean())]  # structure, not exposure: flicker is no change
+    for _ in range(LEVELS - 1):
+        if min(out[-1].shape) < 16:
+            break
+        out.append(cv2.pyrDown(out[-1]))
+    return out
+
+
+def _difference(a: List[np.ndarray], b: List[np.ndarray]) -> List[float]:
+    """Mean absolute grey difference per level (infinite when the frames differ in size)."""
+    return [float(np.mean(np.abs(x - y))) if x.shape == y.shape else math.inf for x, y in zip(a, b)]
+
+
+class FreshFrames:
+    """The camera an autofocus run sees: frames after each move that follow the lens.
+
+    ``source`` has ``wait_frame(not_before)`` returning a frame with ``data`` and
+    ``started``; ``lens`` is read for how far each move went. ``settle`` is the wait to use
+    until this run measured its own (a stored measurement, or the default); ``manual``
+    keeps it as the user set it (the run still watches, and still detects stale frames).
+    """
+
+    def __init__(self, source, lens, scorer: Optional[FrameScorer] = None,
+                 settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0) -> None:
+        self.source = source
+        self.lens = lens
+        self.scorer = scorer or FrameScorer()
+        self.timeout = timeout
+        low, high = lens.limits
+        self.far = FAR_MOVE * float(high - low)
+        self.settle = float(settle)
+        self.manual = manual
+        self.interval: Optional[float] = None
+        self.noise: List[float] = []
+        self.delays: List[float] = []
+        #: Evidence of stale frames: a change later than a settle used for an unconfirmed
+        #: frame, or a frame from before a move that differs from the sample before it.
+        self.lagged = 0
+        #: The same by kind: "early", "late", "second" (see :meth:`_watch`).
+        self.evidence: Dict[str, int] = {}
+        #: Far moves whose frames never changed in the watch window.
+        self.unchanged = 0
+        self.far_moves = 0
+        self.captures = 0
+        self._unconfirmed: List[float] = []  # how late after its move each unconfirmed frame started
+        self._unconfirmed_last = False  # the last frame returned was not confirmed by a change
+        self._ref: Optional[List[np.ndarray]] = None
+        self._position: Optional[float] = None
+
+    # ~~ before the run
+
+    def prime(self) -> None:
+        """Time the stream and its noise with the lens at rest, and take the reference."""
+        frames = []
+        not_before = time.monotonic()
+        for _ in range(PRIME_FRAMES):
+            frame = self.source.wait_frame(not_before, timeout=self.timeout)
+            frames.append(frame)
+            not_before = frame.started + 1e-6
+        gaps = [b.started - a.started for a, b in zip(frames, frames[1:])]
+        self.interval = statistics.median(gaps) if gaps else None
+        greys = [_grey(self.scorer, f.data) for f in frames]
+        diffs = [_difference(a, b) for a, b in zip(greys, greys[1:])]
+        self.noise = [max(d[i] for d in diffs) for i in range(len(greys[0]))] if diffs else \
+            [0.0] * len(greys[0])
+        self._ref = greys[-1]
+        self._position = self.lens.position
+
+    def changed(self, grey: List[np.ndarray]) -> bool:
+        """``grey`` differs from the reference beyond the noise on some level."""
+        diffs = _difference(grey, self._ref)
+        return any(d > CHANGE_NOISE * n + CHANGE_FLOOR for d, n in zip(diffs, self.noise))
+
+    @property
+    def timing(self) -> Optional[Timing]:
+        """What this run measured (None before any far move showed its change)."""
+        if not self.delays:
+            return None
+        return Timing(statistics.median(self.delays), self.interval, list(self.delays))
+
+    # ~~ the camera interface
+
+    def capture(self) -> bytes:
+        """A frame that shows the lens where it is now (called right after a move)."""
+        moved = time.monotonic()
+        if self._ref is None:
+            self.prime()
+        position = self.lens.position
+        distance = abs(float(position) - float(self._position)) if self._position is not None else 0.0
+        self._position = position
+        frame = self._watch(moved, distance >= self.far)
+        self.captures += 1
+        return frame.data
+
+    def _watch(self, moved: float, far: bool):
+        interval = self.interval or 0.0
+        settle = self.settle
+        if far:
+            # A far move should show: watch well past the settle for it (a delay spike shows
+            # here, not as a change mistaken for the next move's).
+            self.far_moves += 1
+            window = max(FAR_WATCH * settle, settle + FAR_FRAMES * interval) if self.delays else \
+                max(settle, FIRST_WATCH)
+        else:
+            window = settle + LATE_FRAMES * interval
+        # Frames this soon after the move cannot show it yet (half the shortest delay seen: the
+        # delay jitters): if one differs from a reference no change confirmed, that reference
+        # was stale.
+        early = 0.5 * min(self.delays) if self.delays else 0.0
+        fallback = None
+        frame = self.source.wait_frame(moved, timeout=self.timeout)
+        while True:
+            grey = _grey(self.scorer, frame.data)
+            changed = self.changed(grey)
+            if not changed and frame.started < moved + early:
+                # Before the move can show: pure noise, at the picture as it is now (noise
+                # grows near focus, where JPEG keeps more of it).
+                self._learn_noise(grey)
+            if changed and frame.started < moved + early and not self._unconfirmed_last:
+                # The sample before was confirmed by a change that held for two frames: this
+                # is noise, or this move showing early (the delay jitters), not a picture
+                # catching up: the frames after it tell.
+                changed = False
+            elif changed and frame.started < moved + early:
+                # The picture was still catching up with an earlier move: that sample was stale.
+                self._evidence("early")
+                _logger.debug("Stale sample: a frame %.0f ms after a move differs from the sample "
+                              "before it", (frame.started - moved) * 1000)
+                self._ref = grey  # what the picture shows before this move, now
+            elif changed:
+                # The frame after the first changed one: a frame that started during the
+                # move may show only part of it. It must differ too, or the "change" was noise.
+                after = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
+                after_grey = _grey(self.scorer, after.data)
+                if self.changed(after_grey):
+                    self._changed_after(frame.started - moved, far)
+                    self._ref = after_grey
+                    if self._unconfirmed_last:
+                        # The sample before was not confirmed by a change: this change may be
+                        # its move showing late. Then this move shows later still: look.
+                        after = self._second_change(after, moved + self.settle + LATE_FRAMES * interval)
+                    self._unconfirmed_last = False
+                    return after
+                frame, grey = after, after_grey
+                changed = False
+            if fallback is None and frame.started >= moved + settle:
+                fallback = (frame, grey)
+            if frame.started >= moved + window:
+                break
+            frame = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
+        if far:
+            self.unchanged += 1
+        chosen, grey = fallback or (frame, grey)
+        # How long after its move the frame started: it showed the move if the move's delay
+        # was shorter. A longer delay seen later says it may not have.
+        self._unconfirmed.append(chosen.started - moved)
+        self._unconfirmed_last = True
+        self._ref = grey
+        return chosen
+
+    def _second_change(self, after, until: float):
+        """Watch until ``until`` for another change after ``after``; one means the first
+        change was an earlier move showing late (a stale sample): return the newer frame."""
+        frame = after
+        while frame.started < until:
+            frame = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
+            grey = _grey(self.scorer, frame.data)
+            if self.changed(grey):
+                confirm = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
+                confirm_grey = _grey(self.scorer, confirm.data)
+                if self.changed(confirm_grey):
+                    self._evidence("second")
+                    self._ref = confirm_grey
+                    return confirm
+        return after
+
+    def _evidence(self, kind: str) -> None:
+        self.lagged += 1
+        self.evidence[kind] = self.evidence.get(kind, 0) + 1
+
+    def _learn_noise(self, grey: List[np.ndarray]) -> None:
+        diffs = _difference(grey, self._ref)
+        self.noise = [max(n, d) if math.isfinite(d) else n for n, d in zip(self.noise, diffs)]
+
+    def _changed_after(self, delay: float, far: bool) -> None:
+        """A move showed ``delay`` s after it: learn the delay, and notice frames taken too soon."""
+        if any(late < delay for late in self._unconfirmed):
+            # An earlier frame that no change confirmed was taken sooner than this move
+            # showed: it may have shown the position before its move.
+            self._evidence("late")
+            self._unconfirmed = []
+        if not far:
+            return
+        first = not self.delays
+        self.delays.append(delay)
+        if not self.manual:
+            wanted = delay + (self.interval or 0.0) + MARGIN
+            self.settle = wanted if first else max(self.settle, wanted)
+
+    @property
+    def stale(self) -> bool:
+        """The run saw frames that did not follow the lens."""
+        return self.lagged > 0
+
+
+def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int = 4,
+                  timeout: float = 5.0) -> Timing:
+    """The chain's delay: move the lens between far-apart positions and time the first frame
+    that changed after each move. The lens ends where it started.
+
+    Raises ``ValueError`` when no move changed the picture (a frozen stream, a lens that
+    does not move, or nothing in focus range): the delay cannot be told then.
+    """
+    low, high = lens.limits
+    start = lens.position
+    span = float(high - low)
+    # Three positions, so that at least two pairs differ even when focus sits in the middle.
+    stops = [low + 0.15 * span, low + 0.5 * span, high - 0.15 * span]
+    if isinstance(low, int) and isinstance(high, int):
+        stops = [int(round(s)) for s in stops]
+    fresh = FreshFrames(source, lens, scorer, settle=0.0, manual=True, timeout=timeout)
+    fresh.far = 0.0  # every move here is far enough
+    delays: List[float] = []
+    try:
+        lens.move_to(stops[0])
+        time.sleep(FIRST_WATCH / 4)  # long enough for any sane chain to show the move
+        fresh.prime()
+        for i in range(moves):
+            lens.move_to(stops[(i + 1) % len(stops)])
+            fresh.delays = []  # each move watched as the first: no delay assumed
+            fresh.capture()
+            delays += fresh.delays
+    finally:
+        lens.move_to(start)
+    if not delays:
+        raise ValueError("no move changed the picture")
+    return Timing(statistics.median(delays), fresh.interval, delays)
+
+
+def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
+                    settle: float = DEFAULT_SETTLE, manual: bool = False, retries: int = 1,
+                    timeout: float = 5.0, **options):
+    """Run ``run(lens, camera, scorer, **options)`` (the search) on frames that follow the lens.
+
+    ``settle`` is the wait until the run measured the delay itself (a stored measurement
+    or the default); ``manual`` keeps it fixed. Returns ``(result, timing)``: the search's
+    result (with ``stale_checks``: what the watch saw), and the chain's timing this run
+    measured (None if no far move showed). A run that saw stale frames is re-run with the
+    delay it saw, at most ``retries`` times; if frames still lag, the result is
+    ``found=False`` with a message naming the delay, and the lens is back where it started.
+    """
+    start = lens.position
+    began = time.monotonic()
+    timing: Optional[Timing] = None
+    result = None
+    longest = 0.0
+    frames = 0
+    for attempt in range(retries + 1):
+        fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout)
+        fresh.prime()  # before the first move: the noise of a picture at rest
+        result = run(lens, fresh, scorer, **options)
+        # The whole run, retries included: what the user waited for and the frames it took.
+        frames += fresh.captures
+        result.captures = frames
+        result.duration = time.monotonic() - began
+        timing = fresh.timing or timing
+        longest = max([longest] + fresh.delays)
+        result.stale_checks = {"lagged": fresh.lagged, "evidence": dict(fresh.evidence),
+                               "unchanged": fresh.unchanged,
+                               "far_moves": fresh.far_moves, "attempt": attempt + 1,
+                               "settle": round(fresh.settle, 3)}
+        if not fresh.stale or not result.found:
+            return result, timing
+        _logger.info("Autofocus saw stale frames (settle %.3f s, longest delay %.3f s); %s",
+                     fresh.settle, longest, "retrying" if attempt < retries else "giving up")
+        # Re-measure: the next attempt waits for the longest delay this one saw, at least
+        # twice what it used.
+        settle = max(fresh.settle * 2, longest + (fresh.interval or 0.0) + MARGIN)
+    reason = Message("autofocus.stale", delay=f"{longest * 1000:.0f}")
+    try:
+        lens.move_to(start)
+    except Exception:  # noqa: BLE001 - the stale verdict is the message that matters
+        _logger.exception("Moving the lens back after stale frames failed")
+    result.found = False
+    result.position = lens.position
+    result.message = remember(Message("autofocus.back", reason=reason, position=str(start)))
+    return result, timing

@@ -1,0 +1,74 @@
+"""A device's camera timing: the settle an autofocus starts from, and the measured delay.
+
+``camera.settle_mode`` "auto" (the default) waits the chain's measured delay plus one
+frame: the delay stored in the device's ``pipeline`` key (the last run's or the delay
+test's), ``camera.settle`` until one was measured. Every autofocus on a stream measures it
+again on its first large move and stores what it saw. "manual" always waits
+``camera.settle`` (old configs keep their number; the run still detects stale frames).
+Snapshot cameras fetch a new picture after the wait anyway: they keep the plain search.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from flask_babel import gettext
+
+from ...focus import FrameScorer
+from ...focus.pipeline import Timing, autofocus_fresh, measure_delay
+from ...focus.search import AutofocusResult, run_autofocus
+
+
+def follows_moves(camera) -> bool:
+    """Whether ``camera`` is a stream whose frames can be timed against the moves."""
+    return callable(getattr(camera, "wait_frame", None))
+
+
+def start_settle(config: Dict[str, Any]) -> Tuple[float, bool]:
+    """``(settle, manual)`` for a run with the device settings ``config``."""
+    camera = config["camera"]
+    manual = camera.get("settle_mode") == "manual"
+    stored = config.get("pipeline")
+    if not manual and stored:
+        return float(stored["settle"]), False
+    return float(camera["settle"]), manual
+
+
+def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, Any]], None],
+              **options) -> AutofocusResult:
+    """The device's autofocus: on a stream through :func:`autofocus_fresh` (measured settle,
+    stale frames detected), the measured delay handed to ``store``; else the plain search."""
+    scorer = FrameScorer(config["roi"], config["measure"])
+    if not follows_moves(camera):
+        return run_autofocus(lens, camera, scorer, **options)
+    settle, manual = start_settle(config)
+    result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=settle, manual=manual,
+                                     **options)
+    if timing is not None:
+        store(timing.to_dict())
+    return result
+
+
+def measure(lens, camera, config: Dict[str, Any]) -> Timing:
+    """Measure the chain's delay now (the lens moves and comes back); ``ValueError`` if the
+    camera is not a stream or no move changed the picture."""
+    if not follows_moves(camera):
+        raise ValueError(gettext("The delay can only be measured on an MJPEG stream (camera mode "
+                                 "\"stream\"): snapshots are fetched after the wait anyway."))
+    try:
+        return measure_delay(lens, camera, FrameScorer(config["roi"], config["measure"]))
+    except ValueError:
+        raise ValueError(gettext("No lens move changed the picture, so the delay could not be measured: "
+                                 "is the lens moving, and is the scene in the region of interest "
+                                 "within the focus range?")) from None
+
+
+def describe(timing: Optional[Dict[str, Any]]) -> str:
+    """The measured delay for people: milliseconds, and frames where the rate is known."""
+    if not timing:
+        return gettext("The camera delay has not been measured yet.")
+    if timing.get("frames"):
+        return gettext("Camera delay %(delay)s ms; settle %(settle)s ms (%(frames)s frames).",
+                       delay=f"{timing['delay'] * 1000:.0f}", settle=f"{timing['settle'] * 1000:.0f}",
+                       frames=f"{timing['frames']:.1f}")
+    return gettext("Camera delay %(delay)s ms; settle %(settle)s ms.",
+                   delay=f"{timing['delay'] * 1000:.0f}", settle=f"{timing['settle'] * 1000:.0f}")

@@ -1,0 +1,187 @@
+"""The camera chain's delay and stale frames, through a REAL ffmpeg serving mpjpeg.
+
+The rig (tests/servers/ffmpeg_stream.py) stamps every frame with its number and remembers
+when it was rendered and where the lens was, so each frame a run used is checked against
+the last move before it: a frame rendered before that move is stale. Correctness only, no
+timings (those are in bench/streamer.py): a measured settle really covers the chain, and an
+autofocus never says ``found=True`` on frames that did not follow the lens, even with a
+settle far too short for a 5-frame pipeline.
+"""
+from __future__ import annotations
+
+import re
+import time
+from typing import List
+
+import pytest
+
+from octoprint_pifocus.focus import FrameScorer
+from octoprint_pifocus.focus.pipeline import autofocus_fresh, measure_delay
+from octoprint_pifocus.focus.search import run_autofocus
+from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
+from octoprint_pifocus.sources.mjpeg import MjpegStream
+from servers.ffmpeg_stream import FfmpegStream, Pipeline, ffmpeg_path, read_stamp, stamp
+
+SIZE = (640, 480)
+COPY_30 = Pipeline(30.0, SIZE, "copy")
+#: The 5-frame pipeline of issue 12: re-encoding at 15 fps with 4 threads.
+SLOW_15 = Pipeline(15.0, SIZE, "encode", 4)
+ENCODE_30 = Pipeline(30.0, SIZE, "encode", 1)
+DOF_BLUR = 0.75
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_ffmpeg():
+    assert ffmpeg_path(), "ffmpeg is missing: install it with scripts/system-deps.sh test"
+
+
+class TimedLens(SimulatedLens):
+    """The simulated lens, noting when each move completed."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.moved_at = 0.0
+
+    def move_to(self, position) -> None:
+        super().move_to(position)
+        self.moved_at = time.monotonic()
+
+
+class Rig:
+    def __init__(self, pipeline: Pipeline, focus: float = 620.0, start: int = 150) -> None:
+        self.lens = TimedLens(start=start)
+        self.camera = SimulatedCamera(draw_scene(*SIZE), self.lens, focus, blur_rate=0.05, noise=3)
+        self.ffmpeg = FfmpegStream(self.camera, pipeline).start()
+        self.stream = MjpegStream(self.ffmpeg.url, settle=0.0)
+        self.stream.wait_frame(time.monotonic(), timeout=10)
+        time.sleep(0.5)  # the chain fills up with pictures of the lens at rest
+
+    def close(self) -> None:
+        self.stream.close()
+        self.ffmpeg.stop()
+
+    def attempts(self):
+        """A search function for autofocus_fresh that records, per attempt, whether each
+        frame it got was rendered after the move before it."""
+        log: List[List[bool]] = []
+
+        def run(lens, camera, scorer, **options):
+            fresh_flags: List[bool] = []
+            log.append(fresh_flags)
+            capture = camera.capture
+
+            def checked() -> bytes:
+                data = capture()
+                origin = self.ffmpeg.origin(data)
+                assert origin is not None, "a frame without the rig's stamp"
+                fresh_flags.append(origin.rendered >= self.lens.moved_at)
+                return data
+
+            camera.capture = checked
+            return run_autofocus(lens, camera, scorer, **options)
+
+        return run, log
+
+
+def test_stamp_survives_a_jpeg_round_trip():
+    import cv2
+    import numpy as np
+
+    image = np.full((96, 400, 3), 128, np.uint8)
+    stamp(image, 40_321)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 60])
+    assert read_stamp(data.tobytes()) == 40_321
+
+
+@pytest.mark.parametrize("pipeline", [COPY_30, SLOW_15], ids=lambda p: p.name)
+def test_measured_delay_matches_the_chain(pipeline):
+    """The delay measured from the pictures alone matches the rig's ground truth: the first
+    frame a client receives that was rendered after the move. (Loose bounds: the machine
+    running the tests is shared, and delays jitter under load.)"""
+    rig = Rig(pipeline)
+    try:
+        timing = measure_delay(rig.lens, rig.stream)
+        assert rig.lens.position == 150, "the lens ends where it started"
+        assert timing.interval == pytest.approx(1 / pipeline.fps, rel=0.5)
+        assert timing.settle >= timing.delay + timing.interval
+        assert timing.frames == pytest.approx(timing.settle / timing.interval, abs=0.1)
+        truth = []
+        for target in (300, 900, 200, 800):
+            time.sleep(0.3)
+            rig.lens.move_to(target)
+            moved = time.monotonic()
+            frame = rig.stream.wait_frame(moved)
+            while rig.ffmpeg.origin(frame.data).rendered < rig.lens.moved_at:
+                frame = rig.stream.wait_frame(frame.started + 1e-6)
+            truth.append(frame.started - moved)
+        true_delay = sorted(truth)[len(truth) // 2]
+        assert abs(timing.delay - true_delay) <= max(0.5 * true_delay, 2 * timing.interval), (
+            f"{pipeline.name}: measured {timing.delay * 1000:.0f} ms, the rig says "
+            f"{[round(t * 1000) for t in truth]} ms")
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("pipeline", [COPY_30, ENCODE_30, SLOW_15], ids=lambda p: p.name)
+def test_autofocus_never_trusts_stale_frames(pipeline):
+    """A settle far too short to start from: the run measures the delay on its first large
+    move, and when it has used frames that did not follow the lens it runs again; whatever
+    it reports found, it found on fresh frames, and in focus."""
+    rig = Rig(pipeline)
+    try:
+        run, attempts = rig.attempts()
+        result, timing = autofocus_fresh(rig.lens, rig.stream, FrameScorer(), run, settle=0.02)
+        assert timing is not None and timing.delay > 0
+        if result.found:
+            assert all(attempts[-1]), (
+                f"{pipeline.name}: found=True with {attempts[-1].count(False)} stale frames of "
+                f"{len(attempts[-1])} in the run it reported")
+            assert rig.camera.blur_radius() <= DOF_BLUR
+        else:
+            assert "did not follow the lens" in result.message
+    finally:
+        rig.close()
+
+
+def test_plain_search_on_the_slow_pipeline_uses_stale_frames():
+    """What the guard is for: the search reading the 5-frame pipeline with a short fixed
+    settle takes frames from before its moves (the rig can tell), so a run that trusts them
+    is wrong."""
+    rig = Rig(SLOW_15)
+    try:
+        rig.stream.settle = 0.05
+        stale = []
+        capture = rig.stream.capture
+
+        def checked() -> bytes:
+            data = capture()
+            stale.append(rig.ffmpeg.origin(data).rendered < rig.lens.moved_at)
+            return data
+
+        rig.stream.capture = checked
+        run_autofocus(rig.lens, rig.stream, FrameScorer())
+        assert sum(stale) >= len(stale) // 2, f"only {sum(stale)} of {len(stale)} frames were stale"
+    finally:
+        rig.close()
+
+
+def test_a_manual_settle_too_short_for_the_chain_never_ends_found_on_stale_frames():
+    """``manual``: the run keeps the user's settle. On the 5-frame pipeline with 0.05 s it
+    sees its frames lag the moves; it re-runs with the delay it saw, and either succeeds on
+    fresh frames or fails naming the delay, with the lens back at its start."""
+    rig = Rig(SLOW_15)
+    try:
+        run, attempts = rig.attempts()
+        result, timing = autofocus_fresh(rig.lens, rig.stream, FrameScorer(), run, settle=0.05, manual=True)
+        assert len(attempts) >= 1
+        assert not all(attempts[0]), "the first attempt's settle was too short: some frames were stale"
+        assert result.stale_checks["attempt"] == 2, "stale frames in the first attempt cause a second"
+        if result.found:
+            assert all(attempts[-1])
+            assert rig.camera.blur_radius() <= DOF_BLUR
+        else:
+            assert re.search(r"after about \d+ ms", result.message), result.message
+            assert rig.lens.position == 150
+    finally:
+        rig.close()
+
