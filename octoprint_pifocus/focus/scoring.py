@@ -16,6 +16,7 @@ from .decode import Roi, choose_reduction, crop_roi, decode_grey, validate_roi
 from .jpeg_band import roi_band
 from .jpeg_header import jpeg_size
 from .measures import DARK_LEVEL, get_measure, score_grey
+from .outliers import content_signature
 
 #: The fine view's ROI keeps at least this many pixels on its longer side. Chosen by
 #: measurement (bench/search.py): 160 px found focus with fewer frames *and* less residual
@@ -25,14 +26,16 @@ FINE_TARGET_PX = 160
 #: Pyramid levels scored per frame: level k is the fine view shrunk 2**k times.
 LEVELS = 4
 #: A level is only used while its ROI keeps this many pixels on its shorter side.
-MIN_LEVEL_PX = 24
+MIN_LEVEL_PX = 10
 
 
 class FrameScore(NamedTuple):
-    """Scores of one frame, finest level first, and the ROI's mean grey level."""
+    """Scores of one frame, finest level first, the ROI's mean grey level, and a thumbnail
+    of its content (see :mod:`.outliers`) to tell a crossing print head from defocus."""
 
     levels: Tuple[float, ...]
     brightness: float
+    content: Optional[np.ndarray] = None
 
     @property
     def fine(self) -> float:
@@ -97,7 +100,7 @@ class FrameScorer:
                     break
                 level = cv2.pyrDown(level)
             scores.append(score_grey(level, self.measure_fn) if brightness >= DARK_LEVEL else 0.0)
-        return FrameScore(tuple(scores), brightness)
+        return FrameScore(tuple(scores), brightness, content_signature(level))
 
 
 def measure_sharpness(frame, roi: Optional[Sequence[float]] = None,
