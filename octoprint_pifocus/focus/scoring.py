@@ -27,6 +27,16 @@ FINE_TARGET_PX = 160
 LEVELS = 4
 #: A level is only used while its ROI keeps this many pixels on its shorter side.
 MIN_LEVEL_PX = 10
+#: Levels with fewer pixels than this on the shorter side are "small" (a 16:9 ROI's 40 and
+#: 20 px views). They see a narrow peak through noise that buries it on the finer views (a dim
+#: enclosure, bench/search.py), but on a featureless frame JPEG blocks and a few noisy pixels
+#: fake a peak on them; so they count only where their detail really rises (see
+#: :func:`trusted_levels`).
+SMALL_LEVEL_PX = 24
+#: The RMS gradient (grey levels) a small level must gain between a run's blurriest and
+#: sharpest frame to be trusted: a flat wall with noise 1-25 gains 1-3, the dim, noisy scene
+#: 7 or more at 20 px.
+MIN_DETAIL_RISE = 4.0
 
 
 class FrameScore(NamedTuple):
@@ -36,6 +46,8 @@ class FrameScore(NamedTuple):
     levels: Tuple[float, ...]
     brightness: float
     content: Optional[np.ndarray] = None
+    #: RMS gradient in grey levels per level, for the small levels only (None elsewhere).
+    detail: Tuple[Optional[float], ...] = ()
 
     @property
     def fine(self) -> float:
@@ -92,7 +104,7 @@ class FrameScorer:
     def score(self, frame) -> FrameScore:
         roi = self.grey_roi(frame)
         brightness = float(cv2.mean(roi)[0])
-        scores = []
+        scores, detail = [], []
         level = roi
         for k in range(self.max_levels):
             if k > 0:
@@ -100,7 +112,27 @@ class FrameScorer:
                     break
                 level = cv2.pyrDown(level)
             scores.append(score_grey(level, self.measure_fn) if brightness >= DARK_LEVEL else 0.0)
-        return FrameScore(tuple(scores), brightness, content_signature(level))
+            detail.append(rms_gradient(level) if min(level.shape) < SMALL_LEVEL_PX else None)
+        return FrameScore(tuple(scores), brightness, content_signature(level), tuple(detail))
+
+
+def rms_gradient(grey: np.ndarray) -> float:
+    """Root mean square Sobel gradient magnitude, in grey levels."""
+    img = grey.astype(np.float32)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.sqrt(cv2.mean(cv2.multiply(gx, gx) + cv2.multiply(gy, gy))[0]))
+
+
+def trusted_levels(frames: Sequence[FrameScore]) -> int:
+    """How many levels, finest first, all of ``frames`` have and the search may trust: a
+    small level only where its detail rises by :data:`MIN_DETAIL_RISE` across the frames."""
+    count = min(len(f.levels) for f in frames)
+    for k in range(count):
+        details = [f.detail[k] for f in frames if len(f.detail) > k and f.detail[k] is not None]
+        if details and max(details) - min(details) < MIN_DETAIL_RISE:
+            return max(1, k)
+    return count
 
 
 def measure_sharpness(frame, roi: Optional[Sequence[float]] = None,

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import CameraError, PiFocusError
 from ..messages import Message, remember, text_of
 from .outliers import OutlierGuard
-from .scoring import FrameScore, FrameScorer
+from .scoring import FrameScore, FrameScorer, trusted_levels
 
 Number = float
 _logger = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ class _Search:
     # ~~ curve analysis
 
     def level_of(self, wanted: int) -> int:
-        available = min(len(f.levels) for f in self.frames.values())
+        available = trusted_levels(list(self.frames.values()))
         return max(0, min(wanted, available - 1))
 
     def curve(self, level: int, low: Optional[float] = None,
@@ -248,7 +248,7 @@ class _Search:
     def check_contrast(self) -> None:
         """Raise :class:`_NoPeak` unless some scale shows a peak clearly above its floor."""
         dark = min(f.brightness for f in self.frames.values())
-        levels = min(len(f.levels) for f in self.frames.values())
+        levels = trusted_levels(list(self.frames.values()))
         best = 0.0
         for level in range(levels):
             _, scores = self.curve(level)
