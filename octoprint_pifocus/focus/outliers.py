@@ -35,7 +35,7 @@ SIGNATURE_CELLS = (8, 6)
 CONTENT_CHANGE = 0.06
 #: The content threshold grows to this many times the run's typical distance from the median.
 SPREAD_FACTOR = 2.0
-#: A score this far outside its neighbours' range (as a share) disagrees with them.
+#: A score this far off the line between its neighbours' (as a share) disagrees with them.
 SCORE_MARGIN = 0.05
 #: Captures again at one position at most.
 MAX_RECAPTURES = 2

@@ -15,6 +15,9 @@ The plan, and why:
    direction), and so is the final position, from an overshoot. Lens hysteresis and
    leadscrew backlash then shift the samples and the result alike, and cancel out.
 
+After every sweep, a frame that disagrees with its neighbours and whose content changed (a
+print head or a hand crossed the region) is captured again: see :mod:`.outliers`.
+
 It fails honestly: without a peak clearly above the noise the lens goes back to where it
 started and the result says what to do.
 """
