@@ -100,6 +100,9 @@ def test_roi_selects_the_region(scene):
 def test_scorer_scores_several_views_while_the_roi_is_big_enough(jpeg):
     small = FrameScorer().score(jpeg)  # 640x360: ROI decoded to 160x90
     big = FrameScorer().score(cv2.imencode(".jpg", draw_scene(2048, 1536))[1].tobytes())
-    assert len(small.levels) == 2  # 160x90, 80x45
+    assert len(small.levels) == 4  # 160x90, 80x45, then the small 40x22 and 20x11
     assert len(big.levels) == 4  # 256x192 down to 32x24
+    # Only the small views carry their detail in grey levels, for the search to check.
+    assert small.detail[:2] == (None, None) and all(d > 0 for d in small.detail[2:])
+    assert big.detail == (None,) * 4
     assert 50 < small.brightness < 200

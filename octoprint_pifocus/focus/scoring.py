@@ -16,6 +16,7 @@ from .decode import Roi, choose_reduction, crop_roi, decode_grey, validate_roi
 from .jpeg_band import roi_band
 from .jpeg_header import jpeg_size
 from .measures import DARK_LEVEL, get_measure, score_grey
+from .outliers import content_signature
 
 #: The fine view's ROI keeps at least this many pixels on its longer side. Chosen by
 #: measurement (bench/search.py): 160 px found focus with fewer frames *and* less residual
@@ -25,14 +26,28 @@ FINE_TARGET_PX = 160
 #: Pyramid levels scored per frame: level k is the fine view shrunk 2**k times.
 LEVELS = 4
 #: A level is only used while its ROI keeps this many pixels on its shorter side.
-MIN_LEVEL_PX = 24
+MIN_LEVEL_PX = 10
+#: Levels with fewer pixels than this on the shorter side are "small" (a 16:9 ROI's 40 and
+#: 20 px views). They see a narrow peak through noise that buries it on the finer views (a dim
+#: enclosure, bench/search.py), but on a featureless frame JPEG blocks and a few noisy pixels
+#: fake a peak on them; so they count only where their detail really rises (see
+#: :func:`trusted_levels`).
+SMALL_LEVEL_PX = 24
+#: The RMS gradient (grey levels) a small level must gain between a run's blurriest and
+#: sharpest frame to be trusted: a flat wall with noise 1-25 gains 1-3, the dim, noisy scene
+#: 7 or more at 20 px.
+MIN_DETAIL_RISE = 4.0
 
 
 class FrameScore(NamedTuple):
-    """Scores of one frame, finest level first, and the ROI's mean grey level."""
+    """Scores of one frame, finest level first, the ROI's mean grey level, and a thumbnail
+    of its content (see :mod:`.outliers`) to tell a crossing print head from defocus."""
 
     levels: Tuple[float, ...]
     brightness: float
+    content: Optional[np.ndarray] = None
+    #: RMS gradient in grey levels per level, for the small levels only (None elsewhere).
+    detail: Tuple[Optional[float], ...] = ()
 
     @property
     def fine(self) -> float:
@@ -89,7 +104,7 @@ class FrameScorer:
     def score(self, frame) -> FrameScore:
         roi = self.grey_roi(frame)
         brightness = float(cv2.mean(roi)[0])
-        scores = []
+        scores, detail = [], []
         level = roi
         for k in range(self.max_levels):
             if k > 0:
@@ -97,7 +112,27 @@ class FrameScorer:
                     break
                 level = cv2.pyrDown(level)
             scores.append(score_grey(level, self.measure_fn) if brightness >= DARK_LEVEL else 0.0)
-        return FrameScore(tuple(scores), brightness)
+            detail.append(rms_gradient(level) if min(level.shape) < SMALL_LEVEL_PX else None)
+        return FrameScore(tuple(scores), brightness, content_signature(level), tuple(detail))
+
+
+def rms_gradient(grey: np.ndarray) -> float:
+    """Root mean square Sobel gradient magnitude, in grey levels."""
+    img = grey.astype(np.float32)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.sqrt(cv2.mean(cv2.multiply(gx, gx) + cv2.multiply(gy, gy))[0]))
+
+
+def trusted_levels(frames: Sequence[FrameScore]) -> int:
+    """How many levels, finest first, all of ``frames`` have and the search may trust: a
+    small level only where its detail rises by :data:`MIN_DETAIL_RISE` across the frames."""
+    count = min(len(f.levels) for f in frames)
+    for k in range(count):
+        details = [f.detail[k] for f in frames if len(f.detail) > k and f.detail[k] is not None]
+        if details and max(details) - min(details) < MIN_DETAIL_RISE:
+            return max(1, k)
+    return count
 
 
 def measure_sharpness(frame, roi: Optional[Sequence[float]] = None,

@@ -15,6 +15,9 @@ The plan, and why:
    direction), and so is the final position, from an overshoot. Lens hysteresis and
    leadscrew backlash then shift the samples and the result alike, and cancel out.
 
+After every sweep, a frame that disagrees with its neighbours and whose content changed (a
+print head or a hand crossed the region) is captured again: see :mod:`.outliers`.
+
 It fails honestly: without a peak clearly above the noise the lens goes back to where it
 started and the result says what to do.
 """
@@ -30,7 +33,8 @@ import numpy as np
 
 from ..errors import CameraError, PiFocusError
 from ..messages import Message, remember, text_of
-from .scoring import FrameScore, FrameScorer
+from .outliers import OutlierGuard
+from .scoring import FrameScore, FrameScorer, trusted_levels
 
 Number = float
 _logger = logging.getLogger(__name__)
@@ -64,8 +68,13 @@ MAX_GLOBAL_RETRIES = 2
 #: A zoom round's samples are those within this many steps of its centre: its own three,
 #: plus an earlier one that happens to fall close.
 NEAR_STEPS = 1.6
+#: Zoom rounds start no coarser than this view: the coarsest views (a ROI of 40 or 20 px)
+#: are there for the coarse pass to see a narrow peak through heavy noise, too coarse to zoom on.
+MAX_ZOOM_LEVEL = 1
 #: Zoom rounds at most, coarse pass excluded.
 MAX_ROUNDS = 4
+#: A zoom sample this close to an earlier one (as a share of the step) reuses that frame.
+REUSE_WITHIN = 0.34
 #: Default overshoot for the final approach, as a fraction of the range, when the lens has
 #: no ``backlash`` attribute of its own.
 DEFAULT_OVERSHOOT = 0.03
@@ -143,6 +152,7 @@ class _Search:
         self.direction = 1
         self.frames: Dict[Number, FrameScore] = {}
         self.order: List[Sample] = []
+        self.guard = OutlierGuard()
 
     # ~~ positions and moves
 
@@ -184,13 +194,36 @@ class _Search:
             else:
                 self.check_cancel()
                 self.lens.move_to(position)
-            self.check_cancel()
-            scored = self.capture_scored()
-            self.frames[position] = scored
-            sample = Sample(position, scored.fine, phase)
-            self.order.append(sample)
-            if self.progress is not None:
-                self.progress(min(0.99, len(self.order) / float(self.expected)), sample)
+            self.frames[position] = self.take(position, phase)
+        self.recheck(todo)
+
+    def take(self, position: Number, phase: str) -> FrameScore:
+        """A scored frame at ``position`` (the lens is there), recorded and reported."""
+        self.check_cancel()
+        scored = self.capture_scored()
+        sample = Sample(position, scored.fine, phase)
+        self.order.append(sample)
+        if self.progress is not None:
+            self.progress(min(0.99, len(self.order) / float(self.expected)), sample)
+        return scored
+
+    def recheck(self, positions: Sequence[Number]) -> None:
+        """Capture again the frames of a sweep that disagree with their neighbours and whose
+        content changed: a print head or a hand crossed them (see :mod:`.outliers`)."""
+        for _ in range(2):  # twice: a fixed frame can show that its neighbour was crossed too
+            suspects = sorted(self.guard.suspects(positions, self.frames), key=lambda p: p * self.direction)
+            for i, position in enumerate(suspects):
+                if self.guard.left <= 0:
+                    return
+                if position != self.lens.position:
+                    if i == 0:
+                        self.approach(position)
+                    else:
+                        self.check_cancel()
+                        self.lens.move_to(position)
+                self.guard.settle(position, self.frames, lambda: self.take(position, "again"))
+            if not suspects:
+                return
 
     def capture_scored(self) -> FrameScore:
         """A frame from the camera, scored. A frame that is not an image is a camera failure
@@ -205,7 +238,7 @@ class _Search:
     # ~~ curve analysis
 
     def level_of(self, wanted: int) -> int:
-        available = min(len(f.levels) for f in self.frames.values())
+        available = trusted_levels(list(self.frames.values()))
         return max(0, min(wanted, available - 1))
 
     def curve(self, level: int, low: Optional[float] = None,
@@ -218,7 +251,7 @@ class _Search:
     def check_contrast(self) -> None:
         """Raise :class:`_NoPeak` unless some scale shows a peak clearly above its floor."""
         dark = min(f.brightness for f in self.frames.values())
-        levels = min(len(f.levels) for f in self.frames.values())
+        levels = trusted_levels(list(self.frames.values()))
         best = 0.0
         for level in range(levels):
             _, scores = self.curve(level)
@@ -272,7 +305,7 @@ class _Search:
         close), fitted on ``level``; re-centred while the best sample is at the edge."""
         for _ in range(MAX_SHIFTS + 1):
             centre = self.snap(estimate)
-            positions = [self.snap(centre - step), self.snap(centre + step)]
+            positions = [self.reuse(self.snap(centre - step), step), self.reuse(self.snap(centre + step), step)]
             if not any(abs(p - centre) <= step / 2.0 for p in self.frames):
                 positions.append(centre)
             self.sweep(positions, phase)
@@ -285,6 +318,12 @@ class _Search:
                 break
             estimate = best
         return estimate
+
+    def reuse(self, position: Number, step: float) -> Number:
+        """An earlier sample within ``REUSE_WITHIN`` steps of ``position``, else ``position``:
+        a frame a few codes off tells the fit as much as a new one."""
+        close = [p for p in self.frames if abs(p - position) <= REUSE_WITHIN * step]
+        return min(close, key=lambda p: abs(p - position)) if close else position
 
     def is_flat(self, centre: float, step: float) -> bool:
         _, ys = self.near(0, centre, step)
@@ -301,6 +340,7 @@ class _Search:
 
     def narrow(self, estimate: float, step: float, level: int) -> Tuple[float, float]:
         """Zoom rounds on ever finer views until the fine curve is flat across a step."""
+        level = min(level, MAX_ZOOM_LEVEL + 1)
         for _ in range(MAX_ROUNDS):
             level = max(0, level - 1)
             if step < max(self.resolution, 1e-9):

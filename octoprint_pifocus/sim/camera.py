@@ -80,6 +80,7 @@ class SimulatedCamera:
         jpeg_quality: Optional[int] = 85,
         seed: Optional[int] = None,
         focus_field: Optional[Callable[[Mapping[str, Optional[float]]], float]] = None,
+        occluder=None,
     ) -> None:
         if scene.ndim == 2:
             scene = cv2.cvtColor(scene, cv2.COLOR_GRAY2BGR)
@@ -95,6 +96,9 @@ class SimulatedCamera:
         self._lock = threading.Lock()
         self.captures = 0
         self.focus_field = focus_field
+        #: An :class:`~octoprint_pifocus.sim.occluder.Occluder` drawn into the frames it
+        #: chooses (a print head or a hand crossing the picture), or None.
+        self.occluder = occluder
 
     def set_toolhead(self, position: Mapping[str, Optional[float]]) -> float:
         """Put the toolhead at ``position`` (mm per axis): the in-focus position follows the
@@ -113,13 +117,17 @@ class SimulatedCamera:
             position = self.lens_position()
         return self.base_blur + self.blur_rate * abs(position - self.focus_position)
 
-    def render(self, position: Optional[float] = None) -> np.ndarray:
-        """A BGR frame as the sensor would see it with the lens at ``position``."""
+    def render(self, position: Optional[float] = None, capture: Optional[int] = None) -> np.ndarray:
+        """A BGR frame as the sensor would see it with the lens at ``position``; the occluder
+        (if any) decides by the ``capture`` number whether something crosses it."""
         with self._lock:
             gain = 1.0 + self.flicker * float(self._rng.standard_normal()) if self.flicker else 1.0
             noise = (self._rng.standard_normal(self.scene.shape[:2]).astype(np.float32) * self.noise
                      if self.noise else None)
         blurred = disc_blur(self.scene, self.blur_radius(position)).astype(np.float32)
+        if self.occluder is not None and capture is not None:
+            with self._lock:
+                blurred = self.occluder.draw(blurred, capture)
         if gain != 1.0:
             blurred *= gain
         if noise is not None:
@@ -128,7 +136,7 @@ class SimulatedCamera:
 
     def capture(self):
         self.captures += 1
-        frame = self.render()
+        frame = self.render(capture=self.captures)
         if self.jpeg_quality is None:
             return frame
         ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(self.jpeg_quality)])

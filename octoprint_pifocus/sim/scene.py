@@ -61,3 +61,11 @@ def draw_scene(width: int = 1280, height: int = 720, seed: int = 7) -> np.ndarra
     cv2.putText(img, "layer 42 / 0.20 mm  PLA 215C", (x0, y0 + ph + int(30 * scale)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (20, 20, 20), 1, cv2.LINE_AA)
     return img
+
+
+def dim_scene(scene: np.ndarray, factor: float = 1.0 / 3.0) -> np.ndarray:
+    """``scene`` in a dim enclosure: every grey level times ``factor``, so the contrast (and
+    the brightness) drop to that share while the sensor's noise stays what it was."""
+    if not 0.0 < factor <= 1.0:
+        raise ValueError(f"factor must be in (0, 1], got {factor!r}")
+    return np.clip(scene.astype(np.float32) * factor + 0.5, 0, 255).astype(np.uint8)
