@@ -1,5 +1,6 @@
 """The toolhead on a real OctoPrint with its virtual printer: the G-code sent through OctoPrint's
-API moves it, the printer's M114 answer is read, and the API status reports it."""
+API moves it, the printer's M114 answer is read, and the API status reports it; the simulated
+cameras' sharp positions follow it (simulation.focus_field "both", as in the demo)."""
 from __future__ import annotations
 
 import time
@@ -13,7 +14,7 @@ API = "/api/plugin/pifocus"
 
 @pytest.fixture(scope="module")
 def server():
-    with OctoPrintServer(extra_config=demo_config()) as s:
+    with OctoPrintServer(extra_config=demo_config(microscope=True, focus_field="both")) as s:
         yield s
 
 
@@ -64,3 +65,31 @@ def test_a_disconnect_forgets_the_toolhead(server):
     # On connecting, PiFocus asks the printer where it is (M114): the virtual printer, new,
     # answers 0, 0, 0.
     assert wait_for(server, {"x": 0.0, "y": 0.0, "z": 0.0}) == {"x": 0.0, "y": 0.0, "z": 0.0}
+
+
+def simulation(server, device):
+    r = server.session("user").get(server.url + API, params={"device": device}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["simulation"]
+
+
+def wait_for_focus(server, device, expected, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        focus = simulation(server, device)["focus"]
+        if abs(focus - expected) < 1e-6 or time.monotonic() > deadline:
+            return focus
+        time.sleep(0.1)
+
+
+def test_moving_the_printer_in_y_changes_which_lens_position_is_sharp(server):
+    server.printer_command("G28", "G1 Y110 Z0 F6000")
+    assert wait_for_focus(server, "camera", 340.0) == pytest.approx(340.0)
+    assert simulation(server, "camera")["focus_field"] == "bed"
+    server.printer_command("G1 Y160 F6000")         # the bed 50 mm on: 1.2 VCM codes per mm
+    assert wait_for_focus(server, "camera", 400.0) == pytest.approx(400.0)
+    # The microscope (printer Z) sees a tilted board: X and Y move its sharp Z; its scene is
+    # sharp 1 mm higher than the first device's (a second device's offset).
+    server.printer_command("G1 X200 Y0 F6000")
+    assert wait_for_focus(server, "microscope", 7.0) == pytest.approx(7.0)
+    assert simulation(server, "microscope")["focus_field"] == "tilt"

@@ -124,7 +124,8 @@ class PiFocusPlugin(
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
         self.stored = StoredSettings(self._settings, self._logger)
         self.simulations = Simulations(self._device_drivers, self._simulation_settings,
-                                       lambda: printer_z_source(self._printer), logger=self._logger)
+                                       lambda: printer_z_source(self._printer), logger=self._logger,
+                                       toolhead=self._toolhead_now)
 
     def on_settings_initialized(self):
         # After the settings migration: repair what cannot be used, build the helpers from it.
@@ -570,6 +571,10 @@ class PiFocusPlugin(
     def on_gcode_received(self, comm, line, *args, **kwargs):
         self._toolhead.on_received(line)
         return self.port.on_gcode_received(comm, line) if self.port is not None else line
+
+    def _toolhead_now(self):
+        """Where the toolhead is estimated to be now (the simulated camera's focus field)."""
+        return self._toolhead.position_at(self._toolhead.now())
 
     def _toolhead_event(self, event: str) -> None:
         """Forget the toolhead when the printer goes; ask where it is when one connects."""
