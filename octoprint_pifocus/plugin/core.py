@@ -518,7 +518,7 @@ class PiFocusPlugin(
             return
         if event == Events.DISCONNECTED:
             self.port.reset()
-        self._toolhead_event(event)
+        self._toolhead_event(event, payload)
         if event in (Events.PRINT_CANCELLING, Events.PRINT_FAILED, Events.DISCONNECTED, Events.ERROR):
             self.automation.on_print_stopping()
         if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
@@ -576,11 +576,16 @@ class PiFocusPlugin(
         """Where the toolhead is estimated to be now (the simulated camera's focus field)."""
         return self._toolhead.position_at(self._toolhead.now())
 
-    def _toolhead_event(self, event: str) -> None:
+    def _toolhead_event(self, event: str, payload: Optional[Dict[str, Any]]) -> None:
         """Forget the toolhead when the printer goes; ask where it is when one connects."""
         if event == Events.DISCONNECTED:
             self._toolhead.reset()
         elif event == Events.CONNECTED and self.port is not None:
+            if (payload or {}).get("port") == "VIRTUAL":
+                # The virtual printer holds commandBuffer moves and runs one (in a tenth of its
+                # time, so the estimate leans on this bound).
+                held = self._settings.global_get_int(["plugins", "virtual_printer", "commandBuffer"])
+                self._toolhead.set_planner_moves((held or 4) + 1)
             try:
                 self.port.send(["M114"])
             except OSError as exc:

@@ -21,6 +21,10 @@ from typing import Callable, Dict, Iterable, Optional
 from ..followfocus import MotionTimeline, ToolheadTracker
 from ..followfocus.tracker import AXES
 
+#: Moves a printer holds beyond the one it runs, unless told (Marlin: a 16-move planner and a
+#: 4-line command queue; 32-bit boards hold more). Bounds how far the estimate falls behind.
+PLANNER_MOVES = 32
+
 #: A move (G0..G3, as G1 or G01, after an optional line number), not G10 or G28.
 _MOVE = re.compile(r"^\s*(?:[Nn]\s*\d+\s*)?[Gg]0*[0-3](?![\d.])")
 
@@ -31,11 +35,12 @@ class Toolhead:
     """The toolhead's machine position in mm (``None`` per axis while unknown), from the lines
     sent and the printer's position reports. ``clock`` is the timeline's clock (seconds)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, planner_moves: int = PLANNER_MOVES) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._planner = planner_moves
         self._tracker = ToolheadTracker()
-        self._timeline = MotionTimeline()
+        self._timeline = MotionTimeline(buffer=planner_moves)
         self._connection: object = None
         #: Lines that changed the position since the last reset (for the status and tests).
         self.changes = 0
@@ -74,6 +79,13 @@ class Toolhead:
                 self._timeline.set_position(self._tracker.position, self._clock())
                 self.changes += 1
 
+    def set_planner_moves(self, moves: int) -> None:
+        """How many moves this printer holds beyond the one it runs (OctoPrint's virtual
+        printer: its ``commandBuffer`` and the move it runs)."""
+        with self._lock:
+            self._planner = moves
+            self._timeline.buffer = moves
+
     def reset(self) -> None:
         """The printer disconnected: nothing is known any more."""
         with self._lock:
@@ -82,7 +94,7 @@ class Toolhead:
 
     def _forget(self) -> None:
         self._tracker.reset()
-        self._timeline = MotionTimeline()
+        self._timeline = MotionTimeline(buffer=self._planner)
         self.changes = 0
 
     # ~~ reading (any thread)
