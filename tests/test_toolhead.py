@@ -121,3 +121,16 @@ def test_readers_on_other_threads_see_whole_positions():
     reader.join()
     # Every position read has all three axes; X and Y travel together on every move.
     assert seen and all(set(p) == {"x", "y", "z"} and p["x"] == pytest.approx(p["y"]) for p in seen)
+
+
+def test_reports_during_moves_do_not_undo_the_lines_sent():
+    clock = Clock()
+    head = Toolhead(clock=clock)
+    head.on_sent("G28")
+    head.on_sent("G1 Y100 F6000")              # about a second of travel
+    # The printer reports where it is in its buffer (still at the start): not taken.
+    head.on_received("X:0.00 Y:0.00 Z:0.00 E:0.00 Count X:0 Y:0 Z:0")
+    assert head.position()["y"] == 100.0
+    clock.t += 5.0                              # the move is over: a report now corrects
+    head.on_received("X:0.00 Y:99.50 Z:0.00 E:0.00 Count X:0 Y:0 Z:0")
+    assert head.position()["y"] == 99.5

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, Optional
 
-from ..followfocus import MotionTimeline, ToolheadTracker
+from ..followfocus import MotionTimeline, ToolheadTracker, parse_position_report
 from ..followfocus.tracker import AXES
 
 #: Moves a printer holds beyond the one it runs, unless told (Marlin: a 16-move planner and a
@@ -71,12 +71,22 @@ class Toolhead:
 
     def on_received(self, line: str) -> None:
         """One line the printer answered (``octoprint.comm.protocol.gcode.received``): a
-        position report (``M114``) corrects the position."""
+        position report (``M114``, or ``M154``'s auto-report) corrects the position while an
+        axis is unknown or no move is under way. Reports during moves are left out: a
+        printer reports where it is in its buffer (OctoPrint's virtual printer: the move it
+        runs, up to its buffer behind the lines sent), not where the lines sent leave it."""
         if not isinstance(line, str) or "X:" not in line:
             return
+        report = parse_position_report(line)
+        if report is None:
+            return
         with self._lock:
-            if self._tracker.feed_reply(line):
-                self._timeline.set_position(self._tracker.position, self._clock())
+            now = self._clock()
+            busy = self._timeline.busy_until()
+            if self._tracker.known() and busy is not None and busy > now:
+                return
+            if self._tracker.learn(report):
+                self._timeline.set_position(self._tracker.position, now)
                 self.changes += 1
 
     def set_planner_moves(self, moves: int) -> None:
