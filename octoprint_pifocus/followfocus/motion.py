@@ -169,6 +169,18 @@ class MotionTimeline:
             self._moves[i].t0 -= late
         return late
 
+    def finished_by(self, at: float) -> None:
+        """Every move added so far had ended by ``at`` (the printer answered a command that
+        waits for its moves, ``M400`` or ``G28``): a chain that runs later is pulled back."""
+        with self._lock:
+            if not self._moves:
+                return
+            late = self._moves[-1].t0 + self._moves[-1].duration - at
+            if late <= 1e-9:
+                return
+            for move in self._moves:
+                move.t0 -= late
+
     def set_position(self, position: Position, at: float) -> None:
         """The position changed without a timed move (homing, a position report): from ``at``
         on it is ``position``, after whatever was queued before."""

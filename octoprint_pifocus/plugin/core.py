@@ -37,6 +37,7 @@ from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
 from .device import FocusDevice
 from .devices import DeviceRegistry, UnknownDevice
+from .follow_loop import FollowLoop
 from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .simulations import Simulations, webcam_name
@@ -105,6 +106,7 @@ class PiFocusPlugin(
         self.watchdog: Optional[WebcamWatchdog] = None
         #: Where the printer's toolhead is, from the G-code sent (follow focus, focus maps).
         self._toolhead = Toolhead()
+        self.follow_loop: Optional[FollowLoop] = None
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
         self._stopped: Optional[str] = None
@@ -135,13 +137,14 @@ class PiFocusPlugin(
         self.automation = PrintAutomation(self.devices, getattr(self, "_printer", None), self.port, self._publish,
                                           logger=self._logger)
         self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
+        self.follow_loop = FollowLoop(self.devices, logger=self._logger)
 
     def _make_device(self, config: Dict[str, Any], z_gate) -> FocusDevice:
         return FocusDevice(
             config, port=self.port, simulation=lambda: self.simulation(config["id"]),
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
             publish=self._publish, fire=self._fire, persist=self.stored.persister(config["id"]), logger=self._logger,
-            z_gate=z_gate)
+            z_gate=z_gate, toolhead=self._toolhead)
 
     @property
     def controller(self) -> Optional[FocusDevice]:
@@ -180,6 +183,7 @@ class PiFocusPlugin(
                 return
             self.devices.publish_status()
             self.watchdog.start()
+            self.follow_loop.start()
 
     # ~~ ShutdownPlugin mixin
 
@@ -215,6 +219,8 @@ class PiFocusPlugin(
                               "next restart", why)
         if self.watchdog is not None:
             self.watchdog.stop()
+        if self.follow_loop is not None:
+            self.follow_loop.stop()
         if self.devices is not None:
             self.devices.shutdown(self._stopped_message())
         self._frames_stopped = True

@@ -25,6 +25,10 @@ from ..followfocus.tracker import AXES
 #: 4-line command queue; 32-bit boards hold more). Bounds how far the estimate falls behind.
 PLANNER_MOVES = 32
 
+#: Commands after which the firmware answers only once every move before them has ended
+#: (Marlin's G28 and G29 synchronise the planner; M400 is made for it; heating waits too).
+_WAITS = re.compile(r"^\s*(?:[Nn]\s*\d+\s*)?(?:[Mm]0*(?:400|109|190|191)|[Gg]0*(?:28|29|4))(?![\d.])")
+
 #: A move (G0..G3, as G1 or G01, after an optional line number), not G10 or G28.
 _MOVE = re.compile(r"^\s*(?:[Nn]\s*\d+\s*)?[Gg]0*[0-3](?![\d.])")
 
@@ -44,6 +48,9 @@ class Toolhead:
         self._connection: object = None
         #: Lines that changed the position since the last reset (for the status and tests).
         self.changes = 0
+        #: A command that waits for the moves before it was sent: when the next line goes out,
+        #: its answer came, so those moves had ended.
+        self._waited = False
 
     # ~~ writing (OctoPrint's communication thread)
 
@@ -55,7 +62,15 @@ class Toolhead:
                 if connection is not self._connection:
                     self._connection = connection
                     self._forget()
-        if not isinstance(line, str) or ("G" not in line and "g" not in line):
+        if not isinstance(line, str):
+            return
+        if self._waited:
+            with self._lock:
+                self._waited = False
+                self._timeline.finished_by(self._clock())
+        if _WAITS.match(line):
+            self._waited = True
+        if "G" not in line and "g" not in line:
             return  # M-codes, T-codes, @commands: no position change
         with self._lock:
             before = self._tracker.position
@@ -75,7 +90,15 @@ class Toolhead:
         axis is unknown or no move is under way. Reports during moves are left out: a
         printer reports where it is in its buffer (OctoPrint's virtual printer: the move it
         runs, up to its buffer behind the lines sent), not where the lines sent leave it."""
-        if not isinstance(line, str) or "X:" not in line:
+        if not isinstance(line, str):
+            return
+        if self._waited and line.startswith("ok"):
+            # The answer to a command that waits for the moves (OctoPrint sends the next line
+            # only after it): they have ended.
+            with self._lock:
+                self._waited = False
+                self._timeline.finished_by(self._clock())
+        if "X:" not in line:
             return
         report = parse_position_report(line)
         if report is None:
@@ -106,6 +129,7 @@ class Toolhead:
         self._tracker.reset()
         self._timeline = MotionTimeline(buffer=self._planner)
         self.changes = 0
+        self._waited = False
 
     # ~~ reading (any thread)
 
