@@ -12,6 +12,7 @@ to the printer).
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from typing import Dict, List
 
@@ -64,6 +65,8 @@ def server():
                       follow={"enabled": False, "interval": 0.3, "threshold": 0.5})
     config = deep_merge(demo_config(focus_field="both", noise=0.0), {
         "serial": {"log": True},
+        # OctoPrint's timelapse needs an ffmpeg path to start at all (it renders none here).
+        "webcam": {"ffmpeg": shutil.which("ffmpeg") or "/usr/bin/ffmpeg"},
         "plugins": {"pifocus": {
             "devices": [{"id": "camera", "name": "Camera", "driver": "simulated",
                          "camera": {"webcam": "pifocus_simulated", "settle": 0.0},
@@ -86,13 +89,13 @@ def command(server, name: str, **fields):
     return server.session("admin").post(server.url + API, json=dict(fields, command=name), timeout=30)
 
 
-def set_follow(server, device: str, enabled: bool) -> None:
+def set_follow(server, device: str, enabled: bool, **follow) -> None:
     """Switch follow focus of one device through OctoPrint's settings API."""
     r = server.session("admin").get(server.url + "/api/settings", timeout=10)
     devices = r.json()["plugins"]["pifocus"]["devices"]
     for entry in devices:
         if entry["id"] == device:
-            entry["follow"] = dict(entry["follow"], enabled=enabled)
+            entry["follow"] = dict(entry["follow"], enabled=enabled, **follow)
     r = server.session("admin").post(server.url + "/api/settings",
                                      json={"plugins": {"pifocus": {"devices": devices}}}, timeout=10)
     assert r.status_code == 200, r.text
@@ -272,3 +275,31 @@ def test_the_microscope_corrects_z_after_xy_jogs_but_never_during_a_print(server
     time.sleep(1.5)
     assert status(server, "microscope")["follow"]["moves"] == moves
     set_follow(server, "microscope", False)
+
+
+def test_timelapse_frames_are_taken_with_the_lens_at_the_maps_value(server):
+    # Follow moves at most once a minute here: the lens moves for the frames only.
+    set_follow(server, "camera", True, interval=60.0)
+    r = server.session("admin").post(server.url + "/api/timelapse",
+                                     json={"type": "zchange", "minDelay": 0.01, "renderAfterPrint": "never", "save": False},
+                                     timeout=10)
+    assert r.status_code == 200, r.text
+    before = status(server, "camera")["follow"]
+    log_mark = len(server.log_text())
+    server.printer_command("G28", "M400")
+    server.print_gcode("timelapse.gcode", print_file(layers=12))
+    wait_for(lambda: server.printer_state() == "Printing", what="print started")
+    wait_for(lambda: server.printer_state() == "Operational", timeout=60, what="print finished")
+    server.session("admin").post(server.url + "/api/timelapse", json={"type": "off", "save": False}, timeout=10)
+    after = status(server, "camera")["follow"]
+    set_follow(server, "camera", False, interval=0.2)
+
+    frames = re.findall(r"Timelapse frame \(device Camera\): lens at ([\d.]+) for the toolhead at (\{[^}]*\})",
+                        server.log_text()[log_mark:])
+    assert len(frames) >= 3, "\n".join(l for l in server.log_text()[log_mark:].splitlines() if "imelapse" in l or "apture" in l or "rror" in l)[-3000:]
+    focus_map = FocusMap.from_dict(camera_map())
+    for target, where in frames:
+        position = eval(where, {})  # a dict of floats, as logged
+        assert float(target) == pytest.approx(focus_map.evaluate(position).value, abs=0.5)
+    assert after["timelapse_moves"] - before["timelapse_moves"] >= 2
+    assert after["moves"] - before["moves"] <= 2

@@ -602,6 +602,18 @@ class PiFocusPlugin(
             return None
         return self.automation.before_print_script(script_type, script_name)
 
+    # ~~ octoprint.timelapse.capture.pre hook
+
+    #: How long a timelapse frame waits for a device's lens (its capture thread, not the printer's).
+    TIMELAPSE_WAIT = 2.0
+
+    def on_timelapse_capture_pre(self, filename, *args, **kwargs):
+        """Follow focus on: the lens at the map's value for this frame's moment."""
+        if self.devices is None or self._stopped is not None:
+            return
+        for device in self.devices:
+            device.follow.before_timelapse_frame(self.TIMELAPSE_WAIT)
+
     # ~~ octoprint.plugin.softwareupdate.check_config hook
 
     def get_update_information(self, *args, **kwargs):
@@ -668,6 +680,7 @@ class PiFocusPlugin(
             "octoprint.comm.protocol.gcode.received": self.on_gcode_received,
             "octoprint.comm.protocol.scripts": self.on_gcode_script,
             "octoprint.cli.commands": cli_commands,
+            "octoprint.timelapse.capture.pre": self.on_timelapse_capture_pre,
             "octoprint.plugin.softwareupdate.check_config": self.get_update_information,
         }
 

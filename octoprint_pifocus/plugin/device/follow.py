@@ -79,6 +79,7 @@ class DeviceFollow:
         self._follower_key: Optional[tuple] = None
         self.state = OFF
         self.moves = 0
+        self.timelapse_moves = 0
         self.target: Optional[float] = None
         self.clamped = False
         self.notice: Optional[str] = None
@@ -255,6 +256,40 @@ class DeviceFollow:
                            (time.monotonic() - started) * 1000)
         device.publish_status()
 
+    # ~~ timelapse frames
+
+    def before_timelapse_frame(self, wait: float) -> Optional[float]:
+        """OctoPrint is about to take a timelapse frame: with follow on, put the lens at the map's
+        value for where the toolhead is now, at once (no interval), waiting at most ``wait`` s
+        for the device. Printer-Z devices never move in a print. Returns the target moved to,
+        or None (nothing to do, or not possible now: the frame is taken anyway)."""
+        device = self._device
+        if not self.enabled or device.stopped or device.driver in ("", "printer-z"):
+            return None
+        try:
+            focus_map = self.focus_map()
+            if focus_map is None:
+                return None
+            where = self._toolhead.position_at(self._toolhead.now())
+            if where is None or any(where.get(axis) is None for axis in focus_map.axes):
+                return None
+            with device.jobs.scope("follow", wait=wait):
+                lens = device.lens()
+                position = device.lens_slot.position(lens)
+                decision = self._follower_for(focus_map, lens).target(where)
+                if decision.action != MOVE:
+                    return None
+                if position is None or abs(decision.target - position) >= float(lens.resolution or 0) / 2:
+                    lens.move_to(device.lens_slot.check_range(lens, decision.target))
+                    device.remember(lens.position)
+                    self.timelapse_moves += 1
+            self._logger.info("Timelapse frame (device %s): lens at %s for the toolhead at %s", device.name,
+                              decision.target, {a: round(v, 3) for a, v in where.items() if v is not None})
+            return decision.target
+        except (PiFocusError, ValueError, OSError) as exc:
+            self._logger.info("Timelapse frame (device %s): lens not moved: %s", device.name, exc)
+            return None
+
     # ~~ on demand
 
     def target_now(self, lens) -> Tuple[float, bool]:
@@ -315,6 +350,7 @@ class DeviceFollow:
             "active": enabled and self.state in (FOLLOWING, OUTSIDE),
             "state": self.state if enabled else OFF,
             "moves": self.moves,
+            "timelapse_moves": self.timelapse_moves,
             "target": self.target,
             "clamped": self.clamped,
             "notice": self.notice,
