@@ -152,3 +152,14 @@ def test_demo_stops_cleanly_on_ctrl_c(demo):
     assert "Stopped." in out
     with pytest.raises(requests.ConnectionError):
         requests.get(printed["url"] + "/api/version", timeout=5)
+
+
+def test_demo_uploads_the_follow_focus_print(demo):
+    process, printed, basedir = demo
+    url = printed["url"]
+    s = login(url, printed["user"], printed["password"])
+    r = s.get(url + "/api/files/local/follow-demo.gcode", timeout=10)
+    assert r.status_code == 200, r.text
+    # The simulated cameras follow the toolhead in the demo: the camera's over the bed.
+    body = s.get(url + API, timeout=10).json()
+    assert body["simulation"]["focus_field"] == "bed"
