@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from octoprint_server import OctoPrintServer, ServerUser, demo_config  # noqa: E402
 
+from octoprint_pifocus.demo import FOLLOW_DEMO  # noqa: E402
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +42,7 @@ def main() -> int:
         shutil.rmtree(basedir)
     password = secrets.token_urlsafe(9)
     # Two focus devices: the simulated camera on its VCM, and a microscope on the printer's Z.
-    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0)
+    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0, focus_field="both")
     config["plugins"]["pifocus"]["driver"] = "simulated"  # explicit: a fresh install has none (and its wizard)
     server = OctoPrintServer(extra_config=config,
                              users=(ServerUser(args.user, password, ("admins", "users")),),
@@ -52,6 +54,10 @@ def main() -> int:
     # (Z focus refuses a printer it has not seen homed).
     server.session(args.user).post(server.url + "/api/printer/printhead",
                                    json={"command": "home", "axes": ["x", "y", "z"]}, timeout=10)
+    # The follow-focus demo print (Y travel, 20 layers; the simulated cameras' sharp position
+    # follows the toolhead, simulation.focus_field "both"): calibrate a focus map, then print it.
+    server.session(args.user).post(server.url + "/api/files/local",
+                                   files={"file": (FOLLOW_DEMO.name, FOLLOW_DEMO.read_bytes())}, timeout=20)
     print(f"""
   PiFocus demo is running: {server.url}
 
@@ -59,7 +65,9 @@ def main() -> int:
     password: {password}
 
   The Control tab shows the simulated webcam (out of focus); click Autofocus in the PiFocus
-  panel of the sidebar and watch the curve grow. Logs: {server.log_path}
+  panel of the sidebar and watch the curve grow. Follow focus: calibrate a focus map
+  (Settings > PiFocus), switch follow on and print {FOLLOW_DEMO.name} (uploaded): the webcam
+  stays sharp while the bed travels; without the map it drifts. Logs: {server.log_path}
   Press Ctrl-C to stop.
 """, flush=True)
     stopping = []

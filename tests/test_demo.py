@@ -144,6 +144,20 @@ def test_demo_autofocus_then_printer_z(demo):
     assert abs(result["position"] - 5.0) < 0.5  # the simulated microscope is sharp at Z = 5 mm
 
 
+def test_demo_uploads_the_follow_focus_print(demo):
+    process, printed, basedir = demo
+    url = printed["url"]
+    s = login(url, printed["user"], printed["password"])
+    r = s.get(url + "/api/files/local/follow-demo.gcode", timeout=10)
+    assert r.status_code == 200, r.text
+    # The simulated cameras follow the toolhead in the demo: the camera's over the bed ("bed"),
+    # the microscope's over a tilted board ("tilt"; also the first device's once an earlier
+    # test switched it to printer Z).
+    body = s.get(url + API, timeout=10).json()
+    fields = {device["device"]: device["simulation"]["focus_field"] for device in body["devices"]}
+    assert fields["microscope"] == "tilt" and fields["camera"] in ("bed", "tilt")
+
+
 def test_demo_stops_cleanly_on_ctrl_c(demo):
     process, printed, basedir = demo
     process.send_signal(signal.SIGINT)
@@ -152,3 +166,4 @@ def test_demo_stops_cleanly_on_ctrl_c(demo):
     assert "Stopped." in out
     with pytest.raises(requests.ConnectionError):
         requests.get(printed["url"] + "/api/version", timeout=5)
+

@@ -49,6 +49,7 @@ FIELDS: Dict[str, List[str]] = {
     "preset_save": ["name", "position"], "preset_apply": ["name"], "preset_delete": ["name"],
     "probe": ["driver"], "test": [], "validate_settings": ["settings"], "measure_delay": [],
 }
+FIELDS["map_apply"] = []  # follow focus on demand: only the device
 assert set(FIELDS) == set(COMMANDS), "a command was added: give the fuzzer its fields"
 
 

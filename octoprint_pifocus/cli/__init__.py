@@ -15,7 +15,7 @@ from ..errors import PiFocusError
 from ..redact import redact
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("score", "demo", "lens", "autofocus")
+COMMANDS = ("score", "demo", "lens", "autofocus", "map")
 
 
 def build_parser(prog: str = "pifocus") -> argparse.ArgumentParser:

@@ -66,6 +66,8 @@ def device_options(stored: Optional[Dict[str, Any]], key: str, command: str) -> 
         known = ", ".join(f"{d['name']!r} ({d['id']})" for d in devices)
         raise DeviceOptionError(f"Unknown focus device {key!r}: use one of {known} (name or id)")
     driver = device["driver"]
+    if command == "map":
+        return _map_options(device)
     if driver in ("", "printer-z"):
         raise DeviceOptionError(f"Focus device {device['name']!r} has "
                                 + ("no lens driver set up" if not driver else
@@ -86,6 +88,36 @@ def device_options(stored: Optional[Dict[str, Any]], key: str, command: str) -> 
             options += ["--camera", camera["url"]]
         options += ["--settle", str(camera["settle"]), "--discard", str(camera["discard"]),
                     "--roi", ",".join(str(v) for v in device["roi"]), "--measure", device["measure"]]
+    return options
+
+
+def _map_options(device: Dict[str, Any]) -> List[str]:
+    """``pifocus:map --focus-device NAME``: the device's stored focus map, and its lens unless it
+    is printer Z (only looked up then: moving Z needs OctoPrint's printer)."""
+    import json
+
+    if device.get("focus_map") is None:
+        raise DeviceOptionError(f"Focus device {device['name']!r} has no focus map: calibrate one "
+                                "(Settings > PiFocus > Follow focus), then try again")
+    options = ["--map-json", json.dumps(device["focus_map"])]
+    if device["driver"] not in ("", "printer-z", "simulated"):
+        options += device_lens_options(device)
+    return options
+
+
+def device_lens_options(device: Dict[str, Any]) -> List[str]:
+    """``--driver`` and the lens options of a device with a hardware lens."""
+    driver = device["driver"]
+    options = ["--driver", driver]
+    if driver == "i2c":
+        o = device["i2c"]
+        options += ([] if o["bus"] is None else ["--bus", str(o["bus"])]) + [
+            "--address", f"0x{o['address']:02X}", "--chip", o["chip"]] + (["--force"] if o["force"] else [])
+    elif driver == "v4l2" and device["v4l2"]["device"]:
+        options += ["--device", device["v4l2"]["device"]]
+    elif driver == "camera-streamer":
+        o = device["camera_streamer"]
+        options += ["--url", o["url"]] + (["--device", o["device"]] if o["device"] else [])
     return options
 
 

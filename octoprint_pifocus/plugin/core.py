@@ -37,11 +37,13 @@ from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
 from .device import FocusDevice
 from .devices import DeviceRegistry, UnknownDevice
+from .follow_loop import FollowLoop
 from .printer_port import OctoPrintGcodePort
 from .drift_watch import EVENT as DRIFT_EVENT, DriftWatch
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .simulations import Simulations, webcam_name
 from .stored_settings import StoredSettings
+from .toolhead import Toolhead
 from .webcams import OctoPrintWebcams
 
 #: Settings layout version; on_settings_migrate upgrades older ones.
@@ -105,6 +107,9 @@ class PiFocusPlugin(
         self.automation: Optional[PrintAutomation] = None
         self.watchdog: Optional[WebcamWatchdog] = None
         self.drift_watch: Optional[DriftWatch] = None
+        #: Where the printer's toolhead is, from the G-code sent (follow focus, focus maps).
+        self._toolhead = Toolhead()
+        self.follow_loop: Optional[FollowLoop] = None
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
         self._stopped: Optional[str] = None
@@ -124,7 +129,8 @@ class PiFocusPlugin(
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
         self.stored = StoredSettings(self._settings, self._logger)
         self.simulations = Simulations(self._device_drivers, self._simulation_settings,
-                                       lambda: printer_z_source(self._printer), logger=self._logger)
+                                       lambda: printer_z_source(self._printer), logger=self._logger,
+                                       toolhead=self._toolhead_now)
 
     def on_settings_initialized(self):
         # After the settings migration: repair what cannot be used, build the helpers from it.
@@ -136,13 +142,14 @@ class PiFocusPlugin(
         self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
         self.drift_watch = DriftWatch(self.devices, getattr(self, "_printer", None), self.automation,
                                       self._publish, self._fire, logger=self._logger)
+        self.follow_loop = FollowLoop(self.devices, logger=self._logger)
 
     def _make_device(self, config: Dict[str, Any], z_gate) -> FocusDevice:
         return FocusDevice(
             config, port=self.port, simulation=lambda: self.simulation(config["id"]),
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
             publish=self._publish, fire=self._fire, persist=self.stored.persister(config["id"]), logger=self._logger,
-            z_gate=z_gate)
+            z_gate=z_gate, toolhead=self._toolhead)
 
     @property
     def controller(self) -> Optional[FocusDevice]:
@@ -185,6 +192,7 @@ class PiFocusPlugin(
             self.devices.publish_status()
             self.watchdog.start()
             self.drift_watch.start()
+            self.follow_loop.start()
 
     # ~~ ShutdownPlugin mixin
 
@@ -222,6 +230,8 @@ class PiFocusPlugin(
             self.watchdog.stop()
         if self.drift_watch is not None:
             self.drift_watch.stop()
+        if self.follow_loop is not None:
+            self.follow_loop.stop()
         if self.devices is not None:
             self.devices.shutdown(self._stopped_message())
         self._frames_stopped = True
@@ -502,6 +512,8 @@ class PiFocusPlugin(
             body = self.devices.status(permissions={"control": control, "admin": admin}, key=key)
         except UnknownDevice as exc:
             return _error(400, str(exc))
+        # Where the toolhead is (mm, None = unknown): calibration's "here", follow focus.
+        body["toolhead"] = self._toolhead.position()
         return flask.jsonify(_reply(body))
 
     def is_api_protected(self):
@@ -523,6 +535,7 @@ class PiFocusPlugin(
             return
         if event == Events.DISCONNECTED:
             self.port.reset()
+        self._toolhead_event(event, payload)
         if event in (Events.PRINT_CANCELLING, Events.PRINT_FAILED, Events.DISCONNECTED, Events.ERROR):
             self.automation.on_print_stopping()
         if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
@@ -572,16 +585,49 @@ class PiFocusPlugin(
     def on_gcode_sending(self, *args, **kwargs):
         return self.port.on_gcode_sending(*args, **kwargs) if self.port is not None else None
 
-    def on_gcode_sent(self, *args, **kwargs):
-        return self.port.on_gcode_sent(*args, **kwargs) if self.port is not None else None
+    def on_gcode_sent(self, comm, phase, cmd, *args, **kwargs):
+        self._toolhead.on_sent(cmd, comm)
+        return self.port.on_gcode_sent(comm, phase, cmd, *args, **kwargs) if self.port is not None else None
 
     def on_gcode_received(self, comm, line, *args, **kwargs):
+        self._toolhead.on_received(line)
         return self.port.on_gcode_received(comm, line) if self.port is not None else line
+
+    def _toolhead_now(self):
+        """Where the toolhead is estimated to be now (the simulated camera's focus field)."""
+        return self._toolhead.position_at(self._toolhead.now())
+
+    def _toolhead_event(self, event: str, payload: Optional[Dict[str, Any]]) -> None:
+        """Forget the toolhead when the printer goes; ask where it is when one connects."""
+        if event == Events.DISCONNECTED:
+            self._toolhead.reset()
+        elif event == Events.CONNECTED and self.port is not None:
+            if (payload or {}).get("port") == "VIRTUAL":
+                # The virtual printer holds commandBuffer moves and runs one (in a tenth of its
+                # time, so the estimate leans on this bound).
+                held = self._settings.global_get_int(["plugins", "virtual_printer", "commandBuffer"])
+                self._toolhead.set_planner_moves((held or 4) + 1)
+            try:
+                self.port.send(["M114"])
+            except OSError as exc:
+                self._logger.info("Could not ask the printer for its position: %s", exc)
 
     def on_gcode_script(self, comm, script_type, script_name, *args, **kwargs):
         if self.automation is None or self._stopped is not None:
             return None
         return self.automation.before_print_script(script_type, script_name)
+
+    # ~~ octoprint.timelapse.capture.pre hook
+
+    #: How long a timelapse frame waits for a device's lens (its capture thread, not the printer's).
+    TIMELAPSE_WAIT = 2.0
+
+    def on_timelapse_capture_pre(self, filename, *args, **kwargs):
+        """Follow focus on: the lens at the map's value for this frame's moment."""
+        if self.devices is None or self._stopped is not None:
+            return
+        for device in self.devices:
+            device.follow.before_timelapse_frame(self.TIMELAPSE_WAIT)
 
     # ~~ octoprint.plugin.softwareupdate.check_config hook
 
@@ -649,6 +695,7 @@ class PiFocusPlugin(
             "octoprint.comm.protocol.gcode.received": self.on_gcode_received,
             "octoprint.comm.protocol.scripts": self.on_gcode_script,
             "octoprint.cli.commands": cli_commands,
+            "octoprint.timelapse.capture.pre": self.on_timelapse_capture_pre,
             "octoprint.plugin.softwareupdate.check_config": self.get_update_information,
         }
 

@@ -15,6 +15,7 @@ settings dialog can call before saving to show the message next to the form.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 import secrets
@@ -26,6 +27,7 @@ from flask_babel import gettext
 
 from ..focus.decode import validate_roi
 from ..focus.measures import MEASURES
+from ..followfocus import FocusMap, FocusMapError
 from ..lenses.i2c_vcm import BUS_MAX, CHIPS
 from ..lenses.v4l2 import check_device
 from ..redact import mask_url, redact
@@ -43,6 +45,10 @@ DEVICE_KEYS = ("driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera"
                "pipeline",
                # The drift watch's section (plugin/drift_watch.py).
                "drift")
+#: The calibrated focus map (issue 11): None or ``FocusMap.to_dict()``, written by the API only.
+DEVICE_KEYS += ("focus_map",)
+#: Follow focus (issue 11): the lens kept at the focus map's value as the toolhead moves.
+DEVICE_KEYS += ("follow",)
 #: At most this many devices (one per webcam is the use; more is a mistake).
 DEVICES_MAX = 16
 #: Device names: 1 to this many characters; ids: 1 to DEVICE_ID_MAX of [a-z0-9_-].
@@ -69,6 +75,7 @@ DRIFT_ACTIONS = ("notify", "refocus", "both")
 MANAGED_KEYS = ("presets", "last_position",
                 # The measured camera delay: written by autofocus runs and the delay test.
                 "pipeline")
+MANAGED_KEYS += ("focus_map",)
 
 #: search.window (half-width in lens units): a search must be able to move (a finer window than
 #: the lens can step is refused when the search starts), and no lens range is larger.
@@ -158,6 +165,11 @@ def device_defaults() -> Dict[str, Any]:
         },
         # The camera chain's delay as last measured (focus/pipeline.py's Timing.to_dict()), or None.
         "pipeline": None,
+        "focus_map": None,
+        # Follow focus: off by default. interval: least seconds between follow moves;
+        # threshold: share of the depth of field worth a move; dof_width: depth of field in lens
+        # units, None for the driver's default (plugin/device/follow.py: DEFAULT_DOF).
+        "follow": {"enabled": False, "interval": 0.5, "threshold": 0.5, "dof_width": None},
     }
 
 
@@ -497,7 +509,25 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
         "drop": _number(drift.get("drop"), "drift.drop", 0.05, 0.9),
     }
     out["pipeline"] = check_pipeline(merged.get("pipeline"))
+    out["focus_map"] = check_focus_map(merged.get("focus_map"))
+    out["follow"] = _check_follow(_section(merged, "follow"))
     return out
+
+
+#: follow.interval (s) and follow.threshold (depth-of-field widths) ranges: a lens moved more
+#: than 20 times a second gains nothing; a threshold of 0 moves at every step of the map.
+FOLLOW_INTERVAL = (0.05, 600.0)
+FOLLOW_THRESHOLD = (0.0, 10.0)
+
+
+def _check_follow(follow: Dict[str, Any]) -> Dict[str, Any]:
+    dof = follow.get("dof_width")
+    return {
+        "enabled": _bool(follow.get("enabled"), "follow.enabled"),
+        "interval": _number(follow.get("interval"), "follow.interval", *FOLLOW_INTERVAL),
+        "threshold": _number(follow.get("threshold"), "follow.threshold", *FOLLOW_THRESHOLD),
+        "dof_width": None if dof in (None, "") else _number(dof, "follow.dof_width", maximum=1_000_000, above=0),
+    }
 
 
 def check(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -689,6 +719,35 @@ def check_last_positions(value: Any) -> Dict[str, float]:
         if math.isfinite(number):
             out[str(driver)] = tidy(number)
     return out
+
+
+#: Stored maps already checked: their JSON text -> the normalised map. Checking fits the map
+#: again (leave-one-out residuals), and the settings are checked on every read.
+_FOCUS_MAPS: Dict[str, Dict[str, Any]] = {}
+_FOCUS_MAPS_MAX = 32
+
+
+def check_focus_map(value: Any) -> Optional[Dict[str, Any]]:
+    """A stored focus map (``FocusMap.to_dict()``) normalised, or None for no map.
+
+    A map that cannot be used raises :class:`SettingsError` on ``focus_map``: at start-up the
+    stored-settings repair then removes it with a log line, and the rest of the settings stay.
+    """
+    if value is None:
+        return None
+    try:
+        key = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        raise SettingsError("focus_map", gettext("The stored focus map is not plain data; calibrate again.")) from None
+    if key not in _FOCUS_MAPS:
+        try:
+            normalised = FocusMap.from_dict(value).to_dict()
+        except FocusMapError as exc:
+            raise SettingsError("focus_map", str(exc)) from None
+        if len(_FOCUS_MAPS) >= _FOCUS_MAPS_MAX:
+            _FOCUS_MAPS.pop(next(iter(_FOCUS_MAPS)))
+        _FOCUS_MAPS[key] = normalised
+    return copy.deepcopy(_FOCUS_MAPS[key])
 
 
 def tidy(value: float):

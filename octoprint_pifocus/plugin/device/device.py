@@ -23,7 +23,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from flask_babel import gettext
 
@@ -32,7 +32,9 @@ from ...focus.search import AutofocusResult
 from ...lenses.base import describe, format_number, nudge_target
 from ...messages import Message, remember, text_of
 from .. import settings as settings_rules
+from ..toolhead import Toolhead
 from .camera_slot import CameraSlot, close_camera
+from .follow import DeviceFollow
 from .conflicts import Busy, Conflict, Unavailable
 from .drift_state import DriftState
 from .jobs import HOLD_WAIT, SHUTDOWN_WAIT, Job, JobSlot, job_name
@@ -52,7 +54,7 @@ class FocusDevice:
                  simulation_problem: Callable[[], str], webcams: Callable[[], Any],
                  publish: Callable[[Dict[str, Any]], None], fire: Callable[[str, Dict[str, Any]], None],
                  persist: Callable[[str, Any], None], logger: Optional[logging.Logger] = None,
-                 z_gate=None) -> None:
+                 z_gate=None, toolhead=None) -> None:
         self.config = config
         self.port = port
         self._simulation = simulation
@@ -70,6 +72,9 @@ class FocusDevice:
         #: The drift watch's detector and trace (plugin/drift_watch.py feeds it).
         self.drift = DriftState()
         self._persist = persist
+        # Follow focus: the lens at the focus map's value for where the toolhead is.
+        self.follow = DeviceFollow(self, toolhead if toolhead is not None else Toolhead(), publish=self._publish,
+                                   logger=self._logger)
 
     # ~~ identity and settings
 
@@ -468,6 +473,19 @@ class FocusDevice:
         self.publish_status()
         return self.status()
 
+    # ~~ the focus map on demand (@PIFOCUS MAP, API map_apply)
+
+    def map_apply(self, cause: str = "focus map") -> Dict[str, Any]:
+        """The lens to the focus map's value for where the toolhead is, as its own job."""
+        return self._by_hand(lambda _value, why: self.do_map_apply(why), 0.0, cause)
+
+    def do_map_apply(self, cause: str) -> Tuple[float, bool]:
+        """Inside a job already claimed (a held print's ``@PIFOCUS MAP``): ``(target, clamped)``."""
+        lens = self.lens()
+        target, clamped = self.follow.target_now(lens)
+        self.do_move(target, cause=cause)
+        return target, clamped
+
     # ~~ probe and test
 
     def probe(self, driver: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -537,6 +555,7 @@ class FocusDevice:
         # The camera chain's measured delay (None until measured) and the settle mode.
         body["pipeline"] = self.config.get("pipeline")
         body["settle_mode"] = self.config["camera"].get("settle_mode", "auto")
+        body["follow"] = self.follow.status()
         return body
 
     def publish_status(self) -> None:
