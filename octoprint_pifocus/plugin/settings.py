@@ -15,6 +15,7 @@ settings dialog can call before saving to show the message next to the form.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 import secrets
@@ -26,6 +27,7 @@ from flask_babel import gettext
 
 from ..focus.decode import validate_roi
 from ..focus.measures import MEASURES
+from ..followfocus import FocusMap, FocusMapError
 from ..lenses.i2c_vcm import BUS_MAX, CHIPS
 from ..lenses.v4l2 import check_device
 from ..redact import mask_url, redact
@@ -39,6 +41,8 @@ VERSION = 4
 #: else (``simulation``) is global.
 DEVICE_KEYS = ("driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi", "measure",
                "search", "automation", "presets", "last_position")
+#: The calibrated focus map (issue 11): None or ``FocusMap.to_dict()``, written by the API only.
+DEVICE_KEYS += ("focus_map",)
 #: At most this many devices (one per webcam is the use; more is a mistake).
 DEVICES_MAX = 16
 #: Device names: 1 to this many characters; ids: 1 to DEVICE_ID_MAX of [a-z0-9_-].
@@ -59,6 +63,7 @@ FAILURE_POLICIES = ("continue", "pause", "cancel")
 #: Keys the plugin manages itself through its API; a settings save never overwrites them
 #: (the settings dialog holds a copy from when it was opened, which may be stale).
 MANAGED_KEYS = ("presets", "last_position")
+MANAGED_KEYS += ("focus_map",)
 
 #: search.window (half-width in lens units): a search must be able to move (a finer window than
 #: the lens can step is refused when the search starts), and no lens range is larger.
@@ -130,6 +135,7 @@ def device_defaults() -> Dict[str, Any]:
         },
         "presets": [],
         "last_position": {},
+        "focus_map": None,
     }
 
 
@@ -459,6 +465,7 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
 
     out["presets"] = check_presets(merged.get("presets"))
     out["last_position"] = check_last_positions(merged.get("last_position"))
+    out["focus_map"] = check_focus_map(merged.get("focus_map"))
     return out
 
 
@@ -628,6 +635,35 @@ def check_last_positions(value: Any) -> Dict[str, float]:
         if math.isfinite(number):
             out[str(driver)] = tidy(number)
     return out
+
+
+#: Stored maps already checked: their JSON text -> the normalised map. Checking fits the map
+#: again (leave-one-out residuals), and the settings are checked on every read.
+_FOCUS_MAPS: Dict[str, Dict[str, Any]] = {}
+_FOCUS_MAPS_MAX = 32
+
+
+def check_focus_map(value: Any) -> Optional[Dict[str, Any]]:
+    """A stored focus map (``FocusMap.to_dict()``) normalised, or None for no map.
+
+    A map that cannot be used raises :class:`SettingsError` on ``focus_map``: at start-up the
+    stored-settings repair then removes it with a log line, and the rest of the settings stay.
+    """
+    if value is None:
+        return None
+    try:
+        key = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        raise SettingsError("focus_map", gettext("The stored focus map is not plain data; calibrate again.")) from None
+    if key not in _FOCUS_MAPS:
+        try:
+            normalised = FocusMap.from_dict(value).to_dict()
+        except FocusMapError as exc:
+            raise SettingsError("focus_map", str(exc)) from None
+        if len(_FOCUS_MAPS) >= _FOCUS_MAPS_MAX:
+            _FOCUS_MAPS.pop(next(iter(_FOCUS_MAPS)))
+        _FOCUS_MAPS[key] = normalised
+    return copy.deepcopy(_FOCUS_MAPS[key])
 
 
 def tidy(value: float):
