@@ -33,6 +33,7 @@ from ...focus.search import AutofocusResult
 from ...lenses.base import describe, format_number, nudge_target
 from ...messages import Message, remember, text_of
 from .. import settings as settings_rules
+from .calibration import Calibration
 from .camera_slot import CameraSlot, close_camera
 from .conflicts import Busy, Conflict, Unavailable
 from .jobs import HOLD_WAIT, SHUTDOWN_WAIT, Job, JobSlot, job_name
@@ -51,7 +52,7 @@ class FocusDevice:
                  simulation_problem: Callable[[], str], webcams: Callable[[], Any],
                  publish: Callable[[Dict[str, Any]], None], fire: Callable[[str, Dict[str, Any]], None],
                  persist: Callable[[str, Any], None], logger: Optional[logging.Logger] = None,
-                 z_gate=None) -> None:
+                 z_gate=None, profile: Callable[[], Any] = lambda: None) -> None:
         self.config = config
         self.port = port
         self._simulation = simulation
@@ -66,6 +67,9 @@ class FocusDevice:
                                   print_held=lambda: self.jobs.print_held, logger=self._logger)
         self.camera_slot = CameraSlot(settings, webcams, self._logger)
         self.memory = DeviceMemory(config, persist)
+        # The focus map and its calibration job; ``profile()``: OctoPrint's printer profile.
+        self.calibration = Calibration(self, port, profile=profile, persist=persist, simulation=simulation,
+                                       logger=self._logger)
 
     # ~~ identity and settings
 
@@ -474,7 +478,7 @@ class FocusDevice:
             "position": self.lens_slot.position(lens) if lens is not None else None,
             "lens_ok": lens is not None,
             "lens_error": error,
-            "busy": job is not None and job.kind in ("autofocus", "print", "gcode"),
+            "busy": job is not None and job.kind in ("autofocus", "print", "gcode", "calibrate"),
             "activity": job.kind if job is not None else None,
             "phase": run["phase"] if job is not None else None,
             "progress": run["progress"],
@@ -492,7 +496,16 @@ class FocusDevice:
         simulation = self._simulation()
         body["simulation"] = simulation.status() if simulation is not None else None
         body["webcam"] = self.camera_slot.webcam_name()
+        body["focus_map"] = self.calibration.summary()
+        body["calibration"] = self.calibration.state()
         return body
+
+    def publish(self, message: Dict[str, Any]) -> None:
+        """Push ``message`` to the browsers, with this device's id and name."""
+        try:
+            self._publish(message)
+        except Exception:  # a browser push must never break a lens operation
+            self._logger.exception("Publishing %s failed", message.get("type"))
 
     def publish_status(self) -> None:
         try:
