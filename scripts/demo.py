@@ -40,7 +40,7 @@ def main() -> int:
         shutil.rmtree(basedir)
     password = secrets.token_urlsafe(9)
     # Two focus devices: the simulated camera on its VCM, and a microscope on the printer's Z.
-    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0)
+    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0, focus_field="both")
     config["plugins"]["pifocus"]["driver"] = "simulated"  # explicit: a fresh install has none (and its wizard)
     server = OctoPrintServer(extra_config=config,
                              users=(ServerUser(args.user, password, ("admins", "users")),),

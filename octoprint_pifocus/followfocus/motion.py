@@ -24,6 +24,10 @@ speed through a corner). Two ways to place the moves in time:
 
 With no clear lag (too few moves, a stream that does not fill the buffer, a wait) the chain
 is used.
+
+Adding a move is cheap (it runs on the printer's communication thread for every line); the
+lag is measured when a reader next asks, if moves were added since, at most once per
+``LAG_EVERY`` timed moves.
 """
 from __future__ import annotations
 
@@ -73,10 +77,27 @@ class MotionTimeline:
         self._measure = measure_lag
         self._timed = 0
         self._lag: Optional[Tuple[int, float]] = None
+        #: Timed moves since the lag was last measured were added: measure again on next read.
+        self._lag_due = False
 
     @property
     def lag(self) -> Optional[Tuple[int, float]]:
         """``(moves, pace)`` measured from the send gaps, or None while the chain is used."""
+        with self._lock:
+            moves = self._due_moves()
+        return self._measured(moves)
+
+    def _due_moves(self) -> Optional[List[_Move]]:
+        """The timed moves to measure the lag on, if a measurement is due (under the lock)."""
+        if not self._lag_due:
+            return None
+        self._lag_due = False
+        return [m for m in self._moves if m.duration > 0]
+
+    def _measured(self, timed: Optional[List[_Move]]) -> Optional[Tuple[int, float]]:
+        """The lag, measured on ``timed`` first when given (outside the lock: it takes ~1 ms)."""
+        if timed is not None:
+            self._lag = _measure_lag(timed)
         return self._lag
 
     def duration(self, distance: float, feedrate: Optional[float]) -> float:
@@ -108,7 +129,7 @@ class MotionTimeline:
             if duration > 0:
                 self._timed += 1
                 if self._measure and self._timed % LAG_EVERY == 0:
-                    self._lag = _measure_lag([m for m in self._moves if m.duration > 0])
+                    self._lag_due = True
             return t0 + duration
 
     def set_position(self, position: Position, at: float) -> None:
@@ -127,7 +148,8 @@ class MotionTimeline:
             if not self._moves:
                 return None
             moves = list(self._moves)
-            lag = self._lag
+            due = self._due_moves()
+        lag = self._measured(due)
         if lag is not None:
             found = _from_anchor(moves, t, *lag)
             if found is not None:

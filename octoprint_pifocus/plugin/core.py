@@ -41,6 +41,7 @@ from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .simulations import Simulations, webcam_name
 from .stored_settings import StoredSettings
+from .toolhead import Toolhead
 from .webcams import OctoPrintWebcams
 
 #: Settings layout version; on_settings_migrate upgrades older ones.
@@ -102,6 +103,8 @@ class PiFocusPlugin(
         self.devices: Optional[DeviceRegistry] = None
         self.automation: Optional[PrintAutomation] = None
         self.watchdog: Optional[WebcamWatchdog] = None
+        #: Where the printer's toolhead is, from the G-code sent (follow focus, focus maps).
+        self._toolhead = Toolhead()
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
         self._stopped: Optional[str] = None
@@ -121,7 +124,8 @@ class PiFocusPlugin(
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
         self.stored = StoredSettings(self._settings, self._logger)
         self.simulations = Simulations(self._device_drivers, self._simulation_settings,
-                                       lambda: printer_z_source(self._printer), logger=self._logger)
+                                       lambda: printer_z_source(self._printer), logger=self._logger,
+                                       toolhead=self._toolhead_now)
 
     def on_settings_initialized(self):
         # After the settings migration: repair what cannot be used, build the helpers from it.
@@ -499,6 +503,8 @@ class PiFocusPlugin(
             body = self.devices.status(permissions={"control": control, "admin": admin}, key=key)
         except UnknownDevice as exc:
             return _error(400, str(exc))
+        # Where the toolhead is (mm, None = unknown): calibration's "here", follow focus.
+        body["toolhead"] = self._toolhead.position()
         return flask.jsonify(_reply(body))
 
     def is_api_protected(self):
@@ -520,6 +526,7 @@ class PiFocusPlugin(
             return
         if event == Events.DISCONNECTED:
             self.port.reset()
+        self._toolhead_event(event)
         if event in (Events.PRINT_CANCELLING, Events.PRINT_FAILED, Events.DISCONNECTED, Events.ERROR):
             self.automation.on_print_stopping()
         if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
@@ -565,11 +572,27 @@ class PiFocusPlugin(
     def on_gcode_sending(self, *args, **kwargs):
         return self.port.on_gcode_sending(*args, **kwargs) if self.port is not None else None
 
-    def on_gcode_sent(self, *args, **kwargs):
-        return self.port.on_gcode_sent(*args, **kwargs) if self.port is not None else None
+    def on_gcode_sent(self, comm, phase, cmd, *args, **kwargs):
+        self._toolhead.on_sent(cmd, comm)
+        return self.port.on_gcode_sent(comm, phase, cmd, *args, **kwargs) if self.port is not None else None
 
     def on_gcode_received(self, comm, line, *args, **kwargs):
+        self._toolhead.on_received(line)
         return self.port.on_gcode_received(comm, line) if self.port is not None else line
+
+    def _toolhead_now(self):
+        """Where the toolhead is estimated to be now (the simulated camera's focus field)."""
+        return self._toolhead.position_at(self._toolhead.now())
+
+    def _toolhead_event(self, event: str) -> None:
+        """Forget the toolhead when the printer goes; ask where it is when one connects."""
+        if event == Events.DISCONNECTED:
+            self._toolhead.reset()
+        elif event == Events.CONNECTED and self.port is not None:
+            try:
+                self.port.send(["M114"])
+            except OSError as exc:
+                self._logger.info("Could not ask the printer for its position: %s", exc)
 
     def on_gcode_script(self, comm, script_type, script_name, *args, **kwargs):
         if self.automation is None or self._stopped is not None:

@@ -9,6 +9,16 @@ position of the lens in use:
 - ``lens: "printer_z"``: the printer's Z in mm (the microscope-on-gantry case), read through a
   callable the plugin passes in (:func:`printer_z_source`), blurred at ``z_blur_rate`` px/mm.
 
+With ``focus_field`` on, the scene's sharp position follows the printer's toolhead (read
+through a callable the plugin passes in, from its :class:`~.toolhead.Toolhead`), as follow
+focus needs to be shown and tested:
+
+- ``"bed"``: a camera fixed to the frame over a moving bed (a VCM device): the sharp VCM code
+  depends on Y and Z (:func:`~octoprint_pifocus.sim.bed_camera_field`);
+- ``"tilt"``: a microscope on the gantry over a tilted board (a printer-Z device): the sharp
+  Z depends on X and Y (:func:`~octoprint_pifocus.sim.microscope_field`);
+- ``"both"``: each device its own (the demo has one of each); ``"none"``: fixed focus.
+
 Frames are rendered at a modest size and cached per position: a 10 fps stream, OctoPrint's
 snapshot and an autofocus can all ask at once without rendering the same frame three times on
 a 2-core Pi. Nothing here imports OctoPrint, so it is tested in plain Python.
@@ -19,15 +29,20 @@ import math
 import threading
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import cv2
 
-from ..sim import SimulatedCamera, SimulatedLens, draw_scene
+from ..sim import SimulatedCamera, SimulatedLens, bed_camera_field, draw_scene, microscope_field
 
 LENS_MODES = ("vcm", "printer_z")
+#: What the sharp position follows: nothing, the bed (VCM devices), the tilted board (printer-Z
+#: devices), or each its own.
+FOCUS_FIELDS = ("none", "bed", "tilt", "both")
 
 PositionSource = Callable[[], Optional[float]]
+#: The toolhead's position in mm per axis (None for an unknown axis, or nothing known at all).
+ToolheadSource = Callable[[], Optional[Mapping[str, Optional[float]]]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ class SimulationSettings:
     #: Frames per second of the MJPEG stream.
     fps: float = 10.0
     jpeg_quality: int = 80
+    #: Whether the sharp position follows the toolhead (see FOCUS_FIELDS).
+    focus_field: str = "none"
 
     @classmethod
     def from_dict(cls, data: Optional[Dict[str, Any]]) -> "SimulationSettings":
@@ -79,6 +96,9 @@ class SimulationSettings:
         if self.lens not in LENS_MODES:
             raise SimulationSettingError("lens", f"simulation.lens must be one of {', '.join(LENS_MODES)}, "
                                                  f"not {self.lens!r:.40}")
+        if self.focus_field not in FOCUS_FIELDS:
+            raise SimulationSettingError("focus_field", f"simulation.focus_field must be one of "
+                                         f"{', '.join(FOCUS_FIELDS)}, not {self.focus_field!r:.40}")
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -162,7 +182,8 @@ class Simulation:
     REFRESH = 1.0
 
     def __init__(self, settings: SimulationSettings, position_source: Optional[PositionSource] = None,
-                 seed: Optional[int] = None, lens_position: Optional[float] = None, scene_seed: int = 7) -> None:
+                 seed: Optional[int] = None, lens_position: Optional[float] = None, scene_seed: int = 7,
+                 toolhead: Optional[ToolheadSource] = None) -> None:
         settings.check()
         if settings.lens == "printer_z" and position_source is None:
             raise ValueError("simulation.lens 'printer_z' needs a position source (the printer's Z)")
@@ -176,13 +197,15 @@ class Simulation:
             focus, rate = settings.z_focus, settings.z_blur_rate
         else:
             focus, rate = settings.focus, settings.blur_rate
+        field = _focus_field(settings) if toolhead is not None else None
         self.camera = SimulatedCamera(self.scene, self.lens, focus, blur_rate=rate,
                                       noise=settings.noise, jpeg_quality=settings.jpeg_quality,
-                                      seed=seed)
+                                      seed=seed, focus_field=field)
+        self._toolhead = toolhead if field is not None else None
         self._position_source = position_source
         self._last_known = 0.0 if settings.lens == "printer_z" else float(self.lens.actual_position)
         self._render_lock = threading.Lock()
-        self._cached: Optional[Tuple[float, float, bytes]] = None  # (position, time, jpeg)
+        self._cached: Optional[Tuple[Tuple[float, float], float, bytes]] = None  # ((lens, sharp), time, jpeg)
         self.renders = 0
 
     @property
@@ -203,7 +226,14 @@ class Simulation:
             self._last_known = float(value)
         return self._last_known
 
+    def sharp_position(self) -> float:
+        """Where the scene is sharp now: fixed, or following the toolhead (``focus_field``)."""
+        if self._toolhead is not None:
+            self.camera.set_toolhead(self._toolhead() or {})
+        return float(self.camera.focus_position)
+
     def blur_radius(self, position: Optional[float] = None) -> float:
+        self.sharp_position()
         return self.camera.blur_radius(self.position() if position is None else position)
 
     def move(self, position: float) -> None:
@@ -220,16 +250,17 @@ class Simulation:
         """
         with self._render_lock:
             position = self.position()
+            sharp = self.sharp_position()
             now = time.monotonic()
             cached = self._cached
-            if cached is not None and cached[0] == position and now - cached[1] < self.REFRESH:
+            if cached is not None and cached[0] == (position, sharp) and now - cached[1] < self.REFRESH:
                 return cached[2]
             image = self.camera.render(position)
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(self.settings.jpeg_quality)])
             if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
                 raise RuntimeError("OpenCV could not encode the simulated frame as JPEG")
             jpeg = data.tobytes()
-            self._cached = (position, now, jpeg)
+            self._cached = ((position, sharp), now, jpeg)
             self.renders += 1
             return jpeg
 
@@ -237,4 +268,21 @@ class Simulation:
         position = self.position()
         return {"lens": self.mode, "position": position, "units": self.units,
                 "blur_radius": round(self.blur_radius(position), 3),
-                "focus": self.camera.focus_position}
+                "focus": self.camera.focus_position, "focus_field": self.field_kind}
+
+    @property
+    def field_kind(self) -> str:
+        """Which field this simulation follows: ``"bed"``, ``"tilt"`` or ``"none"``."""
+        if self._toolhead is None:
+            return "none"
+        return "tilt" if self.mode == "printer_z" else "bed"
+
+
+def _focus_field(settings: SimulationSettings):
+    """The focus field for this simulation's lens, or None when its setting leaves it fixed."""
+    wanted = settings.focus_field
+    if settings.lens == "printer_z" and wanted in ("tilt", "both"):
+        return microscope_field(settings.z_focus)
+    if settings.lens == "vcm" and wanted in ("bed", "both"):
+        return bed_camera_field(settings.focus)
+    return None

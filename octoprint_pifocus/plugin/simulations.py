@@ -6,7 +6,8 @@ other device has one while its driver is ``simulated`` or ``printer-z`` (webcam
 two devices focusing at once cannot pass for each other: the second device's VCM focus is
 :data:`FOCUS_STEP` codes further, its Z focus :data:`Z_FOCUS_STEP` mm higher. A device on
 printer Z sees the printer's Z (the microscope on the gantry). The settings (``simulation``)
-are global; :meth:`Simulations.reset` rebuilds them after a save, each lens where it was.
+are global (``focus_field`` lets a VCM device's sharp position follow the bed and a
+printer-Z device's the tilted board under the toolhead); :meth:`Simulations.reset` rebuilds them after a save, each lens where it was.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .device import SIMULATED_WEBCAM
-from .simulation import Simulation, SimulationSettings
+from .simulation import Simulation, SimulationSettings, ToolheadSource
 
 _logger = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ class Simulations:
 
     def __init__(self, devices: Callable[[], List[Tuple[str, str]]],
                  settings: Callable[[], Optional[SimulationSettings]], z_source: Callable[[], Any],
-                 logger: Optional[logging.Logger] = None) -> None:
+                 logger: Optional[logging.Logger] = None, toolhead: Optional[ToolheadSource] = None) -> None:
         self._devices = devices
+        #: The toolhead position the ``focus_field`` follows (None: the focus stays fixed).
+        self._toolhead = toolhead
         self._settings = settings
         self._z_source = z_source
         self._logger = logger or _logger
@@ -89,7 +92,7 @@ class Simulations:
                     return None
                 source = self._z_source() if settings.lens == "printer_z" else None
                 simulation = Simulation(settings, position_source=source, lens_position=lens_position,
-                                        scene_seed=7 + index)
+                                        scene_seed=7 + index, toolhead=self._toolhead)
                 self._running[device_id] = simulation
                 self._logger.info("Simulated camera %s ready: %s", webcam_name(device_id, index == 0),
                                   simulation.status())
