@@ -36,6 +36,8 @@ _logger = logging.getLogger(__name__)
 POSITION_TIMEOUT = 10.0
 #: Seconds a move may take beyond its distance at the profile's speed (queue, acceleration).
 MOVE_SLACK = 30.0
+#: How far (mm) the printer's reported position may be from the point it was sent to.
+REACHED_TOLERANCE = 0.05
 #: Feed rates (mm/min) when the printer profile gives none.
 DEFAULT_SPEEDS = {"x": 6000.0, "y": 6000.0, "z": 200.0}
 #: The depth of field (whole sharp band, lens units) per driver when ``follow.dof_width`` is
@@ -340,6 +342,13 @@ class Calibration:
         self._port.send(lines)
         slowest = min(speeds[a] for a in position) / 60.0
         self._port.wait_idle(MOVE_SLACK + distance / max(slowest, 0.1))
+        # The printer's own word that it is there: also corrects the toolhead PiFocus follows
+        # from the G-code sent (its timing of a move is an estimate).
+        reached = self.here()
+        off = [a for a in position if abs(reached.get(a, position[a]) - position[a]) > REACHED_TOLERANCE]
+        if off:
+            raise OSError(f"the printer reports {', '.join(f'{a.upper()} {reached[a]:g}' for a in off)} "
+                          f"after the move to {', '.join(f'{a.upper()} {position[a]:g}' for a in off)}")
 
     def _return(self, start: Mapping[str, float], plan: Plan) -> None:
         """Back to where the calibration found the printer (on the axes it moved)."""
