@@ -57,7 +57,10 @@ $(function () {
             autofocus_before_print: false,
             before_print_mode: "refine",
             failure_policy: "continue"
-        }
+        },
+        // Follow focus (issue 11): its settings, next to the focus map in the form
+        // (pifocus_followmap.js); a backend without them gets none sent.
+        follow: {enabled: false, interval: 0.5, threshold: 0.5, dof_width: null}
     };
 
     function ensureObservables(target, shape) {
@@ -120,7 +123,7 @@ $(function () {
     /** The sections of one focus device the form edits (settings.DEVICE_KEYS without the
      * presets and last positions, which only the plugin writes). */
     var SECTIONS = ["driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi",
-                    "measure", "search", "automation"];
+                    "measure", "search", "automation", "follow"];
     /** PiFocus's simulated webcams: the first device's, and "<this>_<id>" for the others. */
     var SIMULATED_WEBCAM = "pifocus_simulated";
 
@@ -302,7 +305,10 @@ $(function () {
         });
 
         function formData() {
-            return ko.toJS(_.pick(self.pf, SECTIONS));
+            var data = ko.toJS(_.pick(self.pf, SECTIONS));
+            var entry = self.selected();
+            if (!entry || !_.isPlainObject(entry.data().follow)) delete data.follow;
+            return data;
         }
 
         /** One device's settings as they are now (the form's, for the one it shows). */
@@ -917,6 +923,10 @@ $(function () {
                 notifyError(gettext("PiFocus settings refused"), problem.text);
             }
         };
+
+        // The focus map's calibration and follow mode: pifocus_followmap.js (wraps the
+        // handlers above, so it comes last).
+        window.PiFocusFollowMap.addFollowMap(self);
     }
 
     OCTOPRINT_VIEWMODELS.push({
