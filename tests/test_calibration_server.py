@@ -93,6 +93,9 @@ def test_three_points_over_y_give_a_piecewise_map_stored_in_the_settings(server)
     assert status(server)["busy"] is True
     # One job: the device refuses another while the calibration runs.
     assert post(server, {"command": "autofocus", "device": "camera"}).status_code == 409
+    # The printer moves: the microscope (printer Z) may not move it meanwhile.
+    r = post(server, {"command": "autofocus", "device": "microscope"}, status=409)
+    assert "in use by the focus device 'Camera'" in r.json()["error"], r.json()
     body = wait_done(server, "camera")
     assert body["calibration"]["outcome"] == "done", body["calibration"]
     assert [p["position"] for p in body["calibration"]["points"]] == points

@@ -48,6 +48,8 @@ FIELDS: Dict[str, List[str]] = {
     "move": ["position"], "nudge": ["delta"], "autofocus": ["refine"], "cancel": [],
     "preset_save": ["name", "position"], "preset_apply": ["name"], "preset_delete": ["name"],
     "probe": ["driver"], "test": [], "validate_settings": ["settings"],
+    "calibrate": ["axes", "points", "surface"], "calibration_cancel": [], "map_point": ["index", "action"],
+    "map_clear": [], "map_here": [],
 }
 assert set(FIELDS) == set(COMMANDS), "a command was added: give the fuzzer its fields"
 

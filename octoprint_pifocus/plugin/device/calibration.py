@@ -16,6 +16,7 @@ and the stored map stays as it was.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -72,6 +73,7 @@ class Calibration:
         self._map_source: Any = None
         self._map: Optional[FocusMap] = None
         self._map_error: Optional[str] = None
+        self._summary: Optional[tuple] = None
         #: The running or last calibration: what the status shows under "calibration".
         self._state: Optional[Dict[str, Any]] = None
 
@@ -117,9 +119,16 @@ class Calibration:
     # ~~ the status
 
     def summary(self) -> Optional[Dict[str, Any]]:
-        """The map for the status (see :func:`.map_summary.summarize`), or None."""
+        """The map for the status (see :func:`.map_summary.summarize`), or None; made once
+        per map and units (the status is asked for often)."""
         fmap = self.focus_map()
-        return summarize(fmap, units=self._units()) if fmap is not None else None
+        if fmap is None:
+            return None
+        units = self._units()
+        with self._lock:
+            if self._summary is None or self._summary[0] is not fmap or self._summary[1] != units:
+                self._summary = (fmap, units, summarize(fmap, units=units))
+            return copy.deepcopy(self._summary[2])
 
     def state(self) -> Optional[Dict[str, Any]]:
         """The running or last calibration: ``{"running", "index", "count", "points",
@@ -234,6 +243,8 @@ class Calibration:
         self._check_can_move()
         job = self._device.jobs.claim("calibrate")
         try:
+            # The printer moves: no other device's printer-Z job may move it meanwhile.
+            self._device.jobs.take_z(job)
             self._check_can_move()
             self._device.lens()  # a usable lens, or Unavailable now rather than at the first point
         except BaseException:
