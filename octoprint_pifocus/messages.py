@@ -304,6 +304,20 @@ CATALOGUE: Dict[str, str] = {
     "gcode.unknown_action": N_("Unknown @PIFOCUS action %(verb)s: use %(usage)s"),
     "gcode.z_back_failed": N_("A print started while PiFocus moved Z, and moving Z back failed: %(error)s"),
     "gcode.z_return_failed": N_("Moving Z back to the print's Z %(z)s failed: %(error)s"),
+    # ~~ follow focus (plugin/device/follow.py): said from the follow timer, pushed to every browser
+    "job.follow": N_("the lens follows the toolhead"),
+    "follow.no_map": N_("The focus device %(device)s has no focus map: calibrate one (Settings > PiFocus > "
+                        "Follow focus), then try again."),
+    "follow.lens_unknown": N_("The lens position is unknown: move the lens once (or autofocus) so that follow "
+                              "focus knows where it starts."),
+    "follow.position_unknown": N_("Where the toolhead is on %(axes)s is not known yet: home the printer (G28) or "
+                                  "move it to an absolute position first."),
+    "follow.map_uses_z": N_("This focus map depends on Z, but this device focuses with the printer's Z: "
+                            "calibrate a map over X and Y for it."),
+    "follow.printing_blocked": N_("A print is running: follow focus does not move the printer's Z during a print."),
+    "follow.outside": N_("The toolhead is outside the focus map's calibrated range in %(axes)s (device "
+                         "%(device)s): the lens stays at the nearest calibrated value until it comes back."),
+    "gcode.map_usage": N_("@PIFOCUS MAP takes no value, only an optional DEVICE=, not %(words)s"),
 }
 
 #: Labels the plugin shows next to engine values (driver names): code -> English.

@@ -131,3 +131,22 @@ def test_no_lag_when_lines_run_as_sent():
         # Sent in bursts far apart: the gaps say nothing about the durations.
         timeline.add({"x": float(i)}, {"x": float(i + 1)}, 10.0, sent_at=(i // 10) * 100.0)
     assert timeline.lag is None
+
+
+def test_the_printer_buffer_bounds_how_far_the_chain_falls_behind():
+    # A printer that runs moves ten times faster than the timeline thinks (the virtual
+    # printer) and holds 4 moves: each line goes out when a slot frees.
+    timeline = MotionTimeline(accel=None, buffer=4)
+    slow = MotionTimeline(accel=None)                 # no buffer known: the chain only
+    for i in range(40):
+        start, end = {"y": float(i * 10)}, {"y": float(i * 10 + 10)}
+        timeline.add(start, end, 10.0, sent_at=i / 10)    # 1 s each by the feed rate
+        slow.add(start, end, 10.0, sent_at=i / 10)        # the printer takes 0.1 s each
+    # The line sent at 3.9 s (move 39) found move 35 started: the estimate is within the
+    # buffer of the truth (move 39 running at y 390..400).
+    assert timeline.position_at(3.9)["y"] == pytest.approx(350.0)
+    assert slow.position_at(3.9)["y"] == pytest.approx(39.0)
+    # At every send, the estimate is at least at the start of the move 4 before, and never
+    # ahead of the truth (the printer at the end of the move just sent, at most).
+    for i in range(4, 40):
+        assert (i - 4) * 10 <= timeline.position_at(i / 10)["y"] <= (i + 1) * 10

@@ -121,3 +121,40 @@ def test_readers_on_other_threads_see_whole_positions():
     reader.join()
     # Every position read has all three axes; X and Y travel together on every move.
     assert seen and all(set(p) == {"x", "y", "z"} and p["x"] == pytest.approx(p["y"]) for p in seen)
+
+
+def test_reports_during_moves_do_not_undo_the_lines_sent():
+    clock = Clock()
+    head = Toolhead(clock=clock)
+    head.on_sent("G28")
+    head.on_sent("G1 Y100 F6000")              # about a second of travel
+    # The printer reports where it is in its buffer (still at the start): not taken.
+    head.on_received("X:0.00 Y:0.00 Z:0.00 E:0.00 Count X:0 Y:0 Z:0")
+    assert head.position()["y"] == 100.0
+    clock.t += 5.0                              # the move is over: a report now corrects
+    head.on_received("X:0.00 Y:99.50 Z:0.00 E:0.00 Count X:0 Y:0 Z:0")
+    assert head.position()["y"] == 99.5
+
+
+def test_a_command_that_waits_for_the_moves_ends_them_by_the_next_line():
+    clock = Clock()
+    head = Toolhead(clock=clock)
+    head.on_sent("G28")
+    head.on_sent("G1 Y100 F600")               # 10 s by the feed rate
+    head.on_sent("M400")
+    clock.t += 0.5                             # the printer answered M400 after half a second
+    head.on_sent("M105")                       # the next line goes out: the move had ended
+    assert head.busy_until() <= clock.t
+    assert head.position_at(clock.t)["y"] == 100.0
+
+
+def test_the_answer_to_m400_ends_the_moves_at_once():
+    clock = Clock()
+    head = Toolhead(clock=clock)
+    head.on_sent("G28")
+    head.on_received("ok")
+    head.on_sent("G1 Y100 F600")
+    head.on_sent("M400")
+    clock.t += 0.5
+    head.on_received("ok")
+    assert head.position_at(clock.t)["y"] == 100.0

@@ -23,7 +23,11 @@ speed through a corner). Two ways to place the moves in time:
   now", and the position is walked on from there.
 
 With no clear lag (too few moves, a stream that does not fill the buffer, a wait) the chain
-is used.
+is used. Given the printer's ``buffer`` (moves it holds beyond the one it runs), the chain
+is also kept from falling behind the printer: a line goes out only once the printer has room
+for it, so the move ``buffer`` moves before it has started by then. A printer that runs faster
+than the timeline thinks (a higher speed factor, OctoPrint's virtual printer, which runs moves
+in a tenth of their time) is then at most ``buffer`` moves ahead of the estimate.
 
 Adding a move is cheap (it runs on the printer's communication thread for every line); the
 lag is measured when a reader next asks, if moves were added since, at most once per
@@ -55,12 +59,20 @@ LAG_EVERY = 4
 Position = Mapping[str, Optional[float]]
 
 
-class _Move(NamedTuple):
-    start: Dict[str, Optional[float]]
-    end: Dict[str, Optional[float]]
-    duration: float       # distance / feed rate
-    sent_at: float
-    t0: float             # when it starts on the chain
+class _Move:
+    """One move: ``t0`` (when it starts on the chain) is the only field that changes, when
+    the printer's buffer pulls the chain back (a reader may see a shift half done: an estimate
+    off by a fraction of a move for one read)."""
+
+    __slots__ = ("start", "end", "duration", "sent_at", "t0")
+
+    def __init__(self, start: Dict[str, Optional[float]], end: Dict[str, Optional[float]],
+                 duration: float, sent_at: float, t0: float) -> None:
+        self.start = start
+        self.end = end
+        self.duration = duration    # distance / feed rate
+        self.sent_at = sent_at
+        self.t0 = t0
 
 
 class MotionTimeline:
@@ -70,11 +82,13 @@ class MotionTimeline:
     """
 
     def __init__(self, max_moves: int = MAX_MOVES, accel: Optional[float] = DEFAULT_ACCEL,
-                 measure_lag: bool = True) -> None:
+                 measure_lag: bool = True, buffer: Optional[int] = None) -> None:
         self._moves: Deque[_Move] = deque(maxlen=max_moves)
         self._lock = threading.Lock()
         self._accel = accel if accel and math.isfinite(accel) and accel > 0 else None
         self._measure = measure_lag
+        self._buffer: Optional[int] = None
+        self.buffer = buffer
         self._timed = 0
         self._lag: Optional[Tuple[int, float]] = None
         #: Timed moves since the lag was last measured were added: measure again on next read.
@@ -126,11 +140,46 @@ class MotionTimeline:
         with self._lock:
             t0 = max(sent_at, self._moves[-1].t0 + self._moves[-1].duration) if self._moves else sent_at
             self._moves.append(_Move(start, end, duration, sent_at, t0))
+            if self._buffer is not None and len(self._moves) > self._buffer:
+                t0 -= self._catch_up(sent_at)
             if duration > 0:
                 self._timed += 1
                 if self._measure and self._timed % LAG_EVERY == 0:
                     self._lag_due = True
             return t0 + duration
+
+    @property
+    def buffer(self) -> Optional[int]:
+        """The moves the printer holds beyond the one it runs (None: not known, no bound)."""
+        return self._buffer
+
+    @buffer.setter
+    def buffer(self, moves: Optional[int]) -> None:
+        with self._lock:
+            self._buffer = moves if isinstance(moves, int) and 0 < moves < (self._moves.maxlen or MAX_MOVES) else None
+
+    def _catch_up(self, sent_at: float) -> float:
+        """The move ``buffer`` moves before the last one has started by ``sent_at``: pull the
+        chain back to it if it runs later (under the lock). Returns by how much."""
+        first = len(self._moves) - 1 - self._buffer
+        late = self._moves[first].t0 - sent_at
+        if late <= 1e-9:
+            return 0.0
+        for i in range(first, len(self._moves)):
+            self._moves[i].t0 -= late
+        return late
+
+    def finished_by(self, at: float) -> None:
+        """Every move added so far had ended by ``at`` (the printer answered a command that
+        waits for its moves, ``M400`` or ``G28``): a chain that runs later is pulled back."""
+        with self._lock:
+            if not self._moves:
+                return
+            late = self._moves[-1].t0 + self._moves[-1].duration - at
+            if late <= 1e-9:
+                return
+            for move in self._moves:
+                move.t0 -= late
 
     def set_position(self, position: Position, at: float) -> None:
         """The position changed without a timed move (homing, a position report): from ``at``

@@ -37,6 +37,8 @@ COMMANDS: Dict[str, str] = {
     "preset_save": CONTROL,
     "preset_apply": CONTROL,
     "preset_delete": CONTROL,
+    # The lens to the focus map's value for the toolhead's position (follow focus on demand).
+    "map_apply": CONTROL,
     "probe": ADMIN,
     "test": ADMIN,
     "validate_settings": ADMIN,
@@ -179,6 +181,8 @@ def _dispatch(controller: FocusDevice, command: str, data: Dict[str, Any]) -> Re
         return 200, controller.preset_apply(_name(data))
     if command == "preset_delete":
         return 200, controller.preset_delete(_name(data))
+    if command == "map_apply":
+        return 200, controller.map_apply()
     if command == "probe":
         driver = data.get("driver") or None
         if driver is not None and driver not in settings_rules.DRIVERS:

@@ -74,7 +74,7 @@ ATCOMMAND = "PIFOCUS"
 #: Tags of what PiFocus asks OctoPrint to do (pause, cancel), for OctoPrint's logs.
 TAGS = {"source:plugin", "plugin:pifocus"}
 
-USAGE = ("@PIFOCUS AUTOFOCUS [REFINE] | SET <position> | NUDGE <delta> | PRESET <name>, "
+USAGE = ("@PIFOCUS AUTOFOCUS [REFINE] | SET <position> | NUDGE <delta> | PRESET <name> | MAP, "
          "each with an optional DEVICE=<name>")
 
 #: ``DEVICE=name`` or ``DEVICE="name with spaces"`` anywhere in the parameters.
@@ -85,7 +85,7 @@ _DEVICE_PARAMETER = re.compile(r'(?:^|\s)DEVICE=(?:"([^"]*)"|(\S*))(?=\s|$)', re
 class AtCommand:
     """One parsed ``@PIFOCUS`` line."""
 
-    action: str  # autofocus | set | nudge | preset
+    action: str  # autofocus | set | nudge | preset | map
     refine: bool = False
     value: Optional[float] = None
     name: str = ""
@@ -131,6 +131,11 @@ def _parse_action(parameters: str) -> AtCommand:
         if not math.isfinite(value):
             raise ValueError(say("gcode.not_a_number", verb=verb, value=repr(rest[0])))
         return AtCommand(verb.lower(), value=value)
+    if verb == "MAP":
+        # The lens to the focus map's value for where the moves before this line left the toolhead.
+        if rest:
+            raise ValueError(say("gcode.map_usage", words=" ".join(rest)))
+        return AtCommand("map")
     if verb == "PRESET":
         name = parameters.strip()[len(words[0]):].strip()
         return AtCommand("preset", name=settings_rules.check_preset_name(name))
@@ -292,6 +297,8 @@ class PrintAutomation:
             controller.do_move(command.value, cause=line)
         elif command.action == "nudge":
             controller.do_nudge(command.value, cause=line)
+        elif command.action == "map":
+            controller.do_map_apply(cause=line)
         else:
             controller.do_preset_apply(command.name, cause=line)
         return True, ""

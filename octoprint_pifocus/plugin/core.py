@@ -37,6 +37,7 @@ from .automation import ATCOMMAND, PrintAutomation, WebcamWatchdog
 from .cli import cli_commands
 from .device import FocusDevice
 from .devices import DeviceRegistry, UnknownDevice
+from .follow_loop import FollowLoop
 from .printer_port import OctoPrintGcodePort
 from .simulation import Simulation, SimulationSettings, printer_z_source
 from .simulations import Simulations, webcam_name
@@ -105,6 +106,7 @@ class PiFocusPlugin(
         self.watchdog: Optional[WebcamWatchdog] = None
         #: Where the printer's toolhead is, from the G-code sent (follow focus, focus maps).
         self._toolhead = Toolhead()
+        self.follow_loop: Optional[FollowLoop] = None
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
         self._stopped: Optional[str] = None
@@ -135,13 +137,14 @@ class PiFocusPlugin(
         self.automation = PrintAutomation(self.devices, getattr(self, "_printer", None), self.port, self._publish,
                                           logger=self._logger)
         self.watchdog = WebcamWatchdog(self.devices, logger=self._logger)
+        self.follow_loop = FollowLoop(self.devices, logger=self._logger)
 
     def _make_device(self, config: Dict[str, Any], z_gate) -> FocusDevice:
         return FocusDevice(
             config, port=self.port, simulation=lambda: self.simulation(config["id"]),
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
             publish=self._publish, fire=self._fire, persist=self.stored.persister(config["id"]), logger=self._logger,
-            z_gate=z_gate, profile=self._printer_profile)
+            z_gate=z_gate, toolhead=self._toolhead, profile=self._printer_profile)
 
     def _printer_profile(self) -> Optional[Dict[str, Any]]:
         """OctoPrint's current printer profile (build volume, axis speeds), None without one."""
@@ -188,6 +191,7 @@ class PiFocusPlugin(
                 return
             self.devices.publish_status()
             self.watchdog.start()
+            self.follow_loop.start()
 
     # ~~ ShutdownPlugin mixin
 
@@ -223,6 +227,8 @@ class PiFocusPlugin(
                               "next restart", why)
         if self.watchdog is not None:
             self.watchdog.stop()
+        if self.follow_loop is not None:
+            self.follow_loop.stop()
         if self.devices is not None:
             self.devices.shutdown(self._stopped_message())
         self._frames_stopped = True
@@ -526,7 +532,7 @@ class PiFocusPlugin(
             return
         if event == Events.DISCONNECTED:
             self.port.reset()
-        self._toolhead_event(event)
+        self._toolhead_event(event, payload)
         if event in (Events.PRINT_CANCELLING, Events.PRINT_FAILED, Events.DISCONNECTED, Events.ERROR):
             self.automation.on_print_stopping()
         if event in (Events.PRINTER_STATE_CHANGED, Events.CONNECTED, Events.DISCONNECTED):
@@ -584,11 +590,16 @@ class PiFocusPlugin(
         """Where the toolhead is estimated to be now (the simulated camera's focus field)."""
         return self._toolhead.position_at(self._toolhead.now())
 
-    def _toolhead_event(self, event: str) -> None:
+    def _toolhead_event(self, event: str, payload: Optional[Dict[str, Any]]) -> None:
         """Forget the toolhead when the printer goes; ask where it is when one connects."""
         if event == Events.DISCONNECTED:
             self._toolhead.reset()
         elif event == Events.CONNECTED and self.port is not None:
+            if (payload or {}).get("port") == "VIRTUAL":
+                # The virtual printer holds commandBuffer moves and runs one (in a tenth of its
+                # time, so the estimate leans on this bound).
+                held = self._settings.global_get_int(["plugins", "virtual_printer", "commandBuffer"])
+                self._toolhead.set_planner_moves((held or 4) + 1)
             try:
                 self.port.send(["M114"])
             except OSError as exc:

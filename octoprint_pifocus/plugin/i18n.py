@@ -23,6 +23,8 @@ from ..messages import CATALOGUE, LABELS, Message, known, known_in
 
 #: The fields that carry a message for a person.
 MESSAGE_KEYS = ("message", "error", "lens_error", "z_blocked")
+#: Follow focus's status says its notice (outside the map, no map) in ``notice``.
+MESSAGE_KEYS += ("notice",)
 
 #: Fields that may hold one of the engine's names for a thing (a probe's "PiFocus simulation"
 #: with its chip "simulated VCM", a driver's label), and those names.

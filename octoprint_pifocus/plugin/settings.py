@@ -44,6 +44,8 @@ DEVICE_KEYS = ("driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera"
                "search", "automation", "presets", "last_position")
 #: The calibrated focus map (issue 11): None or ``FocusMap.to_dict()``, written by the API only.
 DEVICE_KEYS += ("focus_map",)
+#: Follow focus (issue 11): the lens kept at the focus map's value as the toolhead moves.
+DEVICE_KEYS += ("follow",)
 #: At most this many devices (one per webcam is the use; more is a mistake).
 DEVICES_MAX = 16
 #: Device names: 1 to this many characters; ids: 1 to DEVICE_ID_MAX of [a-z0-9_-].
@@ -137,6 +139,10 @@ def device_defaults() -> Dict[str, Any]:
         "presets": [],
         "last_position": {},
         "focus_map": None,
+        # Follow focus: off by default. interval: least seconds between follow moves;
+        # threshold: share of the depth of field worth a move; dof_width: depth of field in lens
+        # units, None for the driver's default (plugin/device/follow.py: DEFAULT_DOF).
+        "follow": {"enabled": False, "interval": 0.5, "threshold": 0.5, "dof_width": None},
     }
 
 
@@ -467,7 +473,24 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
     out["presets"] = check_presets(merged.get("presets"))
     out["last_position"] = check_last_positions(merged.get("last_position"))
     out["focus_map"] = check_focus_map(merged.get("focus_map"))
+    out["follow"] = _check_follow(_section(merged, "follow"))
     return out
+
+
+#: follow.interval (s) and follow.threshold (depth-of-field widths) ranges: a lens moved more
+#: than 20 times a second gains nothing; a threshold of 0 moves at every step of the map.
+FOLLOW_INTERVAL = (0.05, 600.0)
+FOLLOW_THRESHOLD = (0.0, 10.0)
+
+
+def _check_follow(follow: Dict[str, Any]) -> Dict[str, Any]:
+    dof = follow.get("dof_width")
+    return {
+        "enabled": _bool(follow.get("enabled"), "follow.enabled"),
+        "interval": _number(follow.get("interval"), "follow.interval", *FOLLOW_INTERVAL),
+        "threshold": _number(follow.get("threshold"), "follow.threshold", *FOLLOW_THRESHOLD),
+        "dof_width": None if dof in (None, "") else _number(dof, "follow.dof_width", maximum=1_000_000, above=0),
+    }
 
 
 def check(data: Dict[str, Any]) -> Dict[str, Any]:

@@ -18,8 +18,16 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, Optional
 
-from ..followfocus import MotionTimeline, ToolheadTracker
+from ..followfocus import MotionTimeline, ToolheadTracker, parse_position_report
 from ..followfocus.tracker import AXES
+
+#: Moves a printer holds beyond the one it runs, unless told (Marlin: a 16-move planner and a
+#: 4-line command queue; 32-bit boards hold more). Bounds how far the estimate falls behind.
+PLANNER_MOVES = 32
+
+#: Commands after which the firmware answers only once every move before them has ended
+#: (Marlin's G28 and G29 synchronise the planner; M400 is made for it; heating waits too).
+_WAITS = re.compile(r"^\s*(?:[Nn]\s*\d+\s*)?(?:[Mm]0*(?:400|109|190|191)|[Gg]0*(?:28|29|4))(?![\d.])")
 
 #: A move (G0..G3, as G1 or G01, after an optional line number), not G10 or G28.
 _MOVE = re.compile(r"^\s*(?:[Nn]\s*\d+\s*)?[Gg]0*[0-3](?![\d.])")
@@ -31,14 +39,18 @@ class Toolhead:
     """The toolhead's machine position in mm (``None`` per axis while unknown), from the lines
     sent and the printer's position reports. ``clock`` is the timeline's clock (seconds)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, planner_moves: int = PLANNER_MOVES) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._planner = planner_moves
         self._tracker = ToolheadTracker()
-        self._timeline = MotionTimeline()
+        self._timeline = MotionTimeline(buffer=planner_moves)
         self._connection: object = None
         #: Lines that changed the position since the last reset (for the status and tests).
         self.changes = 0
+        #: A command that waits for the moves before it was sent: when the next line goes out,
+        #: its answer came, so those moves had ended.
+        self._waited = False
 
     # ~~ writing (OctoPrint's communication thread)
 
@@ -50,7 +62,15 @@ class Toolhead:
                 if connection is not self._connection:
                     self._connection = connection
                     self._forget()
-        if not isinstance(line, str) or ("G" not in line and "g" not in line):
+        if not isinstance(line, str):
+            return
+        if self._waited:
+            with self._lock:
+                self._waited = False
+                self._timeline.finished_by(self._clock())
+        if _WAITS.match(line):
+            self._waited = True
+        if "G" not in line and "g" not in line:
             return  # M-codes, T-codes, @commands: no position change
         with self._lock:
             before = self._tracker.position
@@ -66,13 +86,38 @@ class Toolhead:
 
     def on_received(self, line: str) -> None:
         """One line the printer answered (``octoprint.comm.protocol.gcode.received``): a
-        position report (``M114``) corrects the position."""
-        if not isinstance(line, str) or "X:" not in line:
+        position report (``M114``, or ``M154``'s auto-report) corrects the position while an
+        axis is unknown or no move is under way. Reports during moves are left out: a
+        printer reports where it is in its buffer (OctoPrint's virtual printer: the move it
+        runs, up to its buffer behind the lines sent), not where the lines sent leave it."""
+        if not isinstance(line, str):
+            return
+        if self._waited and line.startswith("ok"):
+            # The answer to a command that waits for the moves (OctoPrint sends the next line
+            # only after it): they have ended.
+            with self._lock:
+                self._waited = False
+                self._timeline.finished_by(self._clock())
+        if "X:" not in line:
+            return
+        report = parse_position_report(line)
+        if report is None:
             return
         with self._lock:
-            if self._tracker.feed_reply(line):
-                self._timeline.set_position(self._tracker.position, self._clock())
+            now = self._clock()
+            busy = self._timeline.busy_until()
+            if self._tracker.known() and busy is not None and busy > now:
+                return
+            if self._tracker.learn(report):
+                self._timeline.set_position(self._tracker.position, now)
                 self.changes += 1
+
+    def set_planner_moves(self, moves: int) -> None:
+        """How many moves this printer holds beyond the one it runs (OctoPrint's virtual
+        printer: its ``commandBuffer`` and the move it runs)."""
+        with self._lock:
+            self._planner = moves
+            self._timeline.buffer = moves
 
     def reset(self) -> None:
         """The printer disconnected: nothing is known any more."""
@@ -82,8 +127,9 @@ class Toolhead:
 
     def _forget(self) -> None:
         self._tracker.reset()
-        self._timeline = MotionTimeline()
+        self._timeline = MotionTimeline(buffer=self._planner)
         self.changes = 0
+        self._waited = False
 
     # ~~ reading (any thread)
 

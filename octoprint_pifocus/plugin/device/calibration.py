@@ -27,6 +27,7 @@ from ...followfocus import CalibrationPoint, FocusMap, FocusMapError, calibrate,
 from ...messages import Message, remember, text_of
 from .calibration_plan import Plan, PlanError, parse_plan, profile_bounds
 from .conflicts import Busy, Conflict
+from .follow import default_dof
 from .jobs import job_name
 from .lens_slot import driver_units
 from .map_summary import summarize
@@ -41,11 +42,6 @@ MOVE_SLACK = 30.0
 REACHED_TOLERANCE = 0.05
 #: Feed rates (mm/min) when the printer profile gives none.
 DEFAULT_SPEEDS = {"x": 6000.0, "y": 6000.0, "z": 200.0}
-#: The depth of field (whole sharp band, lens units) per driver when ``follow.dof_width`` is
-#: not set: a Pi camera module 3's VCM in codes, dioptres, a microscope's Z in mm.
-DEFAULT_DOF = {"simulated": 30.0, "i2c": 30.0, "v4l2": 30.0, "camera-streamer": 0.25, "printer-z": 0.2}
-#: The simulation's depth of field: the blur radius (px) a frame may have and still be sharp.
-SIM_DOF_BLUR = 0.75
 
 
 class CalibrationRefused(Conflict):
@@ -102,19 +98,13 @@ class Calibration:
         self._persist("focus_map", data)
 
     def dof_width(self) -> float:
-        """The depth of field in lens units: ``follow.dof_width`` when set, else the
-        simulation's (from its blur rate) or the driver's default."""
+        """The depth of field in lens units, as follow mode counts it (``follow.dof_width``,
+        else the driver's default): the map's errors are in the units the follower moves by."""
         follow = self._device.config.get("follow")
         if isinstance(follow, Mapping) and follow.get("dof_width"):
             return float(follow["dof_width"])
-        driver = self._device.driver
-        simulation = self._simulation()
-        if simulation is not None and driver in ("simulated", "printer-z"):
-            rate = (simulation.settings.z_blur_rate if simulation.mode == "printer_z"
-                    else simulation.settings.blur_rate)
-            if rate > 0:
-                return 2 * SIM_DOF_BLUR / rate
-        return DEFAULT_DOF.get(driver, 30.0)
+        lens = self._device.lens()
+        return default_dof(self._device.driver, lens.limits)
 
     # ~~ the status
 

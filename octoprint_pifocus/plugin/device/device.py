@@ -23,7 +23,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from flask_babel import gettext
 
@@ -33,8 +33,10 @@ from ...focus.search import AutofocusResult
 from ...lenses.base import describe, format_number, nudge_target
 from ...messages import Message, remember, text_of
 from .. import settings as settings_rules
+from ..toolhead import Toolhead
 from .calibration import Calibration
 from .camera_slot import CameraSlot, close_camera
+from .follow import DeviceFollow
 from .conflicts import Busy, Conflict, Unavailable
 from .jobs import HOLD_WAIT, SHUTDOWN_WAIT, Job, JobSlot, job_name
 from .lens_slot import LensSlot, driver_label, driver_units
@@ -52,7 +54,7 @@ class FocusDevice:
                  simulation_problem: Callable[[], str], webcams: Callable[[], Any],
                  publish: Callable[[Dict[str, Any]], None], fire: Callable[[str, Dict[str, Any]], None],
                  persist: Callable[[str, Any], None], logger: Optional[logging.Logger] = None,
-                 z_gate=None, profile: Callable[[], Any] = lambda: None) -> None:
+                 z_gate=None, toolhead=None, profile: Callable[[], Any] = lambda: None) -> None:
         self.config = config
         self.port = port
         self._simulation = simulation
@@ -70,6 +72,9 @@ class FocusDevice:
         # The focus map and its calibration job; ``profile()``: OctoPrint's printer profile.
         self.calibration = Calibration(self, port, profile=profile, persist=persist, simulation=simulation,
                                        logger=self._logger)
+        # Follow focus: the lens at the focus map's value for where the toolhead is.
+        self.follow = DeviceFollow(self, toolhead if toolhead is not None else Toolhead(), publish=self._publish,
+                                   logger=self._logger)
 
     # ~~ identity and settings
 
@@ -440,6 +445,19 @@ class FocusDevice:
         self.publish_status()
         return self.status()
 
+    # ~~ the focus map on demand (@PIFOCUS MAP, API map_apply)
+
+    def map_apply(self, cause: str = "focus map") -> Dict[str, Any]:
+        """The lens to the focus map's value for where the toolhead is, as its own job."""
+        return self._by_hand(lambda _value, why: self.do_map_apply(why), 0.0, cause)
+
+    def do_map_apply(self, cause: str) -> Tuple[float, bool]:
+        """Inside a job already claimed (a held print's ``@PIFOCUS MAP``): ``(target, clamped)``."""
+        lens = self.lens()
+        target, clamped = self.follow.target_now(lens)
+        self.do_move(target, cause=cause)
+        return target, clamped
+
     # ~~ probe and test
 
     def probe(self, driver: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -498,6 +516,7 @@ class FocusDevice:
         body["webcam"] = self.camera_slot.webcam_name()
         body["focus_map"] = self.calibration.summary()
         body["calibration"] = self.calibration.state()
+        body["follow"] = self.follow.status()
         return body
 
     def publish(self, message: Dict[str, Any]) -> None:
