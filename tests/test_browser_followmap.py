@@ -1,7 +1,8 @@
 """Settings > PiFocus, Follow focus: calibrating a focus map in a real browser (issue 11).
 
-Against a real OctoPrint with its virtual printer, the simulated camera's sharp position
-following the bed (``focus_field: bed``): the user makes three points along Y, calibrates,
+Against a real OctoPrint with its virtual printer, the simulated cameras' sharp positions
+following the toolhead (``focus_field: both``: the bed in Y for the camera, a tilted board for
+the microscope): the user makes three points along Y, calibrates,
 sees the progress, then each point's residual in depth-of-field units, the expected error and
 the plot of the fitted curve; takes a point "here" after jogging; and the microscope (printer Z)
 gets a colour map from corners and centre. Screenshots go to test-artifacts/.
@@ -22,7 +23,7 @@ API = "/api/plugin/pifocus"
 
 @pytest.fixture(scope="module")
 def server():
-    config = deep_merge(demo_config(microscope=True, noise=0.5, focus_field="bed"),
+    config = deep_merge(demo_config(microscope=True, noise=0.5, focus_field="both"),
                         {"plugins": {"_disabled": DISABLED_PLUGINS + ["achievements"]}})
     with OctoPrintServer(extra_config=config) as s:
         s.printer_command("G28")
@@ -98,7 +99,9 @@ def test_the_microscope_gets_a_colour_map_from_corners_and_centre(server, browse
     row(settings, "microscope").locator("a.pifocus-device-open").click()
     section = settings.locator(".pifocus-followmap")
     expect(section.locator("select.pifocus-map-axes")).to_have_value("xy")
-    expect(section.locator(".pifocus-follow-printer-z")).to_have_count(0)  # no follow settings on this backend yet
+    # Follow mode's settings, and what following means for a printer-Z device.
+    expect(section.locator("input.pifocus-follow-enabled")).to_be_visible()
+    expect(section.locator(".pifocus-follow-printer-z")).to_contain_text("never during a print")
     section.locator("select.pifocus-map-generator-kind").select_option("corners")
     section.locator("button.pifocus-map-generate").click()
     expect(section.locator("tr.pifocus-map-point")).to_have_count(5)
@@ -112,6 +115,9 @@ def test_the_microscope_gets_a_colour_map_from_corners_and_centre(server, browse
     painted = canvas.evaluate("""c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (d.length / 4); }""")
     assert painted > 0.8, painted
+    # The tilted board: the map's lens positions span more than a millimetre of Z.
+    low, high = (float(t.replace(",", ".")) for t in result.locator(".pifocus-map-legend span").all_inner_texts()[:3:2])
+    assert high - low > 1.0, (low, high)
     screenshot(page, "pifocus-followmap-colours.png", ".pifocus-followmap")
     assert_no_script_errors(page)
     assert not [line for line in logs if "PiFocus" in line and "Error" in line], logs

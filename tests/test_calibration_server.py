@@ -1,12 +1,10 @@
 """Calibrating a focus map on the real OctoPrint with its virtual printer (issue 11, Calibrate).
 
-The simulation's ``bed`` focus field is on: the camera device's (simulated VCM) sharp position
-follows the bed's Y and Z. The microscope (printer Z is its lens) sees a flat board at a fixed
-height. The camera is calibrated over Y with 3 points, the microscope over X and Y with 5
-points (corners and centre): its map is a height map. Both are checked against the
-simulation's truth. (The ``tilt`` field is not used here: the simulated microscope's sharp Z
-follows the toolhead *estimated* from the G-code timeline, which lags behind the virtual
-printer after a printer-Z autofocus's many short Z moves; see the report of s4-calib.) The
+The simulation's focus field is on (``both``): the camera device's (simulated VCM) sharp
+position follows the bed's Y and Z, the microscope's (printer Z is its lens) a tilted board
+under X and Y. The camera is calibrated over Y with 3 points, the microscope over X and Y with
+5 points (corners and centre): its map is a height map. Both maps are checked against the
+simulation's truth, within the depth of field. The
 refusals (not homed, printing, not connected, outside the profile volume) leave the stored map
 and the settings as they were; a cancel brings the printer back; the map survives a restart.
 """
@@ -17,7 +15,7 @@ import time
 
 import pytest
 
-from octoprint_pifocus.sim import bed_camera_field
+from octoprint_pifocus.sim import bed_camera_field, microscope_field
 from octoprint_pifocus.plugin.simulation import SimulationSettings
 from octoprint_pifocus.plugin.simulations import Z_FOCUS_STEP
 from octoprint_server import OctoPrintServer, deep_merge, demo_config
@@ -29,7 +27,7 @@ VOLUME = 200.0
 
 @pytest.fixture(scope="module")
 def server():
-    config = deep_merge(demo_config(microscope=True, noise=0.5, focus_field="bed"), {"serial": {"log": True}})
+    config = deep_merge(demo_config(microscope=True, noise=0.5, focus_field="both"), {"serial": {"log": True}})
     with OctoPrintServer(extra_config=config) as srv:
         yield srv
 
@@ -134,13 +132,11 @@ def test_five_points_over_x_and_y_give_the_microscope_a_height_map(server):
     assert fmap["axes"] == ["x", "y"] and fmap["kind"] == "plane" and fmap["units"] == "mm"
     assert len(fmap["points"]) == 5 and fmap["coefficients"]
     assert len(fmap["grid"]["values"]) == 16 and len(fmap["grid"]["values"][0]) == 16
-    # The simulation's flat board: sharp at one Z (the second device's simulation is sharp
-    # Z_FOCUS_STEP higher than the first's, so the two cameras differ).
-    board = SimulationSettings().z_focus + Z_FOCUS_STEP
-    assert body["simulation"]["focus"] == pytest.approx(board)
-
-    def truth(position):
-        return board
+    # The simulation's tilted board: the sharp Z over X and Y (the second device's simulation
+    # is sharp Z_FOCUS_STEP higher than the first's, so the two cameras differ).
+    truth = microscope_field(SimulationSettings().z_focus + Z_FOCUS_STEP)
+    lenses = [p["lens"] for p in fmap["points"]]
+    assert max(lenses) - min(lenses) > 1.0  # the tilt really matters: 1.6 mm corner to corner
     for point in fmap["points"]:
         assert point["ok"], point
         expected = truth(point["position"])
