@@ -118,6 +118,6 @@ def test_the_microscope_gets_a_colour_map_from_corners_and_centre(server, browse
     # The tilted board: the map's lens positions span more than a millimetre of Z.
     low, high = (float(t.replace(",", ".")) for t in result.locator(".pifocus-map-legend span").all_inner_texts()[:3:2])
     assert high - low > 1.0, (low, high)
-    screenshot(page, "pifocus-followmap-colours.png", ".pifocus-followmap")
+    screenshot(page, "pifocus-followmap-colours.png", ".pifocus-map-result")
     assert_no_script_errors(page)
     assert not [line for line in logs if "PiFocus" in line and "Error" in line], logs
