@@ -121,3 +121,18 @@ def test_the_microscope_gets_a_colour_map_from_corners_and_centre(server, browse
     screenshot(page, "pifocus-followmap-colours.png", ".pifocus-map-result")
     assert_no_script_errors(page)
     assert not [line for line in logs if "PiFocus" in line and "Error" in line], logs
+
+
+def test_the_follow_focus_section_speaks_german(server, browser):  # noqa: F811
+    from test_browser_german import COLLECT, leaks
+    wait_idle(server, "microscope")
+    page = open_octoprint(browser, server, "admin", query="?l10n=de")
+    settings = open_settings(page)
+    result = settings.locator(".pifocus-followmap .pifocus-map-result")
+    expect(result).to_be_visible()  # the camera's map from the first test
+    expect(result.locator(".pifocus-map-kind")).to_contain_text("stückweise linear über Y")
+    texts = page.evaluate(COLLECT, ["#settings_plugin_pifocus .pifocus-followmap"])
+    assert any("Schärfentiefen" in t for t in texts), texts
+    assert not leaks(texts), leaks(texts)
+    screenshot(page, "pifocus-de-followmap.png", ".pifocus-map-result")
+    assert_no_script_errors(page)
