@@ -74,7 +74,7 @@ def test_calibrating_a_line_shows_residuals_the_error_and_the_curve(server, brow
     expect(curve.locator("circle")).to_have_count(3)
     assert curve.locator("path.pifocus-line").get_attribute("d").count("L") == 2
     # The bed's Y matters: the lens positions rise along Y (the field: 1.2 codes per mm).
-    lenses = [float(rows.nth(i).locator("td").nth(2).inner_text().replace(".", "").replace(",", ""))
+    lenses = [float(rows.nth(i).locator(".pifocus-map-lens").inner_text().replace(",", ""))
               for i in range(3)]
     assert lenses[0] < lenses[1] < lenses[2], lenses
     screenshot(page, "pifocus-followmap-line.png", ".pifocus-map-result")
@@ -131,6 +131,8 @@ def test_the_follow_focus_section_speaks_german(server, browser):  # noqa: F811
     result = settings.locator(".pifocus-followmap .pifocus-map-result")
     expect(result).to_be_visible()  # the camera's map from the first test
     expect(result.locator(".pifocus-map-kind")).to_contain_text("stückweise linear über Y")
+    # Numbers in the German locale: "100,0" mm.
+    expect(result.locator("tr.pifocus-map-result-point").nth(1)).to_contain_text("Y 100,0")
     texts = page.evaluate(COLLECT, ["#settings_plugin_pifocus .pifocus-followmap"])
     assert any("Schärfentiefen" in t for t in texts), texts
     assert not leaks(texts), leaks(texts)

@@ -370,6 +370,10 @@ window.PiFocusFollowMap = (function () {
             var s = fm.summary();
             return s && (s.units === "mm" || s.units === "dioptre") ? 2 : 0;
         });
+        /** A point's lens position in the UI's locale (whole VCM steps, mm and dioptres to 0.01). */
+        fm.lensText = function (point) {
+            return fmt(point.lens, fm.lensDecimals());
+        };
         fm.residualText = function (point) {
             var value = isNumber(point.loo_residual_dof) ? point.loo_residual_dof : point.residual_dof;
             return isNumber(value) ? fmt(value, 2) : "–";
