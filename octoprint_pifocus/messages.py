@@ -278,6 +278,26 @@ CATALOGUE: Dict[str, str] = {
                              "save the preset when it is done, or give a position."),
     "device.z_held": N_("Printer Z is in use by the focus device %(name)s (%(id)s); try again when it is done."),
     "device.autofocus_not_started": N_("Autofocus could not start: %(error)s"),
+    # ~~ calibrating a focus map (plugin/device/calibration.py): refusals and the run's end,
+    # said from the calibration's thread too
+    "job.calibrate": N_("a focus map calibration is running"),
+    "calibration.not_connected": N_("The printer is not connected: connect it in OctoPrint, then calibrate."),
+    "calibration.printing": N_("A print is running: calibrating moves the printer, so it waits until the "
+                               "print is done."),
+    "calibration.not_homed": N_("The printer is not homed: home it (G28) first, so the calibration's moves "
+                                "go where they should."),
+    "calibration.outside_volume": N_("Point %(index)s: %(axis)s %(value)s mm is outside the printer's volume "
+                                     "%(low)s..%(high)s mm (OctoPrint's printer profile); nothing was moved."),
+    "calibration.outside_window": N_("Point %(index)s: Z %(value)s mm is outside the focus device's Z window "
+                                     "%(low)s..%(high)s mm; nothing was moved."),
+    "calibration.z_is_lens": N_("This device focuses with printer Z, so its map is a height map over X and Y: "
+                                "choose the axes Y, X, or X and Y."),
+    "calibration.move_failed": N_("Moving the printer to point %(index)s failed: %(error)s"),
+    "calibration.fit_failed": N_("The focus map could not be fitted: %(error)s"),
+    "calibration.print_started": N_("A print started: the calibration stopped."),
+    "calibration.no_map": N_("This device has no focus map yet: calibrate one first."),
+    "calibration.no_point": N_("The focus map has no point %(index)s."),
+    "calibration.position_unknown": N_("The printer did not report its position (M114): %(error)s"),
     # ~~ @PIFOCUS lines (plugin/automation.py): parsed on OctoPrint's comm thread, reported to
     # every browser
     "gcode.one_device": N_("@PIFOCUS takes one DEVICE=, not %(count)s"),

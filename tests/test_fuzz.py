@@ -48,8 +48,9 @@ FIELDS: Dict[str, List[str]] = {
     "move": ["position"], "nudge": ["delta"], "autofocus": ["refine"], "cancel": [],
     "preset_save": ["name", "position"], "preset_apply": ["name"], "preset_delete": ["name"],
     "probe": ["driver"], "test": [], "validate_settings": ["settings"], "measure_delay": [],
+    "calibrate": ["axes", "points", "surface"], "calibration_cancel": [], "map_point": ["index", "action"],
+    "map_clear": [], "map_here": [], "map_apply": [],
 }
-FIELDS["map_apply"] = []  # follow focus on demand: only the device
 assert set(FIELDS) == set(COMMANDS), "a command was added: give the fuzzer its fields"
 
 
@@ -145,6 +146,13 @@ GOOD: Dict[str, st.SearchStrategy] = {
     "refine": st.one_of(st.booleans(), st.sampled_from(["true", "false", "TRUE"])),
     "name": st.one_of(st.sampled_from(["bed", "nozzle", "Café", "fuzz"]), st.text(min_size=1, max_size=34)),
     "driver": st.sampled_from(list(settings_rules.DRIVERS)),
+    # The focus map's commands (plugin/device/calibration.py).
+    "axes": st.sampled_from([["y"], ["z"], ["x", "y"], ["x", "y", "z"], "xy", ["q"]]),
+    "points": st.lists(st.fixed_dictionaries({"x": st.integers(-10, 210), "y": st.integers(-10, 210),
+                                              "z": st.integers(-1, 20)}), min_size=0, max_size=4),
+    "surface": st.sampled_from(["auto", "plane", "quadratic", "spline"]),
+    "index": st.integers(-2, 5),
+    "action": st.sampled_from(["drop", "redo", "keep"]),
 }
 
 

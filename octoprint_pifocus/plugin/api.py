@@ -44,6 +44,14 @@ COMMANDS: Dict[str, str] = {
     "measure_delay": ADMIN,
     "validate_settings": ADMIN,
 }
+#: The focus map (issue 11): calibrating moves the printer, like an autofocus with printer Z.
+COMMANDS.update({
+    "calibrate": CONTROL,
+    "calibration_cancel": CONTROL,
+    "map_point": CONTROL,
+    "map_clear": CONTROL,
+    "map_here": CONTROL,
+})
 
 Reply = Tuple[int, Dict[str, Any]]
 
@@ -187,7 +195,40 @@ def _dispatch(controller: FocusDevice, command: str, data: Dict[str, Any]) -> Re
         return 200, controller.test()
     if command == "measure_delay":
         return 200, controller.measure_delay()
+    if command in ("calibrate", "calibration_cancel", "map_point", "map_clear", "map_here"):
+        return _map_command(controller, command, data)
     raise BadRequest(gettext("Unknown command: %(command)s", command=str(command)[:40]))
+
+
+def _map_command(controller: FocusDevice, command: str, data: Dict[str, Any]) -> Reply:
+    """The focus map's commands (plugin/device/calibration.py)."""
+    calibration = controller.calibration
+    if command == "calibrate":
+        calibration.start(data)
+        return 202, controller.status()
+    if command == "calibration_cancel":
+        job = controller.job
+        if job is not None and job.kind == "calibrate":
+            controller.cancel()
+        return 200, controller.status()
+    if command == "map_here":
+        return 200, {"position": calibration.here()}
+    if command == "map_clear":
+        calibration.clear()
+        return 200, controller.status()
+    index = data.get("index")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise BadRequest(gettext("'index' must be the number of a map point (0 for the first), not %(value)s",
+                                 value=settings_rules.shown(index)))
+    action = data.get("action")
+    if action == "drop":
+        calibration.drop(index)
+        return 200, controller.status()
+    if action == "redo":
+        calibration.redo(index)
+        return 202, controller.status()
+    raise BadRequest(gettext("'action' must be \"drop\" or \"redo\", not %(value)s",
+                             value=settings_rules.shown(action)))
 
 
 def _validate_settings(data: Dict[str, Any], current_settings: Optional[Dict[str, Any]]) -> Reply:

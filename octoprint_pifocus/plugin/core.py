@@ -149,7 +149,15 @@ class PiFocusPlugin(
             config, port=self.port, simulation=lambda: self.simulation(config["id"]),
             simulation_problem=self._simulation_off_message, webcams=lambda: self.webcams,
             publish=self._publish, fire=self._fire, persist=self.stored.persister(config["id"]), logger=self._logger,
-            z_gate=z_gate, toolhead=self._toolhead)
+            z_gate=z_gate, toolhead=self._toolhead, profile=self._printer_profile)
+
+    def _printer_profile(self) -> Optional[Dict[str, Any]]:
+        """OctoPrint's current printer profile (build volume, axis speeds), None without one."""
+        manager = getattr(self, "_printer_profile_manager", None)
+        try:
+            return manager.get_current_or_default() if manager is not None else None
+        except Exception:
+            return None
 
     @property
     def controller(self) -> Optional[FocusDevice]:

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import secrets
+import threading
 import unicodedata
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
@@ -725,6 +726,7 @@ def check_last_positions(value: Any) -> Dict[str, float]:
 #: again (leave-one-out residuals), and the settings are checked on every read.
 _FOCUS_MAPS: Dict[str, Dict[str, Any]] = {}
 _FOCUS_MAPS_MAX = 32
+_FOCUS_MAPS_LOCK = threading.Lock()
 
 
 def check_focus_map(value: Any) -> Optional[Dict[str, Any]]:
@@ -739,15 +741,18 @@ def check_focus_map(value: Any) -> Optional[Dict[str, Any]]:
         key = json.dumps(value, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
         raise SettingsError("focus_map", gettext("The stored focus map is not plain data; calibrate again.")) from None
-    if key not in _FOCUS_MAPS:
+    with _FOCUS_MAPS_LOCK:
+        normalised = _FOCUS_MAPS.get(key)
+    if normalised is None:
         try:
             normalised = FocusMap.from_dict(value).to_dict()
         except FocusMapError as exc:
             raise SettingsError("focus_map", str(exc)) from None
-        if len(_FOCUS_MAPS) >= _FOCUS_MAPS_MAX:
-            _FOCUS_MAPS.pop(next(iter(_FOCUS_MAPS)))
-        _FOCUS_MAPS[key] = normalised
-    return copy.deepcopy(_FOCUS_MAPS[key])
+        with _FOCUS_MAPS_LOCK:
+            if len(_FOCUS_MAPS) >= _FOCUS_MAPS_MAX:
+                _FOCUS_MAPS.pop(next(iter(_FOCUS_MAPS)))
+            _FOCUS_MAPS[key] = normalised
+    return copy.deepcopy(normalised)
 
 
 def tidy(value: float):

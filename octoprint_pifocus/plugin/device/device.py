@@ -33,6 +33,7 @@ from ...lenses.base import describe, format_number, nudge_target
 from ...messages import Message, remember, text_of
 from .. import settings as settings_rules
 from ..toolhead import Toolhead
+from .calibration import Calibration
 from .camera_slot import CameraSlot, close_camera
 from .follow import DeviceFollow
 from .conflicts import Busy, Conflict, Unavailable
@@ -54,7 +55,7 @@ class FocusDevice:
                  simulation_problem: Callable[[], str], webcams: Callable[[], Any],
                  publish: Callable[[Dict[str, Any]], None], fire: Callable[[str, Dict[str, Any]], None],
                  persist: Callable[[str, Any], None], logger: Optional[logging.Logger] = None,
-                 z_gate=None, toolhead=None) -> None:
+                 z_gate=None, toolhead=None, profile: Callable[[], Any] = lambda: None) -> None:
         self.config = config
         self.port = port
         self._simulation = simulation
@@ -72,6 +73,9 @@ class FocusDevice:
         #: The drift watch's detector and trace (plugin/drift_watch.py feeds it).
         self.drift = DriftState()
         self._persist = persist
+        # The focus map and its calibration job; ``profile()``: OctoPrint's printer profile.
+        self.calibration = Calibration(self, port, profile=profile, persist=persist, simulation=simulation,
+                                       logger=self._logger)
         # Follow focus: the lens at the focus map's value for where the toolhead is.
         self.follow = DeviceFollow(self, toolhead if toolhead is not None else Toolhead(), publish=self._publish,
                                    logger=self._logger)
@@ -531,7 +535,7 @@ class FocusDevice:
             "position": self.lens_slot.position(lens) if lens is not None else None,
             "lens_ok": lens is not None,
             "lens_error": error,
-            "busy": job is not None and job.kind in ("autofocus", "print", "gcode"),
+            "busy": job is not None and job.kind in ("autofocus", "print", "gcode", "calibrate"),
             "activity": job.kind if job is not None else None,
             "phase": run["phase"] if job is not None else None,
             "progress": run["progress"],
@@ -555,8 +559,17 @@ class FocusDevice:
         # The camera chain's measured delay (None until measured) and the settle mode.
         body["pipeline"] = self.config.get("pipeline")
         body["settle_mode"] = self.config["camera"].get("settle_mode", "auto")
+        body["focus_map"] = self.calibration.summary()
+        body["calibration"] = self.calibration.state()
         body["follow"] = self.follow.status()
         return body
+
+    def publish(self, message: Dict[str, Any]) -> None:
+        """Push ``message`` to the browsers, with this device's id and name."""
+        try:
+            self._publish(message)
+        except Exception:  # a browser push must never break a lens operation
+            self._logger.exception("Publishing %s failed", message.get("type"))
 
     def publish_status(self) -> None:
         try:

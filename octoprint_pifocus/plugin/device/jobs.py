@@ -133,6 +133,16 @@ class JobSlot:
             else:
                 time.sleep(min(0.2, remaining))
 
+    def take_z(self, job: Job) -> None:
+        """Hold the printer shared by the devices for ``job`` too, whatever the lens (a focus
+        map calibration moves the printer): :class:`Busy` while another device holds it."""
+        if job.z or self._z_gate is None:
+            return
+        holder = self._z_gate.acquire(self._owner)
+        if holder is not None:
+            raise Busy(z_held_message(holder))
+        job.z = True
+
     def release(self, job: Job) -> None:
         """``job`` ended: the device (and Z, if it held it) is free."""
         with self._lock:

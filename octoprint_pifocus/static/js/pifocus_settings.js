@@ -59,7 +59,10 @@ $(function () {
             failure_policy: "continue"
         },
         // The drift watch (its drop stays as stored: not on the form).
-        drift: {watch: "printing", interval: 10, action: "notify"}
+        drift: {watch: "printing", interval: 10, action: "notify"},
+        // Follow focus (issue 11): its settings, next to the focus map in the form
+        // (pifocus_followmap.js); a backend without them gets none sent.
+        follow: {enabled: false, interval: 0.5, threshold: 0.5, dof_width: null}
     };
 
     function ensureObservables(target, shape) {
@@ -122,7 +125,7 @@ $(function () {
     /** The sections of one focus device the form edits (settings.DEVICE_KEYS without the
      * presets and last positions, which only the plugin writes). */
     var SECTIONS = ["driver", "i2c", "v4l2", "camera_streamer", "printer_z", "camera", "roi",
-                    "measure", "search", "automation"];
+                    "measure", "search", "automation", "follow"];
     SECTIONS.push("drift"); // the drift watch's section
     /** PiFocus's simulated webcams: the first device's, and "<this>_<id>" for the others. */
     var SIMULATED_WEBCAM = "pifocus_simulated";
@@ -323,7 +326,10 @@ $(function () {
         });
 
         function formData() {
-            return ko.toJS(_.pick(self.pf, SECTIONS));
+            var data = ko.toJS(_.pick(self.pf, SECTIONS));
+            var entry = self.selected();
+            if (!entry || !_.isPlainObject(entry.data().follow)) delete data.follow;
+            return data;
         }
 
         /** One device's settings as they are now (the form's, for the one it shows). */
@@ -938,6 +944,10 @@ $(function () {
                 notifyError(gettext("PiFocus settings refused"), problem.text);
             }
         };
+
+        // The focus map's calibration and follow mode: pifocus_followmap.js (wraps the
+        // handlers above, so it comes last).
+        window.PiFocusFollowMap.addFollowMap(self);
     }
 
     OCTOPRINT_VIEWMODELS.push({

@@ -229,6 +229,19 @@ $(function () {
             if (!st.driver) return gettext("no lens");
             return st.driver_name || st.driver;
         });
+        /** One line on follow focus (status.follow, issue 11): nothing without it or while off. */
+        self.followText = ko.pureComputed(function () {
+            var st = self.status();
+            var follow = st && st.follow;
+            if (!follow || !follow.enabled) return "";
+            var text = follow.active
+                ? _.sprintf(gettext("Following the focus map: %(moves)s lens moves"), {moves: isNumber(follow.moves) ? follow.moves : 0})
+                : gettext("Follow focus is on, waiting for a known position");
+            var notice = shared.messageText(follow, "notice");
+            if (notice) text += " · " + notice;
+            else if (follow.clamped) text += " · " + gettext("outside the calibrated range");
+            return text;
+        });
         self.sliderMin = ko.pureComputed(function () {
             var limits = self.limits();
             return limits ? limits[0] : 0;
