@@ -312,3 +312,23 @@ def test_the_status_says_when_libcamera_autofocus_is_held_in_manual(simulation):
         server.stop()
     other, _ = make_device(simulation)
     assert other.status()["af_manual"] is None  # only camera-streamer has libcamera's autofocus
+
+
+# ~~ the drift watch's refocus
+
+
+def test_a_drift_refocus_refines_unless_the_device_follows_a_usable_map(simulation):
+    from octoprint_pifocus.followfocus import CalibrationPoint, FocusMap
+    from octoprint_pifocus.plugin.drift_watch import refocus_command
+
+    points = [CalibrationPoint({"y": y}, lens, 1.0) for y, lens in ((0.0, 300.0), (100.0, 340.0), (200.0, 380.0))]
+    stored = FocusMap.fit(points, ("y",), dof_width=30).to_dict()
+
+    plain, _ = make_device(simulation)
+    assert (refocus_command(plain).action, refocus_command(plain).refine) == ("autofocus", True)
+    # A map that is not followed: still a refine (the user has not asked the map to lead).
+    mapped, _ = make_device(simulation, focus_map=stored)
+    assert refocus_command(mapped).action == "autofocus"
+    following, _ = make_device(simulation, focus_map=stored, follow={"enabled": True})
+    command = refocus_command(following)
+    assert (command.action, command.device) == ("map", following.id)

@@ -39,11 +39,17 @@ REFOCUS_CAUSE = "drift refocus"
 
 
 def refocus_command(controller: FocusDevice) -> AtCommand:
-    """What a drift's refocus runs on ``controller``: a refine around the lens's position.
-
-    Hook for follow focus: a device that follows a focus map (its ``follow`` / ``focus_map``
-    sections, added on another branch) should move to the map's value for the toolhead instead;
-    until that lands every device refines."""
+    """What a drift's refocus runs on ``controller``: a refine around the lens's position, or,
+    for a device that follows a focus map, the map's value for the toolhead (as ``@PIFOCUS MAP``:
+    the map knows where focus is for this position; a refine would fight the follower)."""
+    follow = getattr(controller, "follow", None)
+    if follow is not None and follow.enabled:
+        try:
+            usable = follow.focus_map() is not None
+        except Exception:  # a stored map that cannot be used: refine instead
+            usable = False
+        if usable:
+            return AtCommand("map", device=controller.id)
     return AtCommand("autofocus", refine=True, device=controller.id)
 
 
