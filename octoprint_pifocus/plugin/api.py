@@ -53,6 +53,11 @@ COMMANDS.update({
     "map_here": CONTROL,
 })
 
+#: Commands that move the printer's axes (a calibration visits its points; a redo visits one
+#: again): they need OctoPrint's own printer-control permission as well as PiFocus control,
+#: or a user allowed to focus could drive the toolhead where OctoPrint would not let them.
+MOVES_PRINTER = ("calibrate", "map_point")
+
 Reply = Tuple[int, Dict[str, Any]]
 
 
@@ -138,7 +143,7 @@ def _name(data: Dict[str, Any]) -> str:
 
 def handle_command(devices: DeviceRegistry, command: str, data: Dict[str, Any], can_control: bool,
                    can_admin: bool, current_settings: Optional[Dict[str, Any]] = None,
-                   logger: Optional[logging.Logger] = None) -> Reply:
+                   logger: Optional[logging.Logger] = None, can_move_printer: bool = True) -> Reply:
     """Answer one API command; see the module docstring. ``data["device"]`` (a device's id or
     name, optional: the first device) says which device; an unknown one is a 400."""
     needed = COMMANDS.get(command)
@@ -147,6 +152,9 @@ def handle_command(devices: DeviceRegistry, command: str, data: Dict[str, Any], 
     if not (can_admin if needed == ADMIN else can_control):
         what = gettext("PiFocus administration") if needed == ADMIN else gettext("PiFocus control")
         return 403, {"error": gettext("You need the %(permission)s permission for this.", permission=what)}
+    if command in MOVES_PRINTER and not can_move_printer:
+        return 403, {"error": gettext("This moves the printer: you need OctoPrint's printer control permission "
+                                      "as well.")}
     if not isinstance(data, dict):
         return 400, {"error": gettext("The request body must be a JSON object.")}
     try:

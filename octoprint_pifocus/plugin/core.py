@@ -506,7 +506,8 @@ class PiFocusPlugin(
             return _error(409, self._stopped_message())
         status, body = api.handle_command(
             self.devices, command, data, can_control=_can_control(), can_admin=_can_admin(),
-            current_settings=self._settings.get_all_data(merged=True), logger=self._logger)
+            current_settings=self._settings.get_all_data(merged=True), logger=self._logger,
+            can_move_printer=bool(Permissions.CONTROL.can()))
         return flask.make_response(flask.jsonify(_reply(body)), status)
 
     def on_api_get(self, request):
