@@ -232,7 +232,8 @@ def test_the_leak_check_finds_english(server):
     """The check itself: English texts of every kind are found, German ones are not."""
     assert leaks(["Autofocus"]) and leaks(["Autofocus failed"])
     assert leaks(["Autofokus beendet: Cannot connect to the camera at http://127.0.0.1:9/x: connection "
-                  "refused. Is the webcam service running? Check the URL and port."])
+                  "refused. Is the webcam service running, or does the streamer accept only one client "
+                  "(ffmpeg's -listen 1)? Check the URL and port."])
     assert leaks(["In focus at 512 code"])
     assert not leaks(["Autofokus", "Autofokus fehlgeschlagen", "Scharf bei 512 Code", "512", "camera-streamer"])
 

@@ -124,7 +124,8 @@ def test_camera_killed_mid_autofocus(tmp_path):
         # What happened, where, what to do, and where the lens is.
         assert f"127.0.0.1:{camera.port}" in message, message
         # Refused, or cut mid-answer if the kill came during a capture: either says what to check.
-        assert ("connection refused" in message and "Is the webcam service running?" in message
+        assert ("connection refused" in message and "Is the webcam service running" in message
+                and "only one client" in message
                 or "closed the connection" in message and "webcam service" in message), message
         assert "back at its start position 850" in message, message
         assert body["position"] == 850 and body["simulation"]["position"] == 850, body

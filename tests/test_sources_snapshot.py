@@ -155,7 +155,8 @@ def test_a_slow_server_hits_the_timeout(server):
 def test_connection_refused():
     url = refused_url("/?action=snapshot")
     assert snapshot_error(url) == (f"Cannot connect to the camera at {url}: connection refused. "
-                                   "Is the webcam service running? Check the URL and port.")
+                                   "Is the webcam service running, or does the streamer accept only one client "
+                                   "(ffmpeg's -listen 1)? Check the URL and port.")
 
 
 def test_credentials_missing_or_wrong(frames):
