@@ -61,6 +61,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from flask_babel import gettext
 
+from .background import BackgroundThread
 from ..errors import PiFocusError
 from ..messages import say, text_of
 from . import settings as settings_rules
@@ -343,11 +344,13 @@ class PrintAutomation:
                             "policy": policy if printing else None, "cancelled": False}, **device))
 
 
-class WebcamWatchdog:
+class WebcamWatchdog(BackgroundThread):
     """Re-applies a device's last lens position when its camera comes back after failing.
 
     One thread for all devices; each device is checked every ``automation.watchdog_interval``
     of its own."""
+
+    THREAD_NAME = "pifocus-webcam-watchdog"
 
     #: The longest the thread sleeps between looking at the devices' due times.
     TICK = 0.5
@@ -355,8 +358,7 @@ class WebcamWatchdog:
     def __init__(self, devices: DeviceRegistry, logger: Optional[logging.Logger] = None) -> None:
         self.devices = devices
         self._logger = logger or _logger
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        super().__init__()
         #: Device ids whose camera failed, until a snapshot succeeds again.
         self._down: set = set()
         self._due: Dict[str, float] = {}
@@ -365,25 +367,6 @@ class WebcamWatchdog:
     def down(self) -> bool:
         """Whether the first device's camera is down (what the one-device tests watch)."""
         return self.devices.first.id in self._down
-
-    def start(self) -> None:
-        """Start watching; again after :meth:`stop` too (the plugin enabled again)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="pifocus-webcam-watchdog",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self, wait: float = 5.0) -> None:
-        """Stop watching; waits up to ``wait`` s for a check under way to end."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(wait)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.TICK):

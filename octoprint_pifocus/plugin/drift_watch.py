@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
+from .background import BackgroundThread
 from ..errors import PiFocusError
 from ..messages import Message, remember
 from .automation import AtCommand, PrintAutomation
@@ -53,8 +54,10 @@ def refocus_command(controller: FocusDevice) -> AtCommand:
     return AtCommand("autofocus", refine=True, device=controller.id)
 
 
-class DriftWatch:
+class DriftWatch(BackgroundThread):
     """See the module docstring. One thread for all devices."""
+
+    THREAD_NAME = "pifocus-drift-watch"
 
     #: The longest the thread sleeps between looking at the devices' due times.
     TICK = 0.5
@@ -68,28 +71,10 @@ class DriftWatch:
         self._publish = publish
         self._fire = fire
         self._logger = logger or _logger
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        super().__init__()
         self._due: Dict[str, float] = {}
 
     # ~~ the thread
-
-    def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="pifocus-drift-watch",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self, wait: float = 5.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(wait)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.TICK):

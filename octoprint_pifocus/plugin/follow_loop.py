@@ -12,13 +12,16 @@ import threading
 import time
 from typing import Dict, Optional
 
+from .background import BackgroundThread
 from .devices import DeviceRegistry
 
 _logger = logging.getLogger(__name__)
 
 
-class FollowLoop:
+class FollowLoop(BackgroundThread):
     """Ticks every device's follow focus of ``devices`` in one background thread."""
+
+    THREAD_NAME = "pifocus-follow"
 
     #: The longest sleep between looks at the devices (a device switched on is seen this soon).
     TICK = 0.5
@@ -26,26 +29,8 @@ class FollowLoop:
     def __init__(self, devices: DeviceRegistry, logger: Optional[logging.Logger] = None) -> None:
         self.devices = devices
         self._logger = logger or _logger
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        super().__init__()
         self._due: Dict[str, float] = {}
-
-    def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="pifocus-follow",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self, wait: float = 5.0) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(wait)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
