@@ -72,16 +72,7 @@ def device_options(stored: Optional[Dict[str, Any]], key: str, command: str) -> 
         raise DeviceOptionError(f"Focus device {device['name']!r} has "
                                 + ("no lens driver set up" if not driver else
                                    "the printer-Z driver, which needs OctoPrint's printer: use the API or @PIFOCUS"))
-    options = ["--driver", driver]
-    if driver == "i2c":
-        o = device["i2c"]
-        options += ([] if o["bus"] is None else ["--bus", str(o["bus"])]) + [
-            "--address", f"0x{o['address']:02X}", "--chip", o["chip"]] + (["--force"] if o["force"] else [])
-    elif driver == "v4l2" and device["v4l2"]["device"]:
-        options += ["--device", device["v4l2"]["device"]]
-    elif driver == "camera-streamer":
-        o = device["camera_streamer"]
-        options += ["--url", o["url"]] + (["--device", o["device"]] if o["device"] else [])
+    options = device_lens_options(device)
     if command == "autofocus":
         camera = device["camera"]
         if camera["url"]:
