@@ -73,6 +73,11 @@ def test_calibrating_a_line_shows_residuals_the_error_and_the_curve(server, brow
     curve = result.locator("svg.pifocus-map-curve")
     expect(curve.locator("circle")).to_have_count(3)
     assert curve.locator("path.pifocus-line").get_attribute("d").count("L") == 2
+    # The lens axis says its unit (the simulated lens counts codes), the toolhead axis its mm.
+    expect(curve.locator(".pifocus-map-yunit")).to_have_text(
+        page.evaluate("PiFocusShared.unitsLabel('code', 'simulated')"))
+    assert curve.locator(".pifocus-map-yunit").text_content().strip()
+    expect(curve.locator(".pifocus-axis-label").first).to_have_text("Y (mm)")
     # The bed's Y matters: the lens positions rise along Y (the field: 1.2 codes per mm).
     lenses = [float(rows.nth(i).locator(".pifocus-map-lens").inner_text().replace(",", ""))
               for i in range(3)]

@@ -90,8 +90,8 @@ window.PiFocusFollowMap = (function () {
     }
 
     /** The one-axis plot: points (flagged ones marked) and the fitted curve through the knots,
-     * lens position against the toolhead position. */
-    function curveGeometry(summary, width) {
+     * lens position (in ``units``, written over the lens axis) against the toolhead position. */
+    function curveGeometry(summary, width, units) {
         var axis = summary.axes[0];
         var w = Math.max(240, Math.round(width || PLOT.width));
         var innerW = w - PLOT.left - PLOT.right, innerH = PLOT.height - PLOT.top - PLOT.bottom;
@@ -127,7 +127,8 @@ window.PiFocusFollowMap = (function () {
             tickLabelY: PLOT.top + innerH + 15,
             titleY: PLOT.top + innerH + 30,
             middleX: PLOT.left + innerW / 2,
-            xTitle: axis.toUpperCase() + " (mm)"
+            xTitle: axis.toUpperCase() + " (mm)",
+            yTitle: units || ""
         };
     }
 
@@ -410,7 +411,7 @@ window.PiFocusFollowMap = (function () {
         fm.plotWidth = ko.observable(PLOT.width);
         fm.curve = ko.pureComputed(function () {
             var s = fm.summary();
-            return s && s.axes.length === 1 && s.points.length ? curveGeometry(s, fm.plotWidth()) : null;
+            return s && s.axes.length === 1 && s.points.length ? curveGeometry(s, fm.plotWidth(), fm.units()) : null;
         });
         fm.colourRange = ko.pureComputed(function () {
             var s = fm.summary();
