@@ -78,3 +78,35 @@ def test_the_sidebar_switches_devices_and_shows_the_others_run(server, browser):
     assert api_status(server)["last_result"]["position"] != nozzle["last_result"]["position"]
     screenshot(page, "sidebar-devices-nozzle.png", SIDEBAR)
     assert_no_script_errors(page)
+
+
+def test_set_up_on_a_second_device_without_a_driver_opens_its_own_settings(server, browser):  # noqa: F811
+    """The set-up wizard edits the first device: the sidebar's "Set up" for another device
+    opens Settings > PiFocus on that device's form, and the first device stays as it was."""
+    admin = server.session("admin")
+
+    def save_devices(nozzle: dict) -> None:
+        r = admin.post(server.url + "/api/settings", json={"plugins": {"pifocus": {
+            "devices": [{"id": "camera", "name": "Camera"}, nozzle]}}}, timeout=10)
+        r.raise_for_status()
+
+    first_before = api_status(server)
+    save_devices(dict(NOZZLE, driver=""))
+    try:
+        assert api_status(server, "nozzle")["driver"] == ""
+        page = open_octoprint(browser, server, "admin")
+        sidebar = page.locator(SIDEBAR)
+        sidebar.locator("select.pifocus-device-select").select_option("nozzle")
+        setup = sidebar.locator(".pifocus-no-driver button.pifocus-setup-open")
+        expect(setup).to_be_visible(timeout=PAGE_TIMEOUT)
+        setup.click()
+        settings = page.locator("#settings_plugin_pifocus")
+        expect(settings).to_be_visible()
+        expect(settings.locator("#pifocus-device-name")).to_have_value("Nozzle cam")
+        expect(page.locator("#pifocus_setup_dialog")).to_be_hidden()
+        after = api_status(server)
+        assert (after["driver"], after["position"]) == (first_before["driver"], first_before["position"])
+        assert_no_script_errors(page)
+    finally:
+        save_devices(NOZZLE)
+    assert api_status(server, "nozzle")["driver"] == "simulated"

@@ -909,7 +909,7 @@ $(function () {
         self.onSettingsShown = function () {
             self.settingsShown = true;
             self.settingsError("");
-            loadDevices(self.selectedId());
+            loadDevices(shared.takeAskedDevice() || self.selectedId());
             self.refreshSnapshot();
             startValidating();
         };

@@ -694,9 +694,26 @@ window.PiFocusShared = (function () {
         };
     }
 
+    /** The focus device Settings > PiFocus should show when it opens next (the sidebar's
+     * "Set up" for a device other than the first, which the set-up wizard does not edit). */
+    var askedDevice = "";
+
+    function askSettingsFor(device) {
+        askedDevice = String(device || "");
+    }
+
+    /** The device asked for (once), or "". */
+    function takeAskedDevice() {
+        var device = askedDevice;
+        askedDevice = "";
+        return device;
+    }
+
     return {
         PLUGIN: PLUGIN,
         isNumber: isNumber,
+        askSettingsFor: askSettingsFor,
+        takeAskedDevice: takeAskedDevice,
         toNumber: toNumber,
         decimalsFor: decimalsFor,
         formatNumber: formatNumber,

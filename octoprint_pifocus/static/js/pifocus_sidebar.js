@@ -168,8 +168,17 @@ $(function () {
                 ? gettext("PiFocus has no lens driver yet: set it up to focus your camera.")
                 : gettext("PiFocus has no lens driver yet: ask an administrator to set it up.");
         });
+        /** The set-up wizard edits the first device; another device without a lens driver is set
+         * up on its own form in Settings > PiFocus, opened on it. */
         self.openSetup = function () {
-            if (self.wizard && self.canSetUp()) self.wizard.open();
+            if (!self.canSetUp()) return;
+            var first = self.devices()[0];
+            if (first && self.shownDevice && self.shownDevice !== first.device) {
+                shared.askSettingsFor(self.shownDevice);
+                self.settings.show("#settings_plugin_pifocus");
+                return;
+            }
+            if (self.wizard) self.wizard.open();
         };
 
         self.busyReason = gettext("An autofocus is running. Wait for it or cancel it.");
