@@ -71,7 +71,7 @@ class Checked:
         data = self.camera.capture()
         origin = self.rig.origin(data)
         self.frames += 1
-        if origin is None or origin.rendered < self.lens.moved_at:
+        if origin is None or origin.shows < self.lens.moved_at:
             self.stale += 1
         return data
 
@@ -126,7 +126,7 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
             attempts.append(attempt)
             return run_autofocus(lens_, attempt, scorer_, **options)
 
-        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle)
+        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle, floor=settle)
         frames = sum(a.frames for a in attempts)
         stale = sum(a.stale for a in attempts)
         found, stale_final = result.found, attempts[-1].stale

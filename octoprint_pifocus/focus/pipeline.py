@@ -8,8 +8,10 @@ position: the search then fits a curve that lags the moves and reports a confide
 focus. So:
 
 * :func:`measure_delay` moves the lens between far-apart positions and times the first
-  frame whose content changed: the chain's delay. Settle = delay + one frame interval
-  (a frame that started arriving during the move may show half of it).
+  frame whose content changed: the chain's delay. Settle = the longest delay seen + one
+  frame interval (a frame that started arriving during the move may show half of it). The
+  longest, not the median: the delay jitters, and a run whose own far moves happened to
+  show fast must not wait less than a stored measurement that saw the slow ones.
 * :class:`FreshFrames` is the camera an autofocus run sees. Before the run it times the
   stream's frame interval and its noise; after every move it watches the frames arriving
   and returns the frame after the first one that changed (the change must hold for two
@@ -78,9 +80,15 @@ class Timing:
     samples: List[float] = field(default_factory=list)
 
     @property
+    def upper(self) -> float:
+        """A delay no move exceeded: the longest sample (the delay jitters, and a settle from
+        the median lets the slower half of the moves show late), the median without samples."""
+        return max([self.delay] + list(self.samples))
+
+    @property
     def settle(self) -> float:
-        """The wait after a move before a frame counts: the delay plus one frame."""
-        return round(self.delay + (self.interval or 0.0) + MARGIN, 3)
+        """The wait after a move before a frame counts: the longest delay seen plus one frame."""
+        return round(self.upper + (self.interval or 0.0) + MARGIN, 3)
 
     @property
     def frames(self) -> Optional[float]:
@@ -126,14 +134,18 @@ class FreshFrames:
     """
 
     def __init__(self, source, lens, scorer: Optional[FrameScorer] = None,
-                 settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0) -> None:
+                 settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0,
+                 floor: float = 0.0) -> None:
         self.source = source
+        #: The settle never goes below this (a stored measurement of the chain): the delays
+        #: of one run's few far moves are a sample, and may all have been the fast ones.
+        self.floor = float(floor)
         self.lens = lens
         self.scorer = scorer or FrameScorer()
         self.timeout = timeout
         low, high = lens.limits
         self.far = FAR_MOVE * float(high - low)
-        self.settle = float(settle)
+        self.settle = max(float(settle), self.floor)
         self.manual = manual
         self.interval: Optional[float] = None
         self.noise: List[float] = []
@@ -300,7 +312,7 @@ class FreshFrames:
         self.delays.append(delay)
         if not self.manual:
             wanted = delay + (self.interval or 0.0) + MARGIN
-            self.settle = wanted if first else max(self.settle, wanted)
+            self.settle = max(wanted, self.floor) if first else max(self.settle, wanted)
 
     @property
     def stale(self) -> bool:
@@ -344,11 +356,12 @@ def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int
 
 def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                     settle: float = DEFAULT_SETTLE, manual: bool = False, retries: int = 1,
-                    timeout: float = 5.0, **options):
+                    timeout: float = 5.0, floor: float = 0.0, **options):
     """Run ``run(lens, camera, scorer, **options)`` (the search) on frames that follow the lens.
 
     ``settle`` is the wait until the run measured the delay itself (a stored measurement
-    or the default); ``manual`` keeps it fixed. Returns ``(result, timing)``: the search's
+    or the default); ``manual`` keeps it fixed; ``floor`` is a settle the run never goes below
+    (a stored measurement's: its longest delay plus a frame). Returns ``(result, timing)``: the search's
     result (with ``stale_checks``: what the watch saw), and the chain's timing this run
     measured (None if no far move showed). A run that saw stale frames is re-run with the
     delay it saw, at most ``retries`` times; if frames still lag, the result is
@@ -361,7 +374,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     longest = 0.0
     frames = 0
     for attempt in range(retries + 1):
-        fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout)
+        fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
+                            floor=floor)
         fresh.prime()  # before the first move: the noise of a picture at rest
         result = run(lens, fresh, scorer, **options)
         # The whole run, retries included: what the user waited for and the frames it took.
