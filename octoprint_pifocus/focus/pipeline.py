@@ -163,6 +163,7 @@ class FreshFrames:
         self._unconfirmed_last = False  # the last frame returned was not confirmed by a change
         self._ref: Optional[List[np.ndarray]] = None
         self._position: Optional[float] = None
+        self._moved: Optional[float] = None  # see note_move
 
     # ~~ before the run
 
@@ -197,9 +198,16 @@ class FreshFrames:
 
     # ~~ the camera interface
 
+    def note_move(self) -> None:
+        """The lens just moved: the next :meth:`capture` times its wait from now, so the
+        search can score the previous frame in between (the wait overlaps the scoring)."""
+        self._moved = time.monotonic()
+
     def capture(self) -> bytes:
-        """A frame that shows the lens where it is now (called right after a move)."""
-        moved = time.monotonic()
+        """A frame that shows the lens where it is now (called right after a move, or after
+        :meth:`note_move`)."""
+        moved = self._moved if self._moved is not None else time.monotonic()
+        self._moved = None
         if self._ref is None:
             self.prime()
         position = self.lens.position
