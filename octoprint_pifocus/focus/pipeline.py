@@ -315,6 +315,11 @@ class FreshFrames:
             self._evidence("late")
             self._unconfirmed = []
         if not far:
+            # A small move's change, confirmed by two frames, that showed later than the
+            # settle: the delay jittered up. Wait that long from now on (the stored timing
+            # keeps the far moves' delays: a small change may be an earlier move's, late).
+            if not self.manual and self.delays:
+                self.settle = max(self.settle, delay + (self.interval or 0.0) + MARGIN)
             return
         first = not self.delays
         self.delays.append(delay)
