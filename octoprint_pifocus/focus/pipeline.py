@@ -17,7 +17,10 @@ focus. So:
   and returns the frame after the first one that changed (the change must hold for two
   frames, or it was noise), or the first one after the settle where nothing visibly
   changes. The first large move of a run measures the delay (so a run adapts even without
-  a stored measurement). It counts evidence of stale frames by kind: ``late``, a move that
+  a stored measurement); a stored measurement stays the floor, and every later move that
+  showed later than the settle raises it. A frame with no visible change counts only if it
+  started arriving after the move plus that settle. :meth:`FreshFrames.note_move` lets the
+  search move on first and score the frame it has while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
   too soon after a move to show it that differs from the unconfirmed sample before;
   ``second``, a change after an unconfirmed sample followed by another change (the first
