@@ -50,13 +50,13 @@ CONTENDERS = ("measured", "fixed 0.25", "seed")
 
 
 class TimedLens(SimulatedLens):
-    """The simulated lens, noting when each move completed (the ground truth for stale)."""
+    """The simulated lens, noting when each move began (the ground truth for stale)."""
 
     moved_at = 0.0
 
     def move_to(self, position) -> None:
+        self.moved_at = time.monotonic()  # before: see tests/test_focus_pipeline.TimedLens
         super().move_to(position)
-        self.moved_at = time.monotonic()
 
 
 class Checked:

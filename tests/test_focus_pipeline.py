@@ -36,15 +36,17 @@ def _needs_ffmpeg():
 
 
 class TimedLens(SimulatedLens):
-    """The simulated lens, noting when each move completed."""
+    """The simulated lens, noting when each move began."""
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.moved_at = 0.0
 
     def move_to(self, position) -> None:
-        super().move_to(position)
+        # Noted before the move: a frame the rig rendered after it began but showing the
+        # position before counts as stale, and none showing the new one does.
         self.moved_at = time.monotonic()
+        super().move_to(position)
 
 
 class Rig:

@@ -146,6 +146,7 @@ class FfmpegStream:
         #: sensor or encoder that sometimes holds frames), on top of ffmpeg's own.
         self.lag: Optional[Callable[[float, float], float]] = None
         self._moves: List[Tuple[float, float, float]] = []  # (due, position, seen), oldest first
+        self._move_count = 0
 
     # ~~ lifetime
 
@@ -251,8 +252,12 @@ class FfmpegStream:
                 time.sleep(due - now)
             elif now - due > interval:
                 self.late += 1
+            # The position first, then the time: a frame that shows a move is never stamped
+            # before it (a thread switch between the two would otherwise make it look stale).
+            physical = self.camera.lens_position()
+            moves = len(getattr(getattr(self.camera, "lens", None), "moves", ()))
             rendered = time.monotonic()
-            position, shows = self._shown(self.camera.lens_position(), rendered)
+            position, shows = self._shown(physical, moves, rendered)
             data = self._render(position, seq & ((1 << CODE_BITS) - 1))
             with self._lock:
                 self._origins[seq & ((1 << CODE_BITS) - 1)] = Origin(seq, position, rendered, shows)
@@ -266,10 +271,13 @@ class FfmpegStream:
             self.rendered += 1
             seq += 1
 
-    def _shown(self, position: float, now: float) -> Tuple[float, float]:
+    def _shown(self, position: float, moves: int, now: float) -> Tuple[float, float]:
         """The position a frame rendered ``now`` shows, and when the rig saw the lens get
-        there: the newest move whose :attr:`lag` has passed."""
-        if not self._moves or self._moves[-1][1] != position:
+        there: the newest move whose :attr:`lag` has passed. ``moves`` counts the lens's
+        moves, so a move back to the same position within one frame (an overshoot and the
+        approach) is a move too."""
+        if not self._moves or self._moves[-1][1] != position or moves != self._move_count:
+            self._move_count = moves
             last = self._moves[-1][1] if self._moves else position
             extra = self.lag(last, position) if self.lag is not None and self._moves else 0.0
             self._moves.append((now + extra, position, now))
