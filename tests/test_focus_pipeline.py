@@ -231,3 +231,33 @@ def test_a_run_whose_far_moves_all_show_fast_still_waits_for_the_slow_ones():
         assert rig.camera.blur_radius() <= DOF_BLUR
     finally:
         rig.close()
+
+
+def test_the_device_keeps_its_stored_measurement_as_the_floor():
+    """The plugin's path (plugin/device/timing.autofocus): a device whose delay test saw the
+    slow moves starts from that settle and keeps it as the floor through a run whose far moves
+    all show fast, and the jittered case of the test above ends in focus; the run's own
+    measurement is handed on to be stored."""
+    from octoprint_pifocus.plugin import settings as rules
+    from octoprint_pifocus.plugin.device import timing as device_timing
+
+    rig = Rig(COPY_30)
+    jitter = Jitter(0.25)
+    rig.ffmpeg.lag = jitter
+    try:
+        measured = device_timing.measure(rig.lens, rig.stream, {"roi": None, "measure": None})
+        config = rules.check_device_sections({"camera": {"mode": "stream", "settle": 0.02},
+                                              "pipeline": measured.to_dict()})
+        config.setdefault("roi", None)
+        config.setdefault("measure", None)
+        assert device_timing.start_settle(config) == (measured.settle, False)
+        jitter.measuring = False
+        time.sleep(0.5)
+        stored = []
+        result = device_timing.autofocus(rig.lens, rig.stream, config, stored.append)
+        assert result.found, result.message
+        assert result.stale_checks["settle"] >= measured.settle, "the stored settle stayed the floor"
+        assert stored and stored[-1]["delay"] > 0
+        assert rig.camera.blur_radius() <= DOF_BLUR
+    finally:
+        rig.close()
