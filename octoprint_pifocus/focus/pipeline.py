@@ -409,8 +409,10 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         _logger.info("Autofocus saw stale frames (settle %.3f s, longest delay %.3f s); %s",
                      fresh.settle, longest, "retrying" if attempt < retries else "giving up")
         # Re-measure: the next attempt waits for the longest delay this one saw, at least
-        # twice what it used.
+        # twice what it used, as its floor, and raises it on any later move (a manual settle
+        # has just proved too short: the retry measures).
         settle = max(fresh.settle * 2, longest + (fresh.interval or 0.0) + MARGIN)
+        floor, manual = settle, False
     reason = Message("autofocus.stale", delay=f"{longest * 1000:.0f}")
     try:
         lens.move_to(start)
