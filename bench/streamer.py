@@ -50,13 +50,13 @@ CONTENDERS = ("measured", "fixed 0.25", "seed")
 
 
 class TimedLens(SimulatedLens):
-    """The simulated lens, noting when each move completed (the ground truth for stale)."""
+    """The simulated lens, noting when each move began (the ground truth for stale)."""
 
     moved_at = 0.0
 
     def move_to(self, position) -> None:
+        self.moved_at = time.monotonic()  # before: see tests/test_focus_pipeline.TimedLens
         super().move_to(position)
-        self.moved_at = time.monotonic()
 
 
 class Checked:
@@ -71,7 +71,7 @@ class Checked:
         data = self.camera.capture()
         origin = self.rig.origin(data)
         self.frames += 1
-        if origin is None or origin.rendered < self.lens.moved_at:
+        if origin is None or origin.shows < self.lens.moved_at:
             self.stale += 1
         return data
 
@@ -126,7 +126,7 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
             attempts.append(attempt)
             return run_autofocus(lens_, attempt, scorer_, **options)
 
-        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle)
+        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle, floor=settle)
         frames = sum(a.frames for a in attempts)
         stale = sum(a.stale for a in attempts)
         found, stale_final = result.found, attempts[-1].stale

@@ -233,3 +233,33 @@ def test_a_refused_save_keeps_the_dialog_open_with_every_edit(server, browser): 
     assert hotend["camera"]["settle"] == 0.45
     assert_no_script_errors(page)
     page.context.close()
+
+
+def test_the_wait_after_a_move_switches_to_a_fixed_settle_and_back(server, browser):  # noqa: F811
+    """Issue 12 §2's "Wait after a move": Fixed keeps the settle time field at hand and saves
+    ``camera.settle_mode: manual`` with the number typed; Measured saves ``auto`` again and
+    keeps that number for a stream not measured yet."""
+    page = open_octoprint(browser, server, "admin")
+    settings = open_settings(page)
+    row(settings, "Camera").locator("a.pifocus-device-open").click()
+    mode = settings.locator("#pifocus-camera-settle-mode")
+    expect(mode).to_have_value("auto")
+    mode.select_option("manual")
+    settle = settings.locator("#pifocus-camera-settle")
+    expect(settle).to_be_visible()
+    settle.fill("0.4")
+    settle.dispatch_event("change")
+    save(page)
+    camera = next(d for d in devices(server) if d["id"] == "camera")["camera"]
+    assert camera["settle_mode"] == "manual" and camera["settle"] == 0.4
+
+    settings = open_settings(page)
+    row(settings, "Camera").locator("a.pifocus-device-open").click()
+    expect(settings.locator("#pifocus-camera-settle-mode")).to_have_value("manual")
+    expect(settings.locator("#pifocus-camera-settle")).to_have_value("0.4")
+    settings.locator("#pifocus-camera-settle-mode").select_option("auto")
+    save(page)
+    camera = next(d for d in devices(server) if d["id"] == "camera")["camera"]
+    assert camera["settle_mode"] == "auto" and camera["settle"] == 0.4
+    assert_no_script_errors(page)
+    page.context.close()

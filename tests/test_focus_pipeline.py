@@ -36,15 +36,17 @@ def _needs_ffmpeg():
 
 
 class TimedLens(SimulatedLens):
-    """The simulated lens, noting when each move completed."""
+    """The simulated lens, noting when each move began."""
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.moved_at = 0.0
 
     def move_to(self, position) -> None:
-        super().move_to(position)
+        # Noted before the move: a frame the rig rendered after it began but showing the
+        # position before counts as stale, and none showing the new one does.
         self.moved_at = time.monotonic()
+        super().move_to(position)
 
 
 class Rig:
@@ -74,7 +76,7 @@ class Rig:
                 data = capture()
                 origin = self.ffmpeg.origin(data)
                 assert origin is not None, "a frame without the rig's stamp"
-                fresh_flags.append(origin.rendered >= self.lens.moved_at)
+                fresh_flags.append(origin.shows >= self.lens.moved_at)
                 return data
 
             camera.capture = checked
@@ -111,7 +113,7 @@ def test_measured_delay_matches_the_chain(pipeline):
             rig.lens.move_to(target)
             moved = time.monotonic()
             frame = rig.stream.wait_frame(moved)
-            while rig.ffmpeg.origin(frame.data).rendered < rig.lens.moved_at:
+            while rig.ffmpeg.origin(frame.data).shows < rig.lens.moved_at:
                 frame = rig.stream.wait_frame(frame.started + 1e-6)
             truth.append(frame.started - moved)
         true_delay = sorted(truth)[len(truth) // 2]
@@ -155,7 +157,7 @@ def test_plain_search_on_the_slow_pipeline_uses_stale_frames():
 
         def checked() -> bytes:
             data = capture()
-            stale.append(rig.ffmpeg.origin(data).rendered < rig.lens.moved_at)
+            stale.append(rig.ffmpeg.origin(data).shows < rig.lens.moved_at)
             return data
 
         rig.stream.capture = checked
@@ -185,3 +187,77 @@ def test_a_manual_settle_too_short_for_the_chain_never_ends_found_on_stale_frame
     finally:
         rig.close()
 
+
+
+class Jitter:
+    """A deterministic jitter of the chain's delay, for the rig's ``lag``: in the delay test
+    every other move shows ``extra`` seconds late; in the run only the small moves do (the
+    far ones, that the run times itself, all show fast)."""
+
+    def __init__(self, extra: float, far: float = 100.0) -> None:
+        self.extra, self.far = extra, far
+        self.measuring = True
+        self.moves = 0
+
+    def __call__(self, before: float, after: float) -> float:
+        self.moves += 1
+        if self.measuring:
+            return self.extra if self.moves % 2 == 0 else 0.0
+        return self.extra if abs(after - before) < self.far else 0.0
+
+
+def test_a_run_whose_far_moves_all_show_fast_still_waits_for_the_slow_ones():
+    """The delay jitters by more than its own size: the stored measurement saw moves that
+    showed 0.25 s late, the run's own far moves all show fast, its small moves near the peak
+    slow. Timing the settle from the run's fast far moves takes frames from before those
+    small moves (the old code: found=True on stale frames, or a give-up); the settle from
+    the longest measured delay, kept as a floor, ends in focus on fresh frames only. The lag
+    is the rig's, on top of ffmpeg's own delay, so the case does not depend on the load."""
+    rig = Rig(COPY_30)
+    jitter = Jitter(0.25)
+    rig.ffmpeg.lag = jitter
+    try:
+        timing = measure_delay(rig.lens, rig.stream)
+        assert timing.upper >= 0.25, f"the delay test saw the slow moves: {timing.samples}"
+        assert timing.settle >= timing.upper + timing.interval
+        jitter.measuring = False
+        time.sleep(0.5)
+        run, attempts = rig.attempts()
+        result, _ = autofocus_fresh(rig.lens, rig.stream, FrameScorer(), run, settle=timing.settle,
+                                    floor=timing.settle)
+        assert result.found, result.message
+        assert all(attempts[-1]), (
+            f"found=True with {attempts[-1].count(False)} stale frames of {len(attempts[-1])}")
+        assert rig.camera.blur_radius() <= DOF_BLUR
+    finally:
+        rig.close()
+
+
+def test_the_device_keeps_its_stored_measurement_as_the_floor():
+    """The plugin's path (plugin/device/timing.autofocus): a device whose delay test saw the
+    slow moves starts from that settle and keeps it as the floor through a run whose far moves
+    all show fast, and the jittered case of the test above ends in focus; the run's own
+    measurement is handed on to be stored."""
+    from octoprint_pifocus.plugin import settings as rules
+    from octoprint_pifocus.plugin.device import timing as device_timing
+
+    rig = Rig(COPY_30)
+    jitter = Jitter(0.25)
+    rig.ffmpeg.lag = jitter
+    try:
+        measured = device_timing.measure(rig.lens, rig.stream, {"roi": None, "measure": None})
+        config = rules.check_device_sections({"camera": {"mode": "stream", "settle": 0.02},
+                                              "pipeline": measured.to_dict()})
+        config.setdefault("roi", None)
+        config.setdefault("measure", None)
+        assert device_timing.start_settle(config) == (measured.settle, False)
+        jitter.measuring = False
+        time.sleep(0.5)
+        stored = []
+        result = device_timing.autofocus(rig.lens, rig.stream, config, stored.append)
+        assert result.found, result.message
+        assert result.stale_checks["settle"] >= measured.settle, "the stored settle stayed the floor"
+        assert stored and stored[-1]["delay"] > 0
+        assert rig.camera.blur_radius() <= DOF_BLUR
+    finally:
+        rig.close()

@@ -8,14 +8,19 @@ position: the search then fits a curve that lags the moves and reports a confide
 focus. So:
 
 * :func:`measure_delay` moves the lens between far-apart positions and times the first
-  frame whose content changed: the chain's delay. Settle = delay + one frame interval
-  (a frame that started arriving during the move may show half of it).
+  frame whose content changed: the chain's delay. Settle = the longest delay seen + one
+  frame interval (a frame that started arriving during the move may show half of it). The
+  longest, not the median: the delay jitters, and a run whose own far moves happened to
+  show fast must not wait less than a stored measurement that saw the slow ones.
 * :class:`FreshFrames` is the camera an autofocus run sees. Before the run it times the
   stream's frame interval and its noise; after every move it watches the frames arriving
   and returns the frame after the first one that changed (the change must hold for two
   frames, or it was noise), or the first one after the settle where nothing visibly
   changes. The first large move of a run measures the delay (so a run adapts even without
-  a stored measurement). It counts evidence of stale frames by kind: ``late``, a move that
+  a stored measurement); a stored measurement stays the floor, and every later move that
+  showed later than the settle raises it. A frame with no visible change counts only if it
+  started arriving after the move plus that settle. :meth:`FreshFrames.note_move` lets the
+  search move on first and score the frame it has while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
   too soon after a move to show it that differs from the unconfirmed sample before;
   ``second``, a change after an unconfirmed sample followed by another change (the first
@@ -78,9 +83,15 @@ class Timing:
     samples: List[float] = field(default_factory=list)
 
     @property
+    def upper(self) -> float:
+        """A delay no move exceeded: the longest sample (the delay jitters, and a settle from
+        the median lets the slower half of the moves show late), the median without samples."""
+        return max([self.delay] + list(self.samples))
+
+    @property
     def settle(self) -> float:
-        """The wait after a move before a frame counts: the delay plus one frame."""
-        return round(self.delay + (self.interval or 0.0) + MARGIN, 3)
+        """The wait after a move before a frame counts: the longest delay seen plus one frame."""
+        return round(self.upper + (self.interval or 0.0) + MARGIN, 3)
 
     @property
     def frames(self) -> Optional[float]:
@@ -126,14 +137,18 @@ class FreshFrames:
     """
 
     def __init__(self, source, lens, scorer: Optional[FrameScorer] = None,
-                 settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0) -> None:
+                 settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0,
+                 floor: float = 0.0) -> None:
         self.source = source
+        #: The settle never goes below this (a stored measurement of the chain): the delays
+        #: of one run's few far moves are a sample, and may all have been the fast ones.
+        self.floor = float(floor)
         self.lens = lens
         self.scorer = scorer or FrameScorer()
         self.timeout = timeout
         low, high = lens.limits
         self.far = FAR_MOVE * float(high - low)
-        self.settle = float(settle)
+        self.settle = max(float(settle), self.floor)
         self.manual = manual
         self.interval: Optional[float] = None
         self.noise: List[float] = []
@@ -151,6 +166,7 @@ class FreshFrames:
         self._unconfirmed_last = False  # the last frame returned was not confirmed by a change
         self._ref: Optional[List[np.ndarray]] = None
         self._position: Optional[float] = None
+        self._moved: Optional[float] = None  # see note_move
 
     # ~~ before the run
 
@@ -185,9 +201,16 @@ class FreshFrames:
 
     # ~~ the camera interface
 
+    def note_move(self) -> None:
+        """The lens just moved: the next :meth:`capture` times its wait from now, so the
+        search can score the previous frame in between (the wait overlaps the scoring)."""
+        self._moved = time.monotonic()
+
     def capture(self) -> bytes:
-        """A frame that shows the lens where it is now (called right after a move)."""
-        moved = time.monotonic()
+        """A frame that shows the lens where it is now (called right after a move, or after
+        :meth:`note_move`)."""
+        moved = self._moved if self._moved is not None else time.monotonic()
+        self._moved = None
         if self._ref is None:
             self.prime()
         position = self.lens.position
@@ -295,12 +318,17 @@ class FreshFrames:
             self._evidence("late")
             self._unconfirmed = []
         if not far:
+            # A small move's change, confirmed by two frames, that showed later than the
+            # settle: the delay jittered up. Wait that long from now on (the stored timing
+            # keeps the far moves' delays: a small change may be an earlier move's, late).
+            if not self.manual and self.delays:
+                self.settle = max(self.settle, delay + (self.interval or 0.0) + MARGIN)
             return
         first = not self.delays
         self.delays.append(delay)
         if not self.manual:
             wanted = delay + (self.interval or 0.0) + MARGIN
-            self.settle = wanted if first else max(self.settle, wanted)
+            self.settle = max(wanted, self.floor) if first else max(self.settle, wanted)
 
     @property
     def stale(self) -> bool:
@@ -344,11 +372,12 @@ def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int
 
 def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                     settle: float = DEFAULT_SETTLE, manual: bool = False, retries: int = 1,
-                    timeout: float = 5.0, **options):
+                    timeout: float = 5.0, floor: float = 0.0, **options):
     """Run ``run(lens, camera, scorer, **options)`` (the search) on frames that follow the lens.
 
     ``settle`` is the wait until the run measured the delay itself (a stored measurement
-    or the default); ``manual`` keeps it fixed. Returns ``(result, timing)``: the search's
+    or the default); ``manual`` keeps it fixed; ``floor`` is a settle the run never goes below
+    (a stored measurement's: its longest delay plus a frame). Returns ``(result, timing)``: the search's
     result (with ``stale_checks``: what the watch saw), and the chain's timing this run
     measured (None if no far move showed). A run that saw stale frames is re-run with the
     delay it saw, at most ``retries`` times; if frames still lag, the result is
@@ -361,7 +390,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     longest = 0.0
     frames = 0
     for attempt in range(retries + 1):
-        fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout)
+        fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
+                            floor=floor)
         fresh.prime()  # before the first move: the noise of a picture at rest
         result = run(lens, fresh, scorer, **options)
         # The whole run, retries included: what the user waited for and the frames it took.
@@ -379,8 +409,10 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         _logger.info("Autofocus saw stale frames (settle %.3f s, longest delay %.3f s); %s",
                      fresh.settle, longest, "retrying" if attempt < retries else "giving up")
         # Re-measure: the next attempt waits for the longest delay this one saw, at least
-        # twice what it used.
+        # twice what it used, as its floor, and raises it on any later move (a manual settle
+        # has just proved too short: the retry measures).
         settle = max(fresh.settle * 2, longest + (fresh.interval or 0.0) + MARGIN)
+        floor, manual = settle, False
     reason = Message("autofocus.stale", delay=f"{longest * 1000:.0f}")
     try:
         lens.move_to(start)

@@ -188,19 +188,36 @@ class _Search:
     def sweep(self, positions: Sequence[Number], phase: str) -> None:
         """Sample each new position in the measuring direction, one approach for the lot."""
         todo = sorted({p for p in positions if p not in self.frames}, key=lambda p: p * self.direction)
+        # A camera that can be told when the lens moved (focus/pipeline.FreshFrames) times its
+        # wait from the move: then the lens moves on first and the frame already taken is
+        # scored while the move settles.
+        moved = getattr(self.camera, "note_move", None)
+        pending: Optional[Tuple[Number, bytes]] = None
         for i, position in enumerate(todo):
             if i == 0:
                 self.approach(position)
             else:
                 self.check_cancel()
                 self.lens.move_to(position)
-            self.frames[position] = self.take(position, phase)
+            if not callable(moved):
+                self.frames[position] = self.take(position, phase)
+                continue
+            moved()
+            if pending is not None:
+                self.frames[pending[0]] = self.record(pending[0], self.scored(pending[1]), phase)
+            self.check_cancel()
+            pending = (position, self.camera.capture())
+        if pending is not None:
+            self.frames[pending[0]] = self.record(pending[0], self.scored(pending[1]), phase)
         self.recheck(todo)
 
     def take(self, position: Number, phase: str) -> FrameScore:
         """A scored frame at ``position`` (the lens is there), recorded and reported."""
         self.check_cancel()
-        scored = self.capture_scored()
+        return self.record(position, self.capture_scored(), phase)
+
+    def record(self, position: Number, scored: FrameScore, phase: str) -> FrameScore:
+        """Note a scored frame taken at ``position`` and report it."""
         sample = Sample(position, scored.fine, phase)
         self.order.append(sample)
         if self.progress is not None:
@@ -229,7 +246,10 @@ class _Search:
         """A frame from the camera, scored. A frame that is not an image is a camera failure
         (an HTML login page, a truncated JPEG), not a bad argument: the search must end
         with the lens back at its start, like for any other camera failure."""
-        frame = self.camera.capture()
+        return self.scored(self.camera.capture())
+
+    def scored(self, frame: bytes) -> FrameScore:
+        """``frame`` scored; a frame that is not an image is a camera failure."""
         try:
             return self.scorer.score(frame)
         except ValueError as exc:

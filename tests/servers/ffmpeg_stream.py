@@ -27,7 +27,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -73,11 +73,17 @@ PIPELINES = tuple(
 
 
 class Origin(NamedTuple):
-    """Where the lens physically was when a frame was rendered, and when (monotonic)."""
+    """Where the lens physically was when a frame was rendered, and when (monotonic).
+
+    ``shows``: when the rig first saw the lens at the position the frame shows. Without a
+    :attr:`FfmpegStream.lag` it is the render time of the first frame after that move; a
+    frame is stale when it shows a position older than the last move before it was used.
+    """
 
     seq: int
     position: float
     rendered: float
+    shows: float = 0.0
 
 
 def ffmpeg_path() -> Optional[str]:
@@ -135,6 +141,12 @@ class FfmpegStream:
         self.rendered = 0
         #: Frames the feeder rendered late (the machine was too busy for the frame rate).
         self.late = 0
+        #: Extra delay, in seconds, before a move shows in the rendered frames, given the
+        #: positions before and after it: a deterministic jitter of the chain's delay (a
+        #: sensor or encoder that sometimes holds frames), on top of ffmpeg's own.
+        self.lag: Optional[Callable[[float, float], float]] = None
+        self._moves: List[Tuple[float, float, float]] = []  # (due, position, seen), oldest first
+        self._move_count = 0
 
     # ~~ lifetime
 
@@ -240,11 +252,15 @@ class FfmpegStream:
                 time.sleep(due - now)
             elif now - due > interval:
                 self.late += 1
+            # The position first, then the time: a frame that shows a move is never stamped
+            # before it (a thread switch between the two would otherwise make it look stale).
+            physical = self.camera.lens_position()
+            moves = len(getattr(getattr(self.camera, "lens", None), "moves", ()))
             rendered = time.monotonic()
-            position = self.camera.lens_position()
+            position, shows = self._shown(physical, moves, rendered)
             data = self._render(position, seq & ((1 << CODE_BITS) - 1))
             with self._lock:
-                self._origins[seq & ((1 << CODE_BITS) - 1)] = Origin(seq, position, rendered)
+                self._origins[seq & ((1 << CODE_BITS) - 1)] = Origin(seq, position, rendered, shows)
                 if len(self._origins) > KEEP:
                     self._origins.pop(next(iter(self._origins)))
             try:
@@ -254,6 +270,24 @@ class FfmpegStream:
                 return
             self.rendered += 1
             seq += 1
+
+    def _shown(self, position: float, moves: int, now: float) -> Tuple[float, float]:
+        """The position a frame rendered ``now`` shows, and when the rig saw the lens get
+        there: the newest move whose :attr:`lag` has passed. ``moves`` counts the lens's
+        moves, so a move back to the same position within one frame (an overshoot and the
+        approach) is a move too."""
+        if not self._moves or self._moves[-1][1] != position or moves != self._move_count:
+            self._move_count = moves
+            last = self._moves[-1][1] if self._moves else position
+            extra = self.lag(last, position) if self.lag is not None and self._moves else 0.0
+            self._moves.append((now + extra, position, now))
+        due = [m for m in self._moves if m[0] <= now]
+        if not due:
+            return self._moves[0][1], self._moves[0][2]
+        newest = due[-1]
+        # Moves older than the one shown can no longer show.
+        self._moves = self._moves[self._moves.index(newest):]
+        return newest[1], newest[2]
 
     def _wait_listening(self, timeout: float = 10.0) -> None:
         """ffmpeg listens once it has read its first input frames."""

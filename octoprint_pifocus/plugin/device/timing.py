@@ -41,8 +41,11 @@ def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, A
     if not follows_moves(camera):
         return run_autofocus(lens, camera, scorer, **options)
     settle, manual = start_settle(config)
+    # A stored measurement (its longest delay plus a frame) is a floor: the run's own far
+    # moves may all have shown fast, and the small moves near the peak must not be stale.
+    floor = settle if not manual and config.get("pipeline") else 0.0
     result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=settle, manual=manual,
-                                     **options)
+                                     floor=floor, **options)
     if timing is not None:
         store(timing.to_dict())
     return result
