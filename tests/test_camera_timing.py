@@ -21,7 +21,8 @@ def test_an_old_config_keeps_its_settle_and_measures_from_then_on():
 
 def test_a_measured_delay_is_the_start_and_a_manual_settle_overrides_it():
     auto = rules.check_device_sections({"camera": {"settle": 0.5}, "pipeline": MEASURED})
-    assert auto["pipeline"] == {"delay": 0.061, "settle": 0.104, "interval": 0.0333, "frames": 3.1}
+    assert auto["pipeline"] == {"delay": 0.061, "settle": 0.104, "interval": 0.0333, "frames": 3.1,
+                                "samples": [0.06, 0.062]}
     assert timing.start_settle(auto) == (0.104, False)
     manual = rules.check_device_sections({"camera": {"settle": 0.5, "settle_mode": "manual"}, "pipeline": MEASURED})
     assert timing.start_settle(manual) == (0.5, True)
@@ -52,3 +53,31 @@ def test_a_settings_save_never_overwrites_the_measurement():
 def test_the_delay_is_told_in_frames_where_the_rate_is_known():
     assert timing.describe(MEASURED) == "Camera delay 61 ms; settle 104 ms (3.1 frames)."
     assert timing.describe(dict(MEASURED, frames=None)) == "Camera delay 61 ms; settle 104 ms."
+
+
+def test_a_fast_run_does_not_lower_the_next_runs_settle_at_once():
+    """The settle is the longest delay kept plus a frame: a run whose far moves all showed
+    fast keeps the slow samples of the runs before, until enough newer samples push them out."""
+    from octoprint_pifocus.focus.pipeline import Timing
+
+    slow = Timing(delay=0.20, interval=0.033, samples=[0.18, 0.20, 0.31]).to_dict()
+    fast = Timing(delay=0.06, interval=0.033, samples=[0.05, 0.06, 0.07])
+    kept = timing.merged(slow, fast)
+    assert kept.upper == pytest.approx(0.31)
+    assert kept.settle >= slow["settle"]
+    assert kept.delay == pytest.approx(0.06)  # what this run saw, for the status line
+    # Run after fast run, the slow samples roll out and the settle comes down.
+    for _ in range(timing.KEEP_SAMPLES // 3 + 1):
+        kept = timing.merged(kept.to_dict(), fast)
+    assert kept.upper == pytest.approx(0.07)
+    assert kept.settle < slow["settle"]
+    # Nothing stored yet (or a stored measurement without samples): the run's own timing.
+    assert timing.merged(None, fast) is fast
+    assert timing.merged({"delay": 0.2, "settle": 0.25}, fast) is fast
+
+
+def test_the_stored_samples_survive_the_settings_check_and_junk_is_dropped():
+    stored = {"delay": 0.1, "settle": 0.2, "samples": [0.1, "x", float("nan"), 0.3, True, 99, 0.2]}
+    checked = rules.check_pipeline(stored)
+    assert checked["samples"] == [0.1, 0.3, 0.2]
+    assert "samples" not in rules.check_pipeline({"delay": 0.1, "settle": 0.2, "samples": "0.1"})

@@ -705,6 +705,13 @@ def check_pipeline(value: Any) -> Optional[Dict[str, Any]]:
             continue
         if math.isfinite(number) and number > 0:
             out[key] = round(number, 4)
+    # The delays the settle came from (kept across runs, see device/timing.py): numbers only.
+    samples = value.get("samples")
+    if isinstance(samples, list):
+        numbers = [round(float(v), 3) for v in samples[-32:]
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 10]
+        if numbers:
+            out["samples"] = numbers
     return out
 
 

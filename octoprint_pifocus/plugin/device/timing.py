@@ -18,6 +18,21 @@ from ...focus.pipeline import Timing, autofocus_fresh, measure_delay
 from ...focus.search import AutofocusResult, run_autofocus
 
 
+#: The latest delay samples a device keeps across runs. A run whose far moves all showed fast
+#: must not lower the next run's settle at once (its small moves near the peak would then take
+#: frames from before them): the slow samples of earlier runs roll out over a few runs.
+KEEP_SAMPLES = 16
+
+
+def merged(stored: Optional[Dict[str, Any]], measured: Timing) -> Timing:
+    """``measured`` (one run's timing) with the stored measurement's latest samples kept."""
+    if not stored or not stored.get("samples"):
+        return measured
+    samples = [float(s) for s in stored["samples"]] + list(measured.samples or [measured.delay])
+    return Timing(delay=measured.delay, interval=measured.interval or stored.get("interval"),
+                  samples=samples[-KEEP_SAMPLES:])
+
+
 def follows_moves(camera) -> bool:
     """Whether ``camera`` is a stream whose frames can be timed against the moves."""
     return callable(getattr(camera, "wait_frame", None))
@@ -47,7 +62,7 @@ def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, A
     result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=settle, manual=manual,
                                      floor=floor, **options)
     if timing is not None:
-        store(timing.to_dict())
+        store(merged(config.get("pipeline"), timing).to_dict())
     return result
 
 
