@@ -178,8 +178,10 @@ class FreshFrames:
             frame = self.source.wait_frame(not_before, timeout=self.timeout)
             frames.append(frame)
             not_before = frame.started + 1e-6
-        gaps = [b.started - a.started for a, b in zip(frames, frames[1:])]
-        self.interval = statistics.median(gaps) if gaps else None
+        # The mean gap over the span, not the median gap: a loaded streamer or feeder sends
+        # frames in bunches (two 5 ms apart, then a long gap), whose median is far too short.
+        span = frames[-1].started - frames[0].started if len(frames) > 1 else 0.0
+        self.interval = span / (len(frames) - 1) if span > 0 else None
         greys = [_grey(self.scorer, f.data) for f in frames]
         diffs = [_difference(a, b) for a, b in zip(greys, greys[1:])]
         self.noise = [max(d[i] for d in diffs) for i in range(len(greys[0]))] if diffs else \
