@@ -70,13 +70,14 @@ def test_the_drop_that_counts_as_a_drift_is_on_the_form_and_saves(server, browse
     OctoPrint's Save, and a value out of range refused next to the field, the stored one kept."""
     page = open_octoprint(browser, server, "admin")
     open_pifocus_settings(page)
+    settings = page.locator("#settings_plugin_pifocus")
     field = page.locator("#pifocus-drift-drop")
     expect(field).to_be_visible()
     expect(field).to_have_value("0.2")
     field.fill("1.5")
     field.dispatch_event("change")
     page.locator('[data-test-id="settings-save"]').click()
-    error = page.locator("#settings_plugin_pifocus .control-group", has=field).locator(".pifocus-field-error")
+    error = settings.locator(".control-group", has=field).locator(".pifocus-field-error")
     expect(error).to_be_visible()
     expect(error).to_contain_text("Drop that counts as a drift")
     assert server.plugin_settings("pifocus")["drift"]["drop"] == 0.2
