@@ -19,6 +19,11 @@ How it decides (the README says the same):
    from the last ``window`` samples. When ``new_scene_samples`` (6) set-aside samples in a row
    agree with each other (the light stays on, the part covers the ROI now), they become the
    new baseline. Once a drift was reported nothing re-baselines until the next focus.
+   Each sample also carries its *acuity*, the fine view's score over the same view's at a
+   quarter size: defocus takes fine detail first, new content changes both alike. A scene
+   re-baseline whose acuity is ``acuity_drop`` (35%) below the last focus's (or light
+   change's) is refused like one below the threshold: otherwise a slow drift while a part
+   grows through the region is taken into the baseline bit by bit and never reported.
 
 Samples are counted, not seconds. A sudden loss (a lens back at its rest position after a
 camera restart) is reported after 6 passing samples at best, a minute at one sample every
