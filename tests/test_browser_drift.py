@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from octoprint_server import DEFAULT_USERS, DISABLED_PLUGINS, OctoPrintServer, deep_merge, demo_config
-from test_browser import SIDEBAR, assert_no_script_errors, browser, open_octoprint, open_pifocus_settings, screenshot  # noqa: F401
+from test_browser import (SIDEBAR, assert_no_script_errors, browser, open_octoprint,  # noqa: F401
+                          open_pifocus_settings, screenshot)
 from test_browser_sidebar import post, status, wait_idle
 
 

@@ -15,8 +15,9 @@ search therefore looks at each new frame twice:
 
 A frame that does both is captured again at the same position (no lens move) and the
 capture whose content matches its neighbours is kept, unless the curve explains it: a frame
-far below the peak on a flank (see :meth:`OutlierGuard.explained`) cannot mislead the search. A frame whose content changed but
-whose score agrees with the curve is kept: it cannot mislead the fit. Re-captures are
+far below the peak on a flank (see :meth:`OutlierGuard.explained`) cannot mislead the
+search. A frame whose content changed but whose score agrees with the curve is kept: it
+cannot mislead the fit. Re-captures are
 capped per position and per run, so a scene that really changed (a light switched on, a
 layer printed) costs a few frames, not a stuck search.
 """
