@@ -11,12 +11,15 @@ growing through the region of interest, one sample every 10 s:
 * ``thermal``: the in-focus position moves 3 depths of field per hour from 0.2 h, the part
   standing still in the ROI; ``thermal+layers``: the same while the part grows.
 
-Run: ``python bench/drift.py [--seeds 4]``; writes bench/results/drift.json.
+Run: ``python bench/drift.py [--seeds 4]``; writes bench/results/drift.json. On a shared
+machine: ``--only "PCB photo:thermal+layers"`` runs the rows named (background:scenario, comma
+separated), ``--cost`` only the cost of one sample.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import cv2
@@ -38,26 +41,36 @@ SCENARIOS = {
 
 
 def sample_cost_ms(background) -> dict:
-    """Median ms to turn one 960x540 JPEG into a drift sample (decode, score, signature), next
-    to the autofocus's one-level score of the same frame, interleaved."""
+    """Median ms to turn one 960x540 JPEG into a drift sample (decode, score, signature,
+    acuity), next to the autofocus's one-level score of the same frame and to the reduced
+    grey decode of the ROI alone (what neither can skip), interleaved."""
     lens = SimulatedLens(start=400)
     camera = SimulatedCamera(cv2.resize(background, (960, 540)), lens, 400, seed=1)
     frame = camera.capture()
     sampler, scorer = DriftSampler(), FrameScorer(None, None, levels=1)
     times = interleaved_ms({"drift sample": lambda: sampler.sample(frame, 0),
-                            "autofocus score": lambda: scorer.score(frame)})
-    return {name: round(ms, 2) for name, ms in times.items()}
+                            "autofocus score": lambda: scorer.score(frame),
+                            "decode only": lambda: scorer.grey_roi(frame)}, rounds=15)
+    out = {name: round(ms, 2) for name, ms in times.items()}
+    out["sample / score"] = round(times["drift sample"] / times["autofocus score"], 2)
+    out["sample / decode"] = round(times["drift sample"] / times["decode only"], 2)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--only", default="", help="rows to run, as 'background:scenario' comma separated")
+    parser.add_argument("--cost", action="store_true", help="only the cost of one sample")
     args = parser.parse_args()
+    only = {tuple(item.split(":", 1)) for item in args.only.split(",") if ":" in item}
     backgrounds = {"drawn scene": draw_scene(960, 540),
                    "PCB photo": cv2.imread(str(STACKS / "focus-stack_depthmap" / "pcb_004.JPG"))}
     rows = []
     for bg_name, background in backgrounds.items():
         for name, make in SCENARIOS.items():
+            if args.cost or (only and (bg_name, name) not in only):
+                continue
             hours = false = 0.0
             detect, dofs, missed = [], [], 0
             for seed in range(1, args.seeds + 1):
@@ -82,7 +95,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     cost = {name: sample_cost_ms(bg) for name, bg in backgrounds.items()}
-    print("ms per sample (960x540 JPEG):", cost)
+    print("ms per sample (960x540 JPEG):", cost, "load average %.1f" % os.getloadavg()[0])
     print()
     print("| background | scenario | runs | simulated h before the event | false alarms | samples to detect median / max | missed | DoF off at alarm (max) |")
     print("|---|---|---|---|---|---|---|---|")

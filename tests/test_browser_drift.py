@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from octoprint_server import DEFAULT_USERS, DISABLED_PLUGINS, OctoPrintServer, deep_merge, demo_config
-from test_browser import SIDEBAR, assert_no_script_errors, browser, open_octoprint, screenshot  # noqa: F401
+from test_browser import (SIDEBAR, assert_no_script_errors, browser, open_octoprint,  # noqa: F401
+                          open_pifocus_settings, screenshot)
 from test_browser_sidebar import post, status, wait_idle
 
 
@@ -61,5 +62,30 @@ def test_the_sidebar_draws_the_trace_and_tells_of_a_drift(server, browser):  # n
     expect(trace.locator(".pifocus-drift-mark[data-kind='drift']")).to_have_attribute("x1", re.compile(r"\d"))
     assert status(server)["drift"]["state"] == "drift"
     screenshot(page, "pifocus-sidebar-drift.png", "#sidebar_plugin_pifocus_wrapper")
+    assert_no_script_errors(page)
+    page.context.close()
+
+
+def test_the_drop_that_counts_as_a_drift_is_on_the_form_and_saves(server, browser):  # noqa: F811
+    """``drift.drop`` on the device form: shown with the stored value, saved through
+    OctoPrint's Save, and a value out of range refused next to the field, the stored one kept."""
+    page = open_octoprint(browser, server, "admin")
+    open_pifocus_settings(page)
+    settings = page.locator("#settings_plugin_pifocus")
+    field = page.locator("#pifocus-drift-drop")
+    expect(field).to_be_visible()
+    expect(field).to_have_value("0.2")
+    field.fill("1.5")
+    field.dispatch_event("change")
+    page.locator('[data-test-id="settings-save"]').click()
+    error = settings.locator(".control-group", has=field).locator(".pifocus-field-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Drop that counts as a drift")
+    assert server.plugin_settings("pifocus")["drift"]["drop"] == 0.2
+    field.fill("0.35")
+    field.dispatch_event("change")
+    page.locator('[data-test-id="settings-save"]').click()
+    expect(page.locator("#settings_dialog")).to_be_hidden()
+    assert server.plugin_settings("pifocus")["drift"]["drop"] == 0.35
     assert_no_script_errors(page)
     page.context.close()

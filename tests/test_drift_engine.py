@@ -16,6 +16,9 @@ from octoprint_pifocus.sim.printing import PrintScene
 #: thermal drift of 3 depths of field per hour before the lens is this many depths of field off.
 STEP_SAMPLES = 40
 THERMAL_DOF = 1.5
+#: The same drift while the part grows through the ROI: on the high-contrast PCB photo only
+#: the acuity (fine over coarse score) tells the drift from the new layers, so it takes longer.
+THERMAL_LAYERS_DOF = {"drawn": 1.5, "pcb photo": 2.0}
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +55,14 @@ def test_a_slow_thermal_drift_is_caught_within_a_depth_of_field_and_a_half(backg
     assert result.dof_at_alarm <= THERMAL_DOF
 
 
-def test_a_drift_under_a_part_that_grows_in_the_drawn_scene_is_caught(backgrounds):
+@pytest.mark.parametrize("background", ["drawn", "pcb photo"])
+def test_a_drift_under_a_part_that_grows_is_caught(backgrounds, background):
+    # On the PCB photo each scene re-baseline used to take some of the drift with it, and the
+    # drift was never reported; a re-baseline whose acuity fell is now refused.
     run = PrintRun(hours=1.5, interval=10, thermal_dof_per_hour=3, drift_from=0.2, layers=True)
-    result = watch_print(backgrounds["drawn"], run)
+    result = watch_print(backgrounds[background], run)
     assert result.false_alarms() == 0
-    assert result.dof_at_alarm is not None and result.dof_at_alarm <= THERMAL_DOF
+    assert result.dof_at_alarm is not None and result.dof_at_alarm <= THERMAL_LAYERS_DOF[background]
 
 
 class _Rig:

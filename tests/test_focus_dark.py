@@ -12,7 +12,7 @@ import pytest
 
 from octoprint_pifocus.focus import autofocus
 from octoprint_pifocus.focus.outliers import content_distance, content_signature
-from octoprint_pifocus.sim import Occluder, SimulatedCamera, SimulatedLens, dim_scene, draw_scene
+from octoprint_pifocus.sim import Occluder, SimulatedCamera, SimulatedLens, StackCamera, dim_scene, draw_scene
 
 DOF = 0.75  # px of blur radius that still counts as in focus
 
@@ -148,3 +148,37 @@ def test_occluder_draws_only_its_frames_and_about_its_share(scene):
 def test_occluder_refuses_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         Occluder(**kwargs)
+
+
+@pytest.mark.parametrize("start", [0, 512, 1023])
+def test_a_real_stacks_far_frames_are_not_captured_again(pcb_stack, start):
+    """pcb_000 and pcb_002 differ from the stack's other frames (magnification, parallax) by as
+    much as a crossing does and sit off the line between their neighbours, but far below the
+    clear peak on its flank: they cannot mislead the search, so no frame is taken twice."""
+    phases = []
+    lens = SimulatedLens(start=start)
+    camera = StackCamera(pcb_stack, lens)
+    result = autofocus(lens, camera, progress=lambda fraction, sample: phases.append(sample.phase))
+    assert result.found and camera.frame_index() == 4
+    assert "again" not in phases
+    assert result.captures == 9
+
+
+def test_a_crossing_far_below_the_peak_that_makes_a_peak_on_a_coarser_view_is_captured_again():
+    """A dark head in a dim, noisy frame scores low on the fine view (it covers noise) but makes
+    a peak on the coarser ones: the fine view's flank does not excuse it."""
+    from octoprint_pifocus.focus.outliers import OutlierGuard
+    from octoprint_pifocus.focus.scoring import FrameScore
+
+    def frame(levels):
+        return FrameScore(tuple(levels), 30.0, None, (None,) * len(levels))
+
+    frames = {0: frame([2.9, 0.32, 0.08, 0.02]), 205: frame([2.78, 0.32, 0.07, 0.02]),
+              409: frame([2.81, 0.31, 0.06, 0.03]), 614: frame([2.78, 0.39, 0.18, 0.15]),
+              818: frame([0.96, 0.95, 2.46, 5.47]), 1023: frame([0.91, 0.94, 2.45, 5.46])}
+    guard = OutlierGuard()
+    assert not guard.explained(818, frames) and not guard.explained(1023, frames)
+    # The same fine curve with coarser views that agree: the far frame is on the flank.
+    calm = {p: frame([f.levels[0], f.levels[0] / 3, f.levels[0] / 9, f.levels[0] / 27])
+            for p, f in frames.items()}
+    assert guard.explained(1023, calm)

@@ -19,6 +19,11 @@ How it decides (the README says the same):
    from the last ``window`` samples. When ``new_scene_samples`` (6) set-aside samples in a row
    agree with each other (the light stays on, the part covers the ROI now), they become the
    new baseline. Once a drift was reported nothing re-baselines until the next focus.
+   Each sample also carries its *acuity*, the fine view's score over the same view's at a
+   quarter size: defocus takes fine detail first, new content changes both alike. A scene
+   re-baseline whose acuity is ``acuity_drop`` (35%) below the last focus's (or light
+   change's) is refused like one below the threshold: otherwise a slow drift while a part
+   grows through the region is taken into the baseline bit by bit and never reported.
 
 Samples are counted, not seconds. A sudden loss (a lens back at its rest position after a
 camera restart) is reported after 6 passing samples at best, a minute at one sample every
@@ -54,12 +59,15 @@ class DriftRules:
     scene_rebase: float = 0.02
     new_scene_samples: int = 6
     track: float = 0.1
+    acuity_drop: float = 0.35
 
     def __post_init__(self) -> None:
         if not 0 < self.drop < 1:
             raise ValueError(f"drop must be between 0 and 1, not {self.drop!r}")
         if not 1 <= self.need <= self.window:
             raise ValueError(f"need ({self.need}) must be between 1 and window ({self.window})")
+        if not 0 < self.acuity_drop < 1:
+            raise ValueError(f"acuity_drop must be between 0 and 1, not {self.acuity_drop!r}")
         if self.baseline_samples < 1 or self.new_scene_samples < 2:
             raise ValueError("baseline_samples must be at least 1 and new_scene_samples at least 2")
 
@@ -72,6 +80,8 @@ class DriftSample:
     score: float
     cells: np.ndarray
     brightness: float
+    #: Fine over coarse score (see :func:`~.sampler.acuity_of`); 0 when unknown.
+    acuity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,8 @@ class DriftDetector:
         self._reference_brightness = 0.0
         self._passed: Deque[DriftSample] = deque(maxlen=self.rules.window)
         self._aside: List[DriftSample] = []
+        #: The acuity at the last focus (or light change): what a scene re-baseline is held to.
+        self._focus_acuity = 0.0
 
     # ~~ control
 
@@ -171,7 +183,7 @@ class DriftDetector:
         self.learning.append(sample)
         if len(self.learning) < rules.baseline_samples:
             return DriftVerdict("learning", sample.time, sample.score)
-        self._take_baseline(self.learning)
+        self._take_baseline(self.learning, guard=False, anchor=True)
         return self._verdict("rebased", sample, reason="focus")
 
     def _set_aside(self, sample: DriftSample, kind: str) -> DriftVerdict:
@@ -184,23 +196,30 @@ class DriftDetector:
         if len(self._aside) >= rules.new_scene_samples and not self.drifted:
             aside, self._aside = self._aside, []
             # Defocus keeps the mean brightness: a light switched on or off re-baselines always.
-            if self._take_baseline(aside, guard=kind == "content"):
+            if self._take_baseline(aside, guard=kind == "content", anchor=kind != "content"):
                 return self._verdict("rebased", sample, reason="new scene" if kind == "content" else "light")
             return self._judge(sample)
         return self._verdict(kind, sample)
 
-    def _take_baseline(self, samples: List[DriftSample], guard: bool = True) -> bool:
+    def _take_baseline(self, samples: List[DriftSample], guard: bool = True, anchor: bool = False) -> bool:
         """A new baseline from ``samples``; False when they score below the threshold of the
-        baseline in force: then only the reference signature follows them (a strong blur moves
-        the signature too), the score baseline stays and the drop is judged as usual."""
+        baseline in force, or their acuity is ``acuity_drop`` below the last focus's: then
+        only the reference signature follows them (a strong blur moves the signature too, a
+        slow drift hides in a scene that changes), the score baseline stays and the drop is
+        judged as usual. ``anchor``: a focus or a light change, whose acuity becomes the one
+        later re-baselines are held to."""
         scores = np.array([s.score for s in samples], dtype=float)
         median = float(np.median(scores))
+        acuity = float(np.median([s.acuity for s in samples]))
+        if anchor or self._focus_acuity <= 0:
+            self._focus_acuity = acuity
+        blurred = acuity < self._focus_acuity * (1.0 - self.rules.acuity_drop)
         cells = np.median(np.stack([s.cells for s in samples]), axis=0).astype(np.float32)
         brightness = float(np.median([s.brightness for s in samples]))
         self._reference = cells.copy()
         self._reference_brightness = brightness
         self._passed = deque(samples[-self.rules.window:], maxlen=self.rules.window)
-        if guard and self.baseline is not None and median < self.baseline.threshold(self.rules):
+        if guard and self.baseline is not None and (median < self.baseline.threshold(self.rules) or blurred):
             self.baseline = _Baseline(self.baseline.score, self.baseline.mad, cells, brightness)
             return False
         self.baseline = _Baseline(median, float(np.median(np.abs(scores - median))), cells, brightness)

@@ -19,6 +19,9 @@ import numpy as np
 CELLS = (8, 6)
 #: Smoothing before shrinking, in px of the fine view: hides fine texture and noise.
 SMOOTH_PX = 3.0
+#: The ROI is first shrunk (area average) to this many times the cells, and smoothed there:
+#: the same picture as smoothing the fine view, for a tenth of the work.
+PRE_SHRINK = 8
 
 
 class Signature(NamedTuple):
@@ -29,8 +32,15 @@ class Signature(NamedTuple):
 
 
 def signature_of(grey: np.ndarray) -> Signature:
-    """The signature of a grey ROI (any size of at least 8 x 6 px)."""
-    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), SMOOTH_PX)
+    """The signature of a grey ROI (any size of at least 8 x 6 px), its brightness the mean
+    of the whole ROI."""
+    small = (CELLS[0] * PRE_SHRINK, CELLS[1] * PRE_SHRINK)
+    if grey.shape[1] > small[0] and grey.shape[0] > small[1]:
+        sigma = SMOOTH_PX * small[0] / float(grey.shape[1])
+        grey_small = cv2.resize(grey, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+        smooth = cv2.GaussianBlur(grey_small, (0, 0), sigma) if sigma >= 0.3 else grey_small
+    else:
+        smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), SMOOTH_PX)
     cells = cv2.resize(smooth, CELLS, interpolation=cv2.INTER_AREA)
     mean = float(cells.mean())
     if mean <= 1e-6:

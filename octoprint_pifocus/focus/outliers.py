@@ -14,8 +14,10 @@ search therefore looks at each new frame twice:
   (measured on the simulator's drawn scene and on the PCB photograph).
 
 A frame that does both is captured again at the same position (no lens move) and the
-capture whose content matches its neighbours is kept. A frame whose content changed but
-whose score agrees with the curve is kept: it cannot mislead the fit. Re-captures are
+capture whose content matches its neighbours is kept, unless the curve explains it: a frame
+far below the peak on a flank (see :meth:`OutlierGuard.explained`) cannot mislead the
+search. A frame whose content changed but whose score agrees with the curve is kept: it
+cannot mislead the fit. Re-captures are
 capped per position and per run, so a scene that really changed (a light switched on, a
 layer printed) costs a few frames, not a stuck search.
 """
@@ -37,6 +39,12 @@ CONTENT_CHANGE = 0.06
 SPREAD_FACTOR = 2.0
 #: A score this far off the line between its neighbours' (as a share) disagrees with them.
 SCORE_MARGIN = 0.05
+#: A frame at most this share of the run's best score, on the flank the curve already
+#: shows, cannot invent or move a peak: see :meth:`OutlierGuard.explained`.
+FAR_BELOW_PEAK = 0.5
+#: A view shows a clear peak when its best score is this many times its worst (the
+#: search's own ``CLEAR_PEAK``).
+CLEAR_PEAK = 3.0
 #: Captures again at one position at most.
 MAX_RECAPTURES = 2
 #: Captures again in one run at most.
@@ -99,6 +107,49 @@ class OutlierGuard:
                 return True
         return False
 
+    def explained(self, position: float, frames: Dict) -> bool:
+        """Does the curve itself explain the frame at ``position``, so that capturing it
+        again would not change the search? True where the finest view that shows a clear
+        peak (its best at least :data:`CLEAR_PEAK` times its worst, the view the coarse
+        pass then uses) puts the frame at most :data:`FAR_BELOW_PEAK` of the best, and that
+        view and the next coarser one put it on the flank its neighbours draw (see
+        :meth:`on_flank`). The coarser view matters: in a dim, noisy scene the fine view's
+        "clear peak" can be noise, while a dark head that scores low there makes a peak on
+        the coarser views.
+
+        Such a frame can neither make a peak nor hide one. A real focus stack needs this: its
+        frames farthest from focus differ in content (magnification, parallax) as much as a
+        crossing does and sit off the straight line between their neighbours, as any frame on
+        a curved flank does. Where no view shows a clear peak (dim, noisy) it never applies.
+        """
+        ordered = sorted(frames)
+        i = ordered.index(position)
+        levels = min(len(f.levels) for f in frames.values())
+        for clear in range(levels):
+            scores = [frames[p].levels[clear] for p in ordered]
+            if min(scores) > 0 and max(scores) / min(scores) >= CLEAR_PEAK:
+                break
+        else:
+            return False
+        if scores[i] > FAR_BELOW_PEAK * max(scores):
+            return False
+        for level in range(clear, min(clear + 2, levels)):
+            if not self.on_flank(i, [frames[p].levels[level] for p in ordered]):
+                return False
+        return True
+
+    @staticmethod
+    def on_flank(i: int, scores: Sequence[float]) -> bool:
+        """Is ``scores[i]`` between its neighbours' or, at an end, below its one neighbour
+        while the curve rises away from that end?"""
+        y = scores[i]
+        if 0 < i < len(scores) - 1:
+            return min(scores[i - 1], scores[i + 1]) <= y <= max(scores[i - 1], scores[i + 1])
+        side = 1 if i == 0 else -1
+        if not 0 <= i + 2 * side < len(scores):
+            return False
+        return y <= scores[i + side] <= scores[i + 2 * side]
+
     def change(self, position: float, content: Optional[np.ndarray], frames: Dict) -> float:
         """How far ``content`` is from what the run saw around ``position``, in units of
         what defocus and noise alone explain (> 1: changed).
@@ -126,7 +177,7 @@ class OutlierGuard:
         """The positions among ``positions`` whose frame disagrees AND changed content."""
         return [p for p in positions if p in frames and p not in self.trusted
                 and self.change(p, frames[p].content, frames) > 1.0
-                and self.disagrees(p, frames)]
+                and self.disagrees(p, frames) and not self.explained(p, frames)]
 
     # ~~ capturing again
 

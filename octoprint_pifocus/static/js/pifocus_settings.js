@@ -58,8 +58,8 @@ $(function () {
             before_print_mode: "refine",
             failure_policy: "continue"
         },
-        // The drift watch (its drop stays as stored: not on the form).
-        drift: {watch: "printing", interval: 10, action: "notify"},
+        // The drift watch.
+        drift: {watch: "printing", interval: 10, action: "notify", drop: 0.2},
         // Follow focus (issue 11): its settings, next to the focus map in the form
         // (pifocus_followmap.js); a backend without them gets none sent.
         follow: {enabled: false, interval: 0.5, threshold: 0.5, dof_width: null}
@@ -163,7 +163,8 @@ $(function () {
         "automation.failure_policy": gettext("When an automatic autofocus fails"),
         "drift.watch": gettext("Watch the focus"),
         "drift.interval": gettext("Seconds between looks"),
-        "drift.action": gettext("When the focus drifts")
+        "drift.action": gettext("When the focus drifts"),
+        "drift.drop": gettext("Drop that counts as a drift")
         };
     }
 
