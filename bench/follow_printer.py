@@ -1,32 +1,31 @@
-"""Follow focus through the real plugin: fixed focus, refocus at every layer, follow, on OctoPrint's
-virtual printer.
+"""Follow focus through the real plugin: fixed focus, refocus at every layer, follow, on PiFocus's
+paced virtual printer.
 
-One real OctoPrint (tests/octoprint_server.py) with PiFocus's simulated VCM camera over a moving
-bed (``simulation.focus_field`` "bed": the sharp code follows Y and Z). The camera's focus map
-is calibrated before the prints with the real autofocus on the same simulated camera at 8
-points (X 90/130, Y 60/160, Z 0/6: :func:`~octoprint_pifocus.followfocus.calibrate`, in this
-process) and seeded into config.yaml. The bundled demo print (``octoprint_pifocus/demo``: Y
-travel, a layer change every 11 moves) is printed three times:
+One real OctoPrint (tests/octoprint_server.py) connected to PiFocus's paced virtual printer
+(``PIFOCUS_SIM``, ``octoprint_pifocus/plugin/sim_printer.py``: each move at its feed rate,
+1500 mm/s² acceleration, OctoPrint's ``commandBuffer`` of 4 lines), with PiFocus's simulated VCM
+camera over a moving bed (``simulation.focus_field`` "bed": the sharp code follows Y and Z of
+*the paced printer's head*, where it really is at that moment; follow focus knows only the
+G-code sent, as on a real printer). The camera's focus map is calibrated before the prints with
+the real autofocus on the same simulated camera at 8 points (X 90/130, Y 60/160, Z 0/top:
+:func:`~octoprint_pifocus.followfocus.calibrate`, in this process) and seeded into
+config.yaml. The bundled demo print (``octoprint_pifocus/demo``: Y travel, a layer change every
+11 moves, about 20 s a layer) is printed once per strategy:
 
 - **fixed**: one full autofocus through the API at the first layer's start, follow off;
 - **refocus**: ``@PIFOCUS AUTOFOCUS REFINE`` after the move to each layer's start (the print
   holds for it);
-- **follow**: follow focus on (``interval`` 0.5 s, ``threshold`` 0.5).
+- **follow**: follow focus on, at each ``--intervals`` (threshold ``--threshold``).
 
-The simulated camera's blur is sampled through the API every ``--sample`` s while each print
-runs; a sample is in depth of field at a blur radius of at most 0.75 px (as bench/follow.py).
+The simulated camera's true blur is sampled through the API every ``--sample`` s while each
+print runs (a sample is in depth of field at a blur radius of at most 0.75 px, as
+bench/follow.py); counted are the samples of the print's layers inside the calibrated box (not
+the travel from homing, nor the lift at the end). "At layer changes" are the samples taken while
+the head's true Z changes between two layers. The print time is from the upload to the printer
+being idle again, against the print's own move time on the paced printer.
 
-Figures (README, Benchmarks): follow adds no print time with 11 lens moves over 20 layers;
-refocusing at every layer adds 6.5 s (28%). What the virtual printer does NOT model (read the
-figures with it): it runs every move in a
-tenth of its feed-rate time and moves towards lower coordinates at once, so print times are
-the virtual printer's, and the simulated camera's "truth" is PiFocus's own estimate of where
-the toolhead is (the only position the plugin has). So "in depth of field" here shows the
-follow logic working through OctoPrint (the map, the interval, the threshold, the jobs), not how
-well the motion timeline predicts a real printer: bench/follow.py measures that against a
-modelled printer. The print time added and the lens moves are measured as they happen.
-
-Run: ``python bench/follow_printer.py [--layers 20] [--sample 0.25]``.
+Run: ``python bench/follow_printer.py [--layers 10] [--intervals 0.5,0.25] [--sample 0.25]``
+(about 4 min a print at 10 layers, as the printer runs at the feed rate).
 """
 from __future__ import annotations
 
@@ -179,9 +178,9 @@ class _Planner:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=20)
+    parser.add_argument("--layers", type=int, default=10)
     parser.add_argument("--sample", type=float, default=0.25, help="seconds between blur samples")
-    parser.add_argument("--intervals", default="0.5", help="follow intervals to run, s (comma-separated)")
+    parser.add_argument("--intervals", default="0.5,0.25", help="follow intervals to run, s (comma-separated)")
     parser.add_argument("--threshold", type=float, default=0.25, help="follow threshold, share of the DoF")
     parser.add_argument("--strategies", default="fixed,refocus,follow", help="which prints to run")
     args = parser.parse_args()
