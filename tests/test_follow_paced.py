@@ -165,3 +165,21 @@ def test_follow_keeps_the_picture_sharp_and_without_it_it_drifts(server):
     assert max(blur) < 3 * DOF_BLUR, f"worst blur {max(blur):.2f} px"
     # The lens moved with the print, inside its limits.
     assert len({round(s["position"]) for s in follow}) >= 10
+
+
+def test_the_paced_printer_honours_m220_and_g92(server):
+    """M220 S50 halves the speed of the moves after it (60 mm at 20 mm/s takes 6 s, not 3); a
+    G92 offset moves the logical coordinates, not the head (the truth is in machine mm)."""
+    server.printer_command("G90", "G28", "M400")
+    wait_for(lambda: (status(server)["simulation"]["toolhead"] or {}).get("y") == 0.0, 30, "homed")
+    try:
+        server.printer_command("G92 Y10", "M220 S50")
+        sent = time.monotonic()
+        server.printer_command("G0 F1200 Y70")
+        wait_for(lambda: status(server)["simulation"]["toolhead"]["y"] == 60.0, 60, "the head at machine Y 60")
+        took = time.monotonic() - sent
+        assert took >= 5.9, f"the move took {took:.2f} s: M220 S50 was not honoured"
+        # PiFocus's own estimate followed the same G-code: the same machine position.
+        assert status(server)["toolhead"]["y"] == pytest.approx(60.0)
+    finally:
+        server.printer_command("M220 S100", "G28", "M400")
