@@ -10,8 +10,9 @@ position of the lens in use:
   callable the plugin passes in (:func:`printer_z_source`), blurred at ``z_blur_rate`` px/mm.
 
 With ``focus_field`` on, the scene's sharp position follows the printer's toolhead (read
-through a callable the plugin passes in, from its :class:`~.toolhead.Toolhead`), as follow
-focus needs to be shown and tested:
+through a callable the plugin passes in: the paced virtual printer's head, where it really is,
+when OctoPrint is connected to it (:mod:`.sim_printer`), else PiFocus's own estimate from its
+:class:`~.toolhead.Toolhead`), as follow focus needs to be shown and tested:
 
 - ``"bed"``: a camera fixed to the frame over a moving bed (a VCM device): the sharp VCM code
   depends on Y and Z (:func:`~octoprint_pifocus.sim.bed_camera_field`);
