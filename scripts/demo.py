@@ -3,7 +3,9 @@
 It sets up a fresh OctoPrint base folder (``.demo/`` in the checkout, or ``--basedir``) the
 same way the test suite does (tests/octoprint_server.py), so what you try is what is tested:
 first-run wizard done, a demo administrator with a fresh password, the virtual printer
-connected, PiFocus driving its simulated lens and serving its simulated webcam. Then it
+connected (PiFocus's paced one, ``PIFOCUS_SIM``: it moves at the feed rate, and the
+simulated webcams' sharp position follows its head), PiFocus driving its simulated lens and
+serving its simulated webcam. Then it
 runs the server on 127.0.0.1 in the foreground until Ctrl-C.
 
 In the browser: the Control tab shows the simulated webcam, blurred; the PiFocus panel in
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from octoprint_server import OctoPrintServer, ServerUser, demo_config  # noqa: E402
 
 from octoprint_pifocus.demo import FOLLOW_DEMO  # noqa: E402
+from octoprint_pifocus.plugin.sim_printer import PORT as PACED_PORT  # noqa: E402
 
 
 def main() -> int:
@@ -44,6 +47,9 @@ def main() -> int:
     # Two focus devices: the simulated camera on its VCM, and a microscope on the printer's Z.
     config = demo_config(microscope=True, hysteresis=4.0, noise=3.0, focus_field="both")
     config["plugins"]["pifocus"]["driver"] = "simulated"  # explicit: a fresh install has none (and its wizard)
+    # PiFocus's paced virtual printer: moves at their feed rate, and the simulated cameras'
+    # sharp position follows where its head really is (OctoPrint's VIRTUAL port stays there).
+    config["serial"] = {"port": PACED_PORT}
     server = OctoPrintServer(extra_config=config,
                              users=(ServerUser(args.user, password, ("admins", "users")),),
                              basedir=basedir, keep_basedir=True)

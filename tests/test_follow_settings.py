@@ -9,7 +9,7 @@ from octoprint_pifocus.plugin.device.follow import default_dof
 
 def test_defaults_are_off_with_the_driver_deciding_the_depth_of_field():
     checked = rules.check_device_sections({})
-    assert checked["follow"] == {"enabled": False, "interval": 0.5, "threshold": 0.5, "dof_width": None}
+    assert checked["follow"] == {"enabled": False, "interval": 0.5, "threshold": 0.25, "dof_width": None}
 
 
 def test_numbers_from_the_form_are_taken_and_bad_ones_named():

@@ -212,3 +212,19 @@ def test_feedrate_in_mm_per_second():
     tracker.feed("G1 F0")
     tracker.feed("G1 F-5")
     assert tracker.feedrate == pytest.approx(25.4)
+
+
+def test_m220_sets_the_feed_rate_factor_and_backs_it_up():
+    tracker = ToolheadTracker()
+    assert tracker.speed_factor == 1.0
+    tracker.feed("M220 S50")
+    assert tracker.speed_factor == pytest.approx(0.5)
+    tracker.feed("M220 B S150")             # Marlin 2: back up 50 %, then set 150 %
+    assert tracker.speed_factor == pytest.approx(1.5)
+    for bad in ("M220 S0", "M220 S-20", "M220 Sx", "M220", "M2200 S10"):
+        tracker.feed(bad)
+    assert tracker.speed_factor == pytest.approx(1.5)
+    tracker.feed("M220 R")
+    assert tracker.speed_factor == pytest.approx(0.5)
+    tracker.reset()
+    assert tracker.speed_factor == 1.0

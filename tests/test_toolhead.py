@@ -158,3 +158,21 @@ def test_the_answer_to_m400_ends_the_moves_at_once():
     clock.t += 0.5
     head.on_received("ok")
     assert head.position_at(clock.t)["y"] == 100.0
+
+
+def test_m220_times_the_moves_sent_after_it_at_the_printers_factor():
+    """A printer runs moves at M220's factor (OctoPrint's feed-rate slider): half speed, twice the time."""
+    clock = Clock()
+    head = Toolhead(clock=clock)
+    head.on_sent("G28")
+    head.on_sent("G1 Y100 F6000")
+    normal = head.busy_until() - 100.0
+    clock.t = 200.0
+    head.on_sent("M220 S50")
+    head.on_sent("G1 Y0")
+    assert head.busy_until() - 200.0 == pytest.approx(2 * 1.0 + 0.05, abs=0.01)  # 100 mm at 50 mm/s
+    assert normal == pytest.approx(1.0 + 0.1, abs=0.01)                            # at 100 mm/s
+    clock.t = 300.0
+    head.on_sent("N7 M220 S200*12")
+    head.on_sent("G1 Y100")
+    assert head.busy_until() - 300.0 == pytest.approx(0.5 + 0.2, abs=0.01)       # at 200 mm/s

@@ -35,7 +35,7 @@ def follow_demo_gcode(layers: int = 20, layer_height: float = 0.3, layer_command
             y = 160 if i % 2 == 0 else 60
             e += 0.4
             lines += [f"G0 F6000 X{x}", f"G1 F1800 Y{y} E{e:.3f}"]
-    lines += ["G1 Z12 F600", "M84"]
+    lines += [f"G1 Z{round(layers * layer_height + 6, 3):g} F600", "M84"]  # lift 6 mm above the top
     return "\n".join(lines) + "\n"
 
 

@@ -61,8 +61,7 @@ Position = Mapping[str, Optional[float]]
 
 class _Move:
     """One move: ``t0`` (when it starts on the chain) is the only field that changes, when
-    the printer's buffer pulls the chain back (a reader may see a shift half done: an estimate
-    off by a fraction of a move for one read)."""
+    the printer's buffer pulls the chain back (readers work on a snapshot taken under the lock)."""
 
     __slots__ = ("start", "end", "duration", "sent_at", "t0")
 
@@ -196,7 +195,8 @@ class MotionTimeline:
         with self._lock:
             if not self._moves:
                 return None
-            moves = list(self._moves)
+            # A snapshot: the printer's buffer may pull the chain back (t0) while we read.
+            moves = [_Move(m.start, m.end, m.duration, m.sent_at, m.t0) for m in self._moves]
             due = self._due_moves()
         lag = self._measured(due)
         if lag is not None:

@@ -23,6 +23,8 @@ analysis do:
   always kept in millimetres;
 - ``F`` on a move sets the feed rate (:attr:`feedrate`, mm/s), which
   :class:`~octoprint_pifocus.followfocus.motion.MotionTimeline` uses to time the moves;
+  ``M220 S<percent>`` (the printer's feed-rate factor, OctoPrint's "feed rate" slider) scales
+  it (:attr:`speed_factor`; ``M220 B``/``M220 R`` back it up and restore it, as Marlin 2);
 - comments (``; ...`` and ``( ... )``), line numbers and checksums (``N12 G1 X5*34``),
   lowercase, and words written without spaces (``G1X5Y5``) are all understood; ``@``
   commands and anything unknown are ignored.
@@ -134,6 +136,8 @@ class ToolheadTracker:
             self._relative = False
             self._scale = 1.0
             self._feedrate: Optional[float] = None
+            self._speed_factor = 1.0
+            self._speed_backup = 1.0
 
     # ~~ reading
 
@@ -154,6 +158,11 @@ class ToolheadTracker:
     def feedrate(self) -> Optional[float]:
         """The modal feed rate in mm/s (``F`` is mm/min, or in/min after ``G20``); None until set."""
         return self._feedrate
+
+    @property
+    def speed_factor(self) -> float:
+        """The printer's feed-rate factor from ``M220`` (1.0 = 100 %), for the moves sent after it."""
+        return self._speed_factor
 
     @property
     def relative(self) -> bool:
@@ -222,7 +231,9 @@ class ToolheadTracker:
                     commands.append(code)
             elif letter in ("M", "T"):
                 # M82/M83 and tool changes concern the extruder only; a line with an M code
-                # carries no move of its own.
+                # carries no move of its own. M220 sets the feed-rate factor.
+                if letter == "M" and _code(number) == (220, 0) and not commands:
+                    self._feed_factor(words)
                 return
             elif letter not in params:
                 params[letter] = number
@@ -253,6 +264,20 @@ class ToolheadTracker:
                 self._machine = {axis: None for axis in AXES}
             elif major == 92:
                 self._set_position(minor, params)
+
+    def _feed_factor(self, words: List[Tuple[str, Optional[str]]]) -> None:
+        """``M220``: ``S`` sets the factor in percent, ``B`` backs it up, ``R`` restores it."""
+        letters = {letter: number for letter, number in words[1:]}
+        if "B" in letters:
+            self._speed_backup = self._speed_factor
+        if "R" in letters:
+            self._speed_factor = self._speed_backup
+        try:
+            percent = float(letters["S"]) if letters.get("S") is not None else math.nan
+        except ValueError:
+            percent = math.nan
+        if math.isfinite(percent) and percent > 0:
+            self._speed_factor = percent / 100.0
 
     def _values(self, params: Mapping[str, Optional[str]]) -> Dict[str, float]:
         """The X/Y/Z numbers of a line in mm (bad or missing numbers left out)."""

@@ -41,6 +41,7 @@ from .follow_loop import FollowLoop
 from .printer_port import OctoPrintGcodePort
 from .drift_watch import EVENT as DRIFT_EVENT, DriftWatch
 from .simulation import Simulation, SimulationSettings, printer_z_source
+from .sim_printer import PORT as PACED_PORT, PacedPort
 from .simulations import Simulations, webcam_name
 from .stored_settings import StoredSettings
 from .toolhead import Toolhead
@@ -109,6 +110,8 @@ class PiFocusPlugin(
         self.drift_watch: Optional[DriftWatch] = None
         #: Where the printer's toolhead is, from the G-code sent (follow focus, focus maps).
         self._toolhead = Toolhead()
+        #: The simulation's paced virtual printer (its head is the simulated camera's truth).
+        self.paced_port: Optional[PacedPort] = None
         self.follow_loop: Optional[FollowLoop] = None
         #: Why PiFocus stopped its threads while OctoPrint keeps it loaded (disabled or being
         #: uninstalled, pending a restart); None while it runs.
@@ -128,6 +131,7 @@ class PiFocusPlugin(
         # No printer when OctoPrint runs without one (its CLI, scripts in its plugin system).
         self.port = OctoPrintGcodePort(getattr(self, "_printer", None))
         self.stored = StoredSettings(self._settings, self._logger)
+        self.paced_port = PacedPort(getattr(self, "_plugin_manager", None), self._simulation_enabled, self._logger)
         self.simulations = Simulations(self._device_drivers, self._simulation_settings,
                                        lambda: printer_z_source(self._printer), logger=self._logger,
                                        toolhead=self._toolhead_now)
@@ -603,15 +607,26 @@ class PiFocusPlugin(
         return self.port.on_gcode_received(comm, line) if self.port is not None else line
 
     def _toolhead_now(self):
-        """Where the toolhead is estimated to be now (the simulated camera's focus field)."""
+        """Where the toolhead is now, for the simulated camera's focus field: the paced virtual
+        printer's head when it is connected (the truth, independent of PiFocus's estimate),
+        else PiFocus's own estimate (another printer: nothing better is known)."""
+        head = self.paced_port.head() if self.paced_port is not None else None
+        if head is not None:
+            return head
         return self._toolhead.position_at(self._toolhead.now())
+
+    def _paced_port_names(self, *args, **kwargs):
+        return self.paced_port.port_names() if self.paced_port is not None else []
+
+    def _paced_factory(self, *args, **kwargs):
+        return self.paced_port.factory(*args, **kwargs) if self.paced_port is not None else None
 
     def _toolhead_event(self, event: str, payload: Optional[Dict[str, Any]]) -> None:
         """Forget the toolhead when the printer goes; ask where it is when one connects."""
         if event == Events.DISCONNECTED:
             self._toolhead.reset()
         elif event == Events.CONNECTED and self.port is not None:
-            if (payload or {}).get("port") == "VIRTUAL":
+            if (payload or {}).get("port") in ("VIRTUAL", PACED_PORT):
                 # The virtual printer holds commandBuffer moves and runs one (in a tenth of its
                 # time, so the estimate leans on this bound).
                 held = self._settings.global_get_int(["plugins", "virtual_printer", "commandBuffer"])
@@ -706,6 +721,8 @@ class PiFocusPlugin(
             "octoprint.cli.commands": cli_commands,
             "octoprint.timelapse.capture.pre": self.on_timelapse_capture_pre,
             "octoprint.plugin.softwareupdate.check_config": self.get_update_information,
+            "octoprint.comm.transport.serial.factory": self._paced_factory,
+            "octoprint.comm.transport.serial.additional_port_names": self._paced_port_names,
         }
 
     # ~~ simulation

@@ -170,7 +170,7 @@ def device_defaults() -> Dict[str, Any]:
         # Follow focus: off by default. interval: least seconds between follow moves;
         # threshold: share of the depth of field worth a move; dof_width: depth of field in lens
         # units, None for the driver's default (plugin/device/follow.py: DEFAULT_DOF).
-        "follow": {"enabled": False, "interval": 0.5, "threshold": 0.5, "dof_width": None},
+        "follow": {"enabled": False, "interval": 0.5, "threshold": 0.25, "dof_width": None},
     }
 
 

@@ -10,8 +10,9 @@ position of the lens in use:
   callable the plugin passes in (:func:`printer_z_source`), blurred at ``z_blur_rate`` px/mm.
 
 With ``focus_field`` on, the scene's sharp position follows the printer's toolhead (read
-through a callable the plugin passes in, from its :class:`~.toolhead.Toolhead`), as follow
-focus needs to be shown and tested:
+through a callable the plugin passes in: the paced virtual printer's head, where it really is,
+when OctoPrint is connected to it (:mod:`.sim_printer`), else PiFocus's own estimate from its
+:class:`~.toolhead.Toolhead`), as follow focus needs to be shown and tested:
 
 - ``"bed"``: a camera fixed to the frame over a moving bed (a VCM device): the sharp VCM code
   depends on Y and Z (:func:`~octoprint_pifocus.sim.bed_camera_field`);
@@ -202,6 +203,8 @@ class Simulation:
                                       noise=settings.noise, jpeg_quality=settings.jpeg_quality,
                                       seed=seed, focus_field=field)
         self._toolhead = toolhead if field is not None else None
+        #: The toolhead position the sharp position was last worked out for (None: not followed).
+        self.head: Optional[Dict[str, Any]] = None
         self._position_source = position_source
         self._last_known = 0.0 if settings.lens == "printer_z" else float(self.lens.actual_position)
         self._render_lock = threading.Lock()
@@ -229,7 +232,8 @@ class Simulation:
     def sharp_position(self) -> float:
         """Where the scene is sharp now: fixed, or following the toolhead (``focus_field``)."""
         if self._toolhead is not None:
-            self.camera.set_toolhead(self._toolhead() or {})
+            self.head = dict(self._toolhead() or {})
+            self.camera.set_toolhead(self.head)
         return float(self.camera.focus_position)
 
     def blur_radius(self, position: Optional[float] = None) -> float:
@@ -268,7 +272,8 @@ class Simulation:
         position = self.position()
         return {"lens": self.mode, "position": position, "units": self.units,
                 "blur_radius": round(self.blur_radius(position), 3),
-                "focus": self.camera.focus_position, "focus_field": self.field_kind}
+                "focus": self.camera.focus_position, "focus_field": self.field_kind,
+                "toolhead": self.head}
 
     @property
     def field_kind(self) -> str:

@@ -71,6 +71,9 @@ class Toolhead:
         if _WAITS.match(line):
             self._waited = True
         if "G" not in line and "g" not in line:
+            if "220" in line:  # M220: the feed-rate factor times the moves sent after it
+                with self._lock:
+                    self._tracker.feed(line)
             return  # M-codes, T-codes, @commands: no position change
         with self._lock:
             before = self._tracker.position
@@ -79,7 +82,8 @@ class Toolhead:
             after = self._tracker.position
             now = self._clock()
             if _MOVE.match(line):
-                self._timeline.add(before, after, self._tracker.feedrate, now)
+                rate = self._tracker.feedrate
+                self._timeline.add(before, after, None if rate is None else rate * self._tracker.speed_factor, now)
             else:  # G28, G92 on an unknown axis, G29: no timed travel
                 self._timeline.set_position(after, now)
             self.changes += 1
@@ -141,8 +145,8 @@ class Toolhead:
         """The estimated position at time ``t`` (the ``clock``'s seconds) from the timed moves;
         None before any position is known. Axes never known stay None."""
         with self._lock:
-            timeline = self._timeline
-        found = timeline.position_at(t)
+            timeline = self._timeline  # a reconnection replaces it: read the one in use now
+        found = timeline.position_at(t)  # safe on its own (it reads a snapshot of its moves)
         if found is None:
             return None
         return {axis: found.get(axis) for axis in AXES}

@@ -89,7 +89,7 @@ class DeviceFollow:
     # ~~ settings and map
 
     def settings(self) -> Dict[str, Any]:
-        return self._device.config.get("follow") or {"enabled": False, "interval": 0.5, "threshold": 0.5,
+        return self._device.config.get("follow") or {"enabled": False, "interval": 0.5, "threshold": 0.25,
                                                       "dof_width": None}
 
     @property

@@ -62,7 +62,7 @@ $(function () {
         drift: {watch: "printing", interval: 10, action: "notify", drop: 0.2},
         // Follow focus (issue 11): its settings, next to the focus map in the form
         // (pifocus_followmap.js); a backend without them gets none sent.
-        follow: {enabled: false, interval: 0.5, threshold: 0.5, dof_width: null}
+        follow: {enabled: false, interval: 0.5, threshold: 0.25, dof_width: null}
     };
 
     function ensureObservables(target, shape) {
