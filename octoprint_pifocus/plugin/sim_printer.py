@@ -30,7 +30,10 @@ import threading
 import time
 from typing import Deque, Dict, Optional
 
-from octoprint.plugins.virtual_printer.virtual import VirtualPrinter
+try:
+    from octoprint.plugins.virtual_printer.virtual import VirtualPrinter
+except ImportError:  # an OctoPrint whose virtual printer moved: PiFocus loads, without the port
+    VirtualPrinter = None
 
 #: The serial port name PiFocus offers the paced printer under.
 PORT = "PIFOCUS_SIM"
@@ -54,7 +57,7 @@ class _Move:
         self.t0: Optional[float] = None
 
 
-class PacedPrinter(VirtualPrinter):
+class PacedPrinter(VirtualPrinter if VirtualPrinter is not None else object):  # type: ignore[misc]
     """OctoPrint's virtual printer with moves at their real pace (see the module docstring)."""
 
     def __init__(self, *args, accel: float = ACCEL, clock=time.monotonic, **kwargs) -> None:
@@ -244,11 +247,13 @@ class PacedPort:
 
     def port_names(self, *args, **kwargs):
         """``octoprint.comm.transport.serial.additional_port_names``."""
+        if VirtualPrinter is None:
+            return []
         return [PORT] if self._enabled() and self._virtual_plugin() is not None else []
 
     def factory(self, comm_instance, port, baudrate, read_timeout, *args, **kwargs):
         """``octoprint.comm.transport.serial.factory``: the paced printer for :data:`PORT`."""
-        if port != PORT or not self._enabled():
+        if port != PORT or not self._enabled() or VirtualPrinter is None:
             return None
         virtual = self._virtual_plugin()
         if virtual is None:
