@@ -74,6 +74,13 @@ PRIME_FRAMES = 4
 MARGIN = 0.01
 
 
+def settle_after(delay: float, interval: Optional[float]) -> float:
+    """The wait after a move for a chain of ``delay`` and frame ``interval``: the delay plus
+    one frame (a frame that started arriving during the move may show half of it) and
+    :data:`MARGIN`."""
+    return delay + (interval or 0.0) + MARGIN
+
+
 @dataclass
 class Timing:
     """A measured chain: delay from a move to the first frame showing it, frame interval."""
@@ -91,7 +98,7 @@ class Timing:
     @property
     def settle(self) -> float:
         """The wait after a move before a frame counts: the longest delay seen plus one frame."""
-        return round(self.upper + (self.interval or 0.0) + MARGIN, 3)
+        return round(settle_after(self.upper, self.interval), 3)
 
     @property
     def frames(self) -> Optional[float]:
@@ -324,12 +331,12 @@ class FreshFrames:
             # settle: the delay jittered up. Wait that long from now on (the stored timing
             # keeps the far moves' delays: a small change may be an earlier move's, late).
             if not self.manual and self.delays:
-                self.settle = max(self.settle, delay + (self.interval or 0.0) + MARGIN)
+                self.settle = max(self.settle, settle_after(delay, self.interval))
             return
         first = not self.delays
         self.delays.append(delay)
         if not self.manual:
-            wanted = delay + (self.interval or 0.0) + MARGIN
+            wanted = settle_after(delay, self.interval)
             self.settle = max(wanted, self.floor) if first else max(self.settle, wanted)
 
     @property
@@ -413,7 +420,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         # Re-measure: the next attempt waits for the longest delay this one saw, at least
         # twice what it used, as its floor, and raises it on any later move (a manual settle
         # has just proved too short: the retry measures).
-        settle = max(fresh.settle * 2, longest + (fresh.interval or 0.0) + MARGIN)
+        settle = max(fresh.settle * 2, settle_after(longest, fresh.interval))
         floor, manual = settle, False
     reason = Message("autofocus.stale", delay=f"{longest * 1000:.0f}")
     try:
