@@ -627,8 +627,8 @@ class PiFocusPlugin(
             self._toolhead.reset()
         elif event == Events.CONNECTED and self.port is not None:
             if (payload or {}).get("port") in ("VIRTUAL", PACED_PORT):
-                # The virtual printer holds commandBuffer moves and runs one (in a tenth of its
-                # time, so the estimate leans on this bound).
+                # The virtual printers (OctoPrint's and the paced one) hold commandBuffer moves
+                # and run one: the planner bound the estimate leans on.
                 held = self._settings.global_get_int(["plugins", "virtual_printer", "commandBuffer"])
                 self._toolhead.set_planner_moves((held or 4) + 1)
             try:

@@ -98,18 +98,20 @@ class PacedPrinter(VirtualPrinter if VirtualPrinter is not None else object):  #
     # ~~ planning, in the order the lines come
 
     def _gcode_G0(self, data: str) -> None:
-        move = self._plan(data)
-        if move is None:
-            return
-        self.buffered.put(move)
+        self.buffered.put(self._plan(data))
 
     _gcode_G1 = _gcode_G0
     _gcode_G2 = _gcode_G0
     _gcode_G3 = _gcode_G0
 
-    def _plan(self, line: str) -> Optional[_Move]:
+    @property
+    def _unit(self) -> float:
+        """mm per G-code unit (25.4 after G20)."""
+        return 25.4 if self._inch else 1.0
+
+    def _plan(self, line: str) -> _Move:
         words = {k.upper(): float(v) for k, v in _WORD.findall(line.split(";", 1)[0][2:])}
-        unit = 25.4 if self._inch else 1.0
+        unit = self._unit
         if "F" in words and words["F"] > 0:
             self._lastF = words["F"] * unit  # mm/min
         speed = self._lastF / 60.0 * (self._feedrate_multiplier / 100.0)
@@ -138,7 +140,7 @@ class PacedPrinter(VirtualPrinter if VirtualPrinter is not None else object):  #
 
     def _report_logical(self) -> None:
         """M114 answers the planned position in logical units (as Marlin's does)."""
-        unit = 25.4 if self._inch else 1.0
+        unit = self._unit
         self._lastX = (self._machine["x"] + self._offset["x"]) / unit
         self._lastY = (self._machine["y"] + self._offset["y"]) / unit
         self._lastZ = (self._machine["z"] + self._offset["z"]) / unit
@@ -155,7 +157,7 @@ class PacedPrinter(VirtualPrinter if VirtualPrinter is not None else object):  #
 
     def _gcode_G92(self, data: str) -> None:
         words = {k.upper(): float(v) for k, v in _WORD.findall(data.split(";", 1)[0][3:])}
-        unit = 25.4 if self._inch else 1.0
+        unit = self._unit
         with self._truth_lock:
             if not any(k in words for k in "XYZE"):
                 for axis in AXES:
@@ -186,8 +188,6 @@ class PacedPrinter(VirtualPrinter if VirtualPrinter is not None else object):  #
 
     def _performMove(self, line) -> None:
         move = line if isinstance(line, _Move) else self._plan(str(line))  # SD printing queues text
-        if move is None:
-            return
         now = self._clock()
         with self._truth_lock:
             previous = self._history[-1] if self._history else None

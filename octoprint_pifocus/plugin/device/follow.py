@@ -33,6 +33,7 @@ from ...errors import PiFocusError
 from ...followfocus import FocusMap, FocusMapError, Follower
 from ...followfocus.follower import MOVE, UNKNOWN, WAIT
 from ...messages import Message, remember, say
+from ..settings import device_defaults
 from .conflicts import Busy, Conflict, Unavailable
 
 #: The depth of field (the whole sharp band, lens units) when ``follow.dof_width`` is None:
@@ -89,8 +90,7 @@ class DeviceFollow:
     # ~~ settings and map
 
     def settings(self) -> Dict[str, Any]:
-        return self._device.config.get("follow") or {"enabled": False, "interval": 0.5, "threshold": 0.25,
-                                                      "dof_width": None}
+        return self._device.config.get("follow") or device_defaults()["follow"]
 
     @property
     def enabled(self) -> bool:
