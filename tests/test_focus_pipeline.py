@@ -16,10 +16,12 @@ from typing import List
 import pytest
 
 from octoprint_pifocus.focus import FrameScorer
-from octoprint_pifocus.focus.pipeline import autofocus_fresh, measure_delay
+from octoprint_pifocus.focus.pipeline import FreshFrames, autofocus_fresh, measure_delay
 from octoprint_pifocus.focus.search import run_autofocus
 from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
 from octoprint_pifocus.sources.mjpeg import MjpegStream
+from servers.camera_server import CameraServer
+from servers.frames import SimFrames
 from servers.ffmpeg_stream import FfmpegStream, Pipeline, ffmpeg_path, read_stamp, stamp
 
 SIZE = (640, 480)
@@ -261,3 +263,24 @@ def test_the_device_keeps_its_stored_measurement_as_the_floor():
         assert rig.camera.blur_radius() <= DOF_BLUR
     finally:
         rig.close()
+
+
+def test_the_frame_interval_holds_when_the_streamer_sends_frames_in_bunches():
+    """A loaded streamer sends frames in bunches (here three, 10 ms apart plus the render, a
+    bunch every three periods of a 30 fps stream): most gaps between frames are short, but the
+    stream still carries 30 frames a second. The interval, and so the settle built on it, must
+    be the stream's: the median gap of the four primed frames is always a short one."""
+    lens = SimulatedLens()
+    camera = SimulatedCamera(draw_scene(320, 240), lens, focus_position=500)
+    with CameraServer(SimFrames(camera), fps=30) as server:
+        server.misbehave(bunch=3, bunch_gap=0.01)
+        stream = MjpegStream(server.stream_url)
+        try:
+            fresh = FreshFrames(stream, lens, FrameScorer())
+            fresh.prime()
+        finally:
+            stream.close()
+    assert fresh.interval is not None
+    # Four frames span at least one long gap (100 ms less the bunch) and two short ones,
+    # more when the producer ran late: over 3 gaps, past 24 ms; never a short gap alone.
+    assert fresh.interval >= 0.024, fresh.interval

@@ -39,6 +39,8 @@ class Misbehaviour:
     drop_after: Optional[int] = None  # stream: close each connection after N frames on it
     keep_alive: bool = True           # snapshot: False answers "Connection: close" (HTTP/1.0 style)
     close_idle: bool = False          # snapshot: close after each answer *without* saying so
+    bunch: int = 1                    # publish frames in bunches of this many, bunch_gap s apart,
+    bunch_gap: float = 0.01           # a bunch every `bunch` periods (a loaded streamer; same rate)
 
 
 class CameraServer:
@@ -159,15 +161,24 @@ class CameraServer:
             while pipeline and pipeline[0][0] <= time.monotonic() - delay:
                 due = pipeline.popleft()[1]
             if due is not None:
-                with self._lock:
-                    self._published = due
-                    self._seq += 1
-                    self._lock.notify_all()
+                self._publish(due)
+            behaviour = self.behaviour
+            for _ in range(behaviour.bunch - 1 if due is not None else 0):
+                if self._stopping.wait(behaviour.bunch_gap):
+                    break
+                self._publish(self.render())
+                tick += period
             tick += period
             now = time.monotonic()
             if tick < now - period:
                 tick = now  # fell behind (a loaded machine): no burst of catch-up frames
             self._stopping.wait(max(0.0, tick - now))
+
+    def _publish(self, frame: bytes) -> None:
+        with self._lock:
+            self._published = frame
+            self._seq += 1
+            self._lock.notify_all()
 
     def _next_frame(self, after: int):
         """The first frame published after sequence number ``after``, or None when stopping."""
