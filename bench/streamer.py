@@ -4,11 +4,16 @@ For each pipeline (640x480 and 1280x720, 30 and 15 fps, stream copy and re-encod
 ffmpeg's automatic threads, -threads 1 and -threads 4) one ffmpeg serves the simulated
 camera (tests/servers/ffmpeg_stream.py) and PiFocus reads it through its MJPEG source.
 The chain's delay is measured first (focus/pipeline.measure_delay). Then the same cases
-(in-focus position, start, blur rate, noise drawn at random) run three ways:
+(in-focus position, start, blur rate, noise drawn at random) run four ways:
 
 * ``measured``: PiFocus through focus/pipeline.autofocus_fresh, starting from the measured
   settle (what a device stored from its delay test or an earlier run), measuring again on
-  its first large move and watching every move's frames;
+  its first large move and watching every move's frames for its change; the delay test saw
+  enough moves to be trusted, so a move whose picture does not change takes the first frame
+  after the settle;
+* ``watch all``: the same, but not trusting the measurement (session 5's pipeline, and a
+  device's first run after a delay test that saw too few moves): every move is watched a few
+  frames past the settle for a change showing late; the in-process baseline for ``measured``;
 * ``fixed 0.25``: the plain search with the old fixed 0.25 s settle;
 * ``seed``: the seed's sweep (bench/search.py's ``seed_sweep``), reading the next frame after
   each move as its loop did.
@@ -40,13 +45,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 from servers.ffmpeg_stream import PIPELINES, FfmpegStream, Pipeline  # noqa: E402
 
 from octoprint_pifocus.focus import FrameScorer  # noqa: E402
-from octoprint_pifocus.focus.pipeline import autofocus_fresh, measure_delay  # noqa: E402
+from octoprint_pifocus.focus.pipeline import TRUSTED_SAMPLES, autofocus_fresh, measure_delay  # noqa: E402
 from octoprint_pifocus.focus.search import run_autofocus  # noqa: E402
 from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene  # noqa: E402
 from octoprint_pifocus.sources.mjpeg import MjpegStream  # noqa: E402
 
 DOF_BLUR = 0.75
-CONTENDERS = ("measured", "fixed 0.25", "seed")
+CONTENDERS = ("measured", "watch all", "fixed 0.25", "seed")
 
 
 class TimedLens(SimulatedLens):
@@ -105,7 +110,8 @@ def run_pipeline(pipeline: Pipeline, cases: List[dict]) -> dict:
                 for name in CONTENDERS:
                     lens.move_to(case["start"])
                     time.sleep(0.4)  # the chain shows the start position again
-                    rows.append(dict(run_one(name, lens, stream, rig, limit_per_frame, timing.settle),
+                    rows.append(dict(run_one(name, lens, stream, rig, limit_per_frame, timing.settle,
+                                             len(timing.samples) >= TRUSTED_SAMPLES),
                                      case=case, contender=name))
         finally:
             stream.close()
@@ -114,11 +120,11 @@ def run_pipeline(pipeline: Pipeline, cases: List[dict]) -> dict:
 
 
 def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, per_frame: float,
-            settle: float) -> dict:
+            settle: float, trusted: bool) -> dict:
     scorer = FrameScorer()
     checked = Checked(stream, rig, lens)
     started = time.monotonic()
-    if name == "measured":
+    if name in ("measured", "watch all"):
         attempts: List[Checked] = []
 
         def run(lens_, camera, scorer_, **options):
@@ -126,7 +132,8 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
             attempts.append(attempt)
             return run_autofocus(lens_, attempt, scorer_, **options)
 
-        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle, floor=settle)
+        result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle, floor=settle,
+                                    trusted=name == "measured" and trusted)
         frames = sum(a.frames for a in attempts)
         stale = sum(a.stale for a in attempts)
         found, stale_final = result.found, attempts[-1].stale

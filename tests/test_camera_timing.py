@@ -81,3 +81,18 @@ def test_the_stored_samples_survive_the_settings_check_and_junk_is_dropped():
     checked = rules.check_pipeline(stored)
     assert checked["samples"] == [0.1, 0.3, 0.2]
     assert "samples" not in rules.check_pipeline({"delay": 0.1, "settle": 0.2, "samples": "0.1"})
+
+
+def test_a_measurement_of_enough_moves_is_trusted_and_a_manual_settle_never():
+    """A run stops watching at the settle only on a measurement of enough moves: the delay
+    test's (it measures more than that) or a few runs'; a manual settle is a guess."""
+    from octoprint_pifocus.focus.pipeline import MEASURE_MOVES, TRUSTED_SAMPLES
+
+    assert MEASURE_MOVES >= TRUSTED_SAMPLES
+    many = dict(MEASURED, samples=[0.06] * TRUSTED_SAMPLES)
+    few = dict(MEASURED, samples=[0.06] * (TRUSTED_SAMPLES - 1))
+    assert timing.trusts(rules.check_device_sections({"pipeline": many}))
+    assert not timing.trusts(rules.check_device_sections({"pipeline": few}))
+    assert not timing.trusts(rules.check_device_sections({}))
+    assert not timing.trusts(rules.check_device_sections({"camera": {"settle_mode": "manual"},
+                                                          "pipeline": many}))

@@ -19,8 +19,18 @@ focus. So:
   changes. The first large move of a run measures the delay (so a run adapts even without
   a stored measurement); a stored measurement stays the floor, and every later move that
   showed later than the settle raises it. A frame with no visible change counts only if it
-  started arriving after the move plus that settle. :meth:`FreshFrames.note_move` lets the
-  search move on first and score the frame it has while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
+  started arriving after the move plus that settle.
+* **Trust.** Without a stored measurement of enough moves (:data:`TRUSTED_SAMPLES`) every
+  move is watched a few frames past the settle for a change showing late, and a far move
+  that never shows up to three settles. With one, once a far move of this run has shown
+  within the stored settle (the chain is as measured), a move takes the first frame after
+  the settle and a far move is watched two frames past it: a third less time on a slow
+  pipeline. A move a little later than the settle is still caught by the next move's early
+  frames, a much later one by the change it brings into a later move's frames (``second``
+  and ``late`` evidence, watched as without trust); a chain that became slower shows on the
+  first far move, which is watched as without trust.
+* :meth:`FreshFrames.note_move` lets the search move on first and score the frame it has
+  while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
   too soon after a move to show it that differs from the unconfirmed sample before;
   ``second``, a change after an unconfirmed sample followed by another change (the first
@@ -67,8 +77,17 @@ FAR_FRAMES = 6
 #: pixels, so it hardly varies between frames: 1.5 times it is far outside its spread.
 CHANGE_NOISE = 1.5
 CHANGE_FLOOR = 0.2
-#: Frames timed to estimate the interval and the noise before a run.
+#: Frames timed to estimate the interval and the noise before a run; one fewer when the
+#: stored measurement is trusted (a frame interval less to wait: the noise is a mean over
+#: thousands of pixels, two differences tell it, and the run keeps learning it).
 PRIME_FRAMES = 4
+#: A stored measurement of at least this many delays is trusted: its longest delay plus a frame
+#: is waited for, and no longer (the late watch above costs two frames on every move whose
+#: picture hardly changes, the far watch up to three settles: a third of a run near focus).
+TRUSTED_SAMPLES = 6
+#: Moves of the delay test: enough that its measurement is trusted even when a move or two
+#: between equally blurred pictures shows no change.
+MEASURE_MOVES = 8
 #: Safety added to a measured delay beyond the one frame interval, in seconds: scheduling
 #: jitter on a busy Pi.
 MARGIN = 0.01
@@ -145,11 +164,18 @@ class FreshFrames:
 
     def __init__(self, source, lens, scorer: Optional[FrameScorer] = None,
                  settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0,
-                 floor: float = 0.0) -> None:
+                 floor: float = 0.0, trusted: bool = False) -> None:
         self.source = source
         #: The settle never goes below this (a stored measurement of the chain): the delays
         #: of one run's few far moves are a sample, and may all have been the fast ones.
         self.floor = float(floor)
+        #: The floor comes from enough measured moves (:data:`TRUSTED_SAMPLES`) to stop
+        #: watching at the settle; a manual settle is never trusted (it is a guess).
+        self.trusted = bool(trusted) and self.floor > 0 and not manual
+        #: This run's far moves show within the trusted settle: the chain is as measured. Until
+        #: one has (and after one showed later), every move is watched as without trust, so a
+        #: chain that became slower (a streamer now re-encoding) is measured, not trusted.
+        self.confirmed = False
         self.lens = lens
         self.scorer = scorer or FrameScorer()
         self.timeout = timeout
@@ -181,7 +207,7 @@ class FreshFrames:
         """Time the stream and its noise with the lens at rest, and take the reference."""
         frames = []
         not_before = time.monotonic()
-        for _ in range(PRIME_FRAMES):
+        for _ in range(PRIME_FRAMES - 1 if self.trusted else PRIME_FRAMES):
             frame = self.source.wait_frame(not_before, timeout=self.timeout)
             frames.append(frame)
             not_before = frame.started + 1e-6
@@ -233,13 +259,19 @@ class FreshFrames:
         interval = self.interval or 0.0
         settle = self.settle
         if far:
-            # A far move should show: watch well past the settle for it (a delay spike shows
-            # here, not as a change mistaken for the next move's).
+            # A far move should show: watch past the settle for it (a delay spike shows here,
+            # not as a change mistaken for the next move's). Trusted, two frames past: a far
+            # move between two equally blurred pictures never shows, and waiting three settles
+            # for it was most of a slow pipeline's overhead.
             self.far_moves += 1
-            window = max(FAR_WATCH * settle, settle + FAR_FRAMES * interval) if self.delays else \
-                max(settle, FIRST_WATCH)
+            if self._trusting():
+                window = settle + LATE_FRAMES * interval
+            elif self.delays:
+                window = max(FAR_WATCH * settle, settle + FAR_FRAMES * interval)
+            else:
+                window = max(settle, FIRST_WATCH)
         else:
-            window = settle + LATE_FRAMES * interval
+            window = settle + self._late_frames() * interval
         # Frames this soon after the move cannot show it yet (half the shortest delay seen: the
         # delay jitters): if one differs from a reference no change confirmed, that reference
         # was stale.
@@ -274,7 +306,8 @@ class FreshFrames:
                     self._ref = after_grey
                     if self._unconfirmed_last:
                         # The sample before was not confirmed by a change: this change may be
-                        # its move showing late. Then this move shows later still: look.
+                        # its move showing late. Then this move shows later still: look,
+                        # trusted or not (the change itself may have come after the settle).
                         after = self._second_change(after, moved + self.settle + LATE_FRAMES * interval)
                     self._unconfirmed_last = False
                     return after
@@ -294,6 +327,16 @@ class FreshFrames:
         self._unconfirmed_last = True
         self._ref = grey
         return chosen
+
+    def _trusting(self) -> bool:
+        return self.trusted and self.confirmed
+
+    def _late_frames(self) -> int:
+        """Frames to watch a move past the settle for a change showing late: none when the
+        settle is a trusted measurement's that this run's far moves confirmed (a change a
+        little later is then caught by the next move's early frames, ``early`` evidence, and
+        the run is re-run)."""
+        return 0 if self._trusting() else LATE_FRAMES
 
     def _second_change(self, after, until: float):
         """Watch until ``until`` for another change after ``after``; one means the first
@@ -321,9 +364,11 @@ class FreshFrames:
 
     def _changed_after(self, delay: float, far: bool) -> None:
         """A move showed ``delay`` s after it: learn the delay, and notice frames taken too soon."""
-        if any(late < delay for late in self._unconfirmed):
+        beyond_trust = self._trusting() and delay > self.settle
+        if any(late < delay for late in self._unconfirmed) or (beyond_trust and self._unconfirmed):
             # An earlier frame that no change confirmed was taken sooner than this move
-            # showed: it may have shown the position before its move.
+            # showed: it may have shown the position before its move. Trusted, any such frame
+            # was taken at a settle this move just overran: none of them can be vouched for.
             self._evidence("late")
             self._unconfirmed = []
         if not far:
@@ -335,6 +380,10 @@ class FreshFrames:
             return
         first = not self.delays
         self.delays.append(delay)
+        # Within the stored settle (half a frame of slack for where the frame fell): the chain
+        # is as measured; later, it is not, whatever the first far moves said.
+        self.confirmed = self.trusted and settle_after(delay, self.interval) <= \
+            self.floor + 0.5 * (self.interval or 0.0)
         if not self.manual:
             wanted = settle_after(delay, self.interval)
             self.settle = max(wanted, self.floor) if first else max(self.settle, wanted)
@@ -345,7 +394,7 @@ class FreshFrames:
         return self.lagged > 0
 
 
-def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int = 4,
+def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int = MEASURE_MOVES,
                   timeout: float = 5.0) -> Timing:
     """The chain's delay: move the lens between far-apart positions and time the first frame
     that changed after each move. The lens ends where it started.
@@ -381,16 +430,18 @@ def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int
 
 def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                     settle: float = DEFAULT_SETTLE, manual: bool = False, retries: int = 1,
-                    timeout: float = 5.0, floor: float = 0.0, **options):
+                    timeout: float = 5.0, floor: float = 0.0, trusted: bool = False, **options):
     """Run ``run(lens, camera, scorer, **options)`` (the search) on frames that follow the lens.
 
     ``settle`` is the wait until the run measured the delay itself (a stored measurement
     or the default); ``manual`` keeps it fixed; ``floor`` is a settle the run never goes below
-    (a stored measurement's: its longest delay plus a frame). Returns ``(result, timing)``: the search's
-    result (with ``stale_checks``: what the watch saw), and the chain's timing this run
-    measured (None if no far move showed). A run that saw stale frames is re-run with the
-    delay it saw, at most ``retries`` times; if frames still lag, the result is
-    ``found=False`` with a message naming the delay, and the lens is back where it started.
+    (a stored measurement's: its longest delay plus a frame); ``trusted``: that measurement
+    saw enough moves (:data:`TRUSTED_SAMPLES`) to stop watching at the settle. Returns
+    ``(result, timing)``: the search's result (with ``stale_checks``: what the watch saw), and
+    the chain's timing this run measured (None if no far move showed). A run that saw stale
+    frames is re-run with the delay it saw, watching every move, at most ``retries`` times; if
+    frames still lag, the result is ``found=False`` with a message naming the delay, and the
+    lens is back where it started.
     """
     start = lens.position
     began = time.monotonic()
@@ -400,7 +451,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     frames = 0
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
-                            floor=floor)
+                            floor=floor, trusted=trusted)
         fresh.prime()  # before the first move: the noise of a picture at rest
         result = run(lens, fresh, scorer, **options)
         # The whole run, retries included: what the user waited for and the frames it took.
@@ -412,6 +463,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         result.stale_checks = {"lagged": fresh.lagged, "evidence": dict(fresh.evidence),
                                "unchanged": fresh.unchanged,
                                "far_moves": fresh.far_moves, "attempt": attempt + 1,
+                               "trusted": fresh.trusted, "confirmed": fresh.confirmed,
                                "settle": round(fresh.settle, 3)}
         if not fresh.stale or not result.found:
             return result, timing
@@ -421,7 +473,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         # twice what it used, as its floor, and raises it on any later move (a manual settle
         # has just proved too short: the retry measures).
         settle = max(fresh.settle * 2, settle_after(longest, fresh.interval))
-        floor, manual = settle, False
+        floor, manual, trusted = settle, False, False  # the stored measurement just proved short
     reason = Message("autofocus.stale", delay=f"{longest * 1000:.0f}")
     try:
         lens.move_to(start)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from flask_babel import gettext
 
 from ...focus import FrameScorer
-from ...focus.pipeline import Timing, autofocus_fresh, measure_delay
+from ...focus.pipeline import TRUSTED_SAMPLES, Timing, autofocus_fresh, measure_delay
 from ...focus.search import AutofocusResult, run_autofocus
 
 
@@ -31,6 +31,14 @@ def merged(stored: Optional[Dict[str, Any]], measured: Timing) -> Timing:
     samples = [float(s) for s in stored["samples"]] + list(measured.samples or [measured.delay])
     return Timing(delay=measured.delay, interval=measured.interval or stored.get("interval"),
                   samples=samples[-KEEP_SAMPLES:])
+
+
+def trusts(config: Dict[str, Any]) -> bool:
+    """Whether the stored measurement saw enough moves (the delay test's, or a few runs') for
+    a run to wait its settle and no longer; a manual settle is a guess, never trusted."""
+    stored = config.get("pipeline") or {}
+    manual = config["camera"].get("settle_mode") == "manual"
+    return not manual and len(stored.get("samples") or []) >= TRUSTED_SAMPLES
 
 
 def follows_moves(camera) -> bool:
@@ -60,7 +68,7 @@ def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, A
     # moves may all have shown fast, and the small moves near the peak must not be stale.
     floor = settle if not manual and config.get("pipeline") else 0.0
     result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=settle, manual=manual,
-                                     floor=floor, **options)
+                                     floor=floor, trusted=trusts(config), **options)
     if timing is not None:
         store(merged(config.get("pipeline"), timing).to_dict())
     return result
