@@ -63,21 +63,21 @@ def old_sample(scorer: FrameScorer, frame) -> tuple:
 def sample_cost_ms(background, size=(960, 540), compare: bool = True) -> dict:
     """Median ms to turn one JPEG of ``size`` into a drift sample (decode, score, signature,
     acuity), next to the old sample and the reduced grey decode of the ROI alone (what
-    neither can skip), interleaved; with ``compare`` also the autofocus's one-level score of
-    the same frame and the sample of the same frame with restart markers (many UVC webcams
-    send them), where only the ROI's rows are decoded."""
+    neither can skip) and to the sample of the same frame with restart markers (many UVC
+    webcams send them; only the ROI's rows are decoded), interleaved; with ``compare`` also
+    the autofocus's one-level score of the same frame."""
     lens = SimulatedLens(start=400)
     camera = SimulatedCamera(cv2.resize(background, size), lens, 400, seed=1)
     frame = camera.capture()
     marked = cv2.imencode(".jpg", cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR),
-                          [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_RST_INTERVAL, 60])[1].tobytes()
+                          [cv2.IMWRITE_JPEG_QUALITY, int(camera.jpeg_quality), cv2.IMWRITE_JPEG_RST_INTERVAL, size[0] // 16])[1].tobytes()
     sampler, scorer, marked_sampler = DriftSampler(), FrameScorer(None, None, levels=1), DriftSampler()
     fns = {"drift sample": lambda: sampler.sample(frame, 0),
            "old sample": lambda: old_sample(scorer, frame),
-           "decode only": lambda: scorer.grey_roi(frame)}
+           "decode only": lambda: scorer.grey_roi(frame),
+           "sample, restart markers": lambda: marked_sampler.sample(marked, 0)}
     if compare:
-        fns.update({"autofocus score": lambda: scorer.score(frame),
-                    "sample, restart markers": lambda: marked_sampler.sample(marked, 0)})
+        fns["autofocus score"] = lambda: scorer.score(frame)
     times = interleaved_ms(fns, rounds=15)
     out = {name: round(ms, 2) for name, ms in times.items()}
     out["sample / old"] = round(times["drift sample"] / times["old sample"], 2)
