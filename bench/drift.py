@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import cv2
 import numpy as np
@@ -40,19 +39,49 @@ SCENARIOS = {
 }
 
 
-def sample_cost_ms(background) -> dict:
-    """Median ms to turn one 960x540 JPEG into a drift sample (decode, score, signature,
-    acuity), next to the autofocus's one-level score of the same frame and to the reduced
-    grey decode of the ROI alone (what neither can skip), interleaved."""
+def old_sample(scorer: FrameScorer, frame) -> tuple:
+    """The drift sample as it was before issue 12 §1's rework, kept to time against: float
+    Tenengrad, the signature from an area resize to 64 x 48 px and a 3 px Gaussian, the
+    acuity's pyramid and the means computed on their own."""
+    grey = scorer.grey_roi(frame)
+
+    def tenengrad(img):
+        mean = float(cv2.mean(img)[0])
+        img = img.astype(np.float32)
+        gx, gy = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+        return float(cv2.mean(cv2.multiply(gx, gx) + cv2.multiply(gy, gy))[0]) / (mean * mean)
+
+    small = cv2.resize(grey, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
+    cells = cv2.resize(cv2.GaussianBlur(small, (0, 0), 3.0 * 64 / grey.shape[1]), (8, 6), interpolation=cv2.INTER_AREA)
+    cells, brightness = cells / float(cells.mean()), float(cv2.mean(grey)[0])
+    score = tenengrad(grey)
+    acuity = score / tenengrad(cv2.pyrDown(cv2.pyrDown(grey)))
+    return score, cells, brightness, acuity
+
+
+def sample_cost_ms(background, size=(960, 540), compare: bool = True) -> dict:
+    """Median ms to turn one JPEG of ``size`` into a drift sample (decode, score, signature,
+    acuity), next to the old sample and the reduced grey decode of the ROI alone (what
+    neither can skip) and to the sample of the same frame with restart markers (many UVC
+    webcams send them; only the ROI's rows are decoded), interleaved; with ``compare`` also
+    the autofocus's one-level score of the same frame."""
     lens = SimulatedLens(start=400)
-    camera = SimulatedCamera(cv2.resize(background, (960, 540)), lens, 400, seed=1)
+    camera = SimulatedCamera(cv2.resize(background, size), lens, 400, seed=1)
     frame = camera.capture()
-    sampler, scorer = DriftSampler(), FrameScorer(None, None, levels=1)
-    times = interleaved_ms({"drift sample": lambda: sampler.sample(frame, 0),
-                            "autofocus score": lambda: scorer.score(frame),
-                            "decode only": lambda: scorer.grey_roi(frame)}, rounds=15)
+    marked = cv2.imencode(".jpg", cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR),
+                          [cv2.IMWRITE_JPEG_QUALITY, int(camera.jpeg_quality), cv2.IMWRITE_JPEG_RST_INTERVAL, size[0] // 16])[1].tobytes()
+    sampler, scorer, marked_sampler = DriftSampler(), FrameScorer(None, None, levels=1), DriftSampler()
+    fns = {"drift sample": lambda: sampler.sample(frame, 0),
+           "old sample": lambda: old_sample(scorer, frame),
+           "decode only": lambda: scorer.grey_roi(frame),
+           "sample, restart markers": lambda: marked_sampler.sample(marked, 0)}
+    if compare:
+        fns["autofocus score"] = lambda: scorer.score(frame)
+    times = interleaved_ms(fns, rounds=15)
     out = {name: round(ms, 2) for name, ms in times.items()}
-    out["sample / score"] = round(times["drift sample"] / times["autofocus score"], 2)
+    out["sample / old"] = round(times["drift sample"] / times["old sample"], 2)
+    if compare:
+        out["sample / score"] = round(times["drift sample"] / times["autofocus score"], 2)
     out["sample / decode"] = round(times["drift sample"] / times["decode only"], 2)
     return out
 
@@ -96,6 +125,10 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     cost = {name: sample_cost_ms(bg) for name, bg in backgrounds.items()}
     print("ms per sample (960x540 JPEG):", cost, "load average %.1f" % os.getloadavg()[0])
+    sizes = {f"{name} {w}x{h}": sample_cost_ms(bg, (w, h), compare=False)
+             for name, bg in backgrounds.items() for w, h in ((1280, 720), (1920, 1080))}
+    print("other frame sizes:", sizes, "load average %.1f" % os.getloadavg()[0])
+    cost.update(sizes)
     print()
     print("| background | scenario | runs | simulated h before the event | false alarms | samples to detect median / max | missed | DoF off at alarm (max) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -128,3 +128,35 @@ def test_rules_that_cannot_work_are_refused():
         DriftRules(drop=1.5)
     with pytest.raises(ValueError, match="need"):
         DriftRules(window=4, need=6)
+
+
+@pytest.mark.parametrize("roi", [None, (0.45, 0.45, 0.1, 0.12), (0.0, 0.0, 1.0, 1.0)])
+def test_one_sample_scores_like_the_autofocus_and_its_signature_sees_content_not_blur(backgrounds, roi):
+    # The sampler computes score, acuity and signature from one decode and its quarter-size
+    # view (a Gaussian on the ROI when it is too small for that: the 64 x 43 px one). Its
+    # score is the autofocus's fine score of the same frame, a defocus lowers it and the
+    # acuity, and the signature moves for the head, not for the blur (which must still count).
+    from octoprint_pifocus.drift.signature import distance
+    from octoprint_pifocus.focus.scoring import FrameScorer
+
+    scene = PrintScene(cv2.resize(backgrounds["pcb photo"], (640, 360), interpolation=cv2.INTER_AREA),
+                       head_size=(0.3, 0.45))  # a head that covers a fair share of the whole frame too
+    lens = SimulatedLens(start=400)
+    camera = SimulatedCamera(scene.background, lens, 400, noise=2, seed=4)
+    camera.scene = scene.render(0.5)
+    sampler = DriftSampler(roi)
+    frame = camera.capture()
+    sharp = sampler.sample(frame, 0)
+    assert sharp.score == pytest.approx(FrameScorer(roi, None, levels=1).score(frame).fine, rel=1e-9)
+    assert sharp.acuity > 0 and sharp.brightness > 20
+    lens.move_to(400 + 1.5 / camera.blur_rate)  # a 1.5 px blur radius: one depth of field of bench/drift.py
+    slightly = sampler.sample(camera.capture(), 10)
+    assert distance(slightly.cells, sharp.cells) < DriftRules().content_limit / 2  # counted, not set aside
+    lens.move_to(400 + 4.5 / camera.blur_rate)
+    blurred = sampler.sample(camera.capture(), 10)
+    assert blurred.score < 0.8 * sharp.score and blurred.acuity < sharp.acuity
+    lens.move_to(400)
+    x, y, w, h = roi or (0.25, 0.25, 0.5, 0.5)
+    camera.scene = scene.render(0.5, head=(x + w / 2, y + h / 2))
+    head = sampler.sample(camera.capture(), 20)
+    assert distance(head.cells, sharp.cells) > DriftRules().content_limit

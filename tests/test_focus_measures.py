@@ -101,3 +101,23 @@ def test_black_frame_scores_zero():
 
 def test_measure_names_are_forgiving_about_case_and_dashes(scene):
     assert measure_sharpness(scene, measure="Modified-Laplacian") == measure_sharpness(scene, measure="modified_laplacian")
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (8, 8), (134, 240), (768, 1024)])
+def test_tenengrad_of_8_bit_frames_is_the_float_formula(pcb, shape):
+    # 8-bit frames take a faster path (int16 gradients, squares summed by cv2.norm); it must
+    # give the number of the float formula, on a real photograph (a view into it, as the ROI
+    # crop gives) and on pure noise.
+    from octoprint_pifocus.focus.measures import tenengrad
+    h, w = shape
+    photo = cv2.cvtColor(pcb[4], cv2.COLOR_BGR2GRAY)[100:100 + h, 50:50 + w]
+    noise = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    for grey in (photo, noise):
+        assert grey.dtype == np.uint8
+        mean = float(cv2.mean(grey)[0])
+        img = grey.astype(np.float32)
+        gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+        expected = float(np.mean(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)) / mean ** 2
+        assert tenengrad(grey, mean) == pytest.approx(expected, rel=1e-9)
+        assert tenengrad(img, mean) == pytest.approx(expected, rel=1e-6)

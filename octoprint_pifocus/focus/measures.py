@@ -29,6 +29,12 @@ def _as_float(grey: np.ndarray) -> np.ndarray:
 
 def tenengrad(grey: np.ndarray, mean: float) -> float:
     """Gradient energy: mean squared Sobel gradient magnitude / mean²."""
+    if grey.dtype == np.uint8 and grey.ndim == 2:
+        # The same number, 3x faster: 8-bit Sobel gradients fit in int16 exactly and
+        # cv2.norm sums their squares in double (a fifth of a drift sample's time before).
+        gx, gy = cv2.spatialGradient(grey)
+        energy = (cv2.norm(gx, cv2.NORM_L2SQR) + cv2.norm(gy, cv2.NORM_L2SQR)) / grey.size
+        return float(energy) / (mean * mean)
     img = _as_float(grey)
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
