@@ -24,7 +24,8 @@ rendered before the move they were taken after), runs with found=True on stale f
 the ratio of the wall time to the physical limit frames x (measured delay + frame interval).
 
 The machine is shared: timings are noisy, so runs are modest and ratios are what to read.
-Run: ``python bench/streamer.py [--cases 4] [--quick]``.
+Run: ``python bench/streamer.py [--cases 4] [--quick] [--contenders measured,watch all]``
+(the cases are drawn from ``--seed``, so runs of different contenders see the same cases).
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def draw_case(rng: np.random.Generator) -> dict:
             "noise": float(rng.uniform(1, 5))}
 
 
-def run_pipeline(pipeline: Pipeline, cases: List[dict]) -> dict:
+def run_pipeline(pipeline: Pipeline, cases: List[dict], contenders=CONTENDERS) -> dict:
     lens = TimedLens(start=512)
     camera = SimulatedCamera(draw_scene(*pipeline.size), lens, 500.0, blur_rate=0.05, noise=3)
     rows: List[dict] = []
@@ -107,7 +108,7 @@ def run_pipeline(pipeline: Pipeline, cases: List[dict]) -> dict:
                 camera.noise = case["noise"]
                 rig._prepare()
                 rig._cache.clear()
-                for name in CONTENDERS:
+                for name in contenders:
                     lens.move_to(case["start"])
                     time.sleep(0.4)  # the chain shows the start position again
                     rows.append(dict(run_one(name, lens, stream, rig, limit_per_frame, timing.settle,
@@ -179,7 +180,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--quick", action="store_true",
                         help="only 640x480 30 fps copy and the 5-frame pipeline (15 fps, -threads 4)")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help="comma-separated, of: " + ", ".join(CONTENDERS) + " (default: all)")
     args = parser.parse_args()
+    contenders = tuple(name.strip() for name in args.contenders.split(","))
+    unknown = [name for name in contenders if name not in CONTENDERS]
+    if unknown:
+        parser.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
     pipelines = PIPELINES
     if args.quick:
         pipelines = tuple(p for p in PIPELINES if p.size == (640, 480) and (
@@ -190,7 +197,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for pipeline in pipelines:
         try:
-            outcome = run_pipeline(pipeline, cases)
+            outcome = run_pipeline(pipeline, cases, contenders)
         except (RuntimeError, ValueError) as exc:
             # ffmpeg did not start, or (a starved machine) no move showed in the delay test.
             print(f"| {pipeline.name} | not measured: {exc} |", flush=True)
