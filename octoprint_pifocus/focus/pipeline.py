@@ -26,9 +26,10 @@ focus. So:
   within the stored settle (the chain is as measured), a move takes the first frame after
   the settle and a far move is watched two frames past it: a third less time on a slow
   pipeline. A move a little later than the settle is still caught by the next move's early
-  frames, a much later one by the change it brings into a later move's frames (``second``
-  and ``late`` evidence, watched as without trust); a chain that became slower shows on the
-  first far move, which is watched as without trust.
+  frames, a much later one usually by the change it brings into a later move's frames
+  (``second`` and ``late`` evidence): not always once the lag passes a move's cycle, since
+  timing alone cannot tell whose change it is (trusted or not). A chain that became slower
+  shows on the first far move, which is watched as without trust.
 * :meth:`FreshFrames.note_move` lets the search move on first and score the frame it has
   while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
@@ -78,8 +79,9 @@ FAR_FRAMES = 6
 CHANGE_NOISE = 1.5
 CHANGE_FLOOR = 0.2
 #: Frames timed to estimate the interval and the noise before a run. Not fewer with a
-#: trusted measurement: the noise is the largest of their differences, and with two of them
-#: a loaded machine's noisy frames passed for a change and confirmed a chain 0.6 s slower.
+#: trusted measurement: the noise is the largest of their differences, and under load noisy
+#: frames already pass for a change now and then with three differences (seen with four
+#: frames and with three; fewer would only make it likelier).
 PRIME_FRAMES = 4
 #: A stored measurement of at least this many delays is trusted: its longest delay plus a frame
 #: is waited for, and no longer (the late watch above costs two frames on every move whose
