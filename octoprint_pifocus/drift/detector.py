@@ -34,7 +34,7 @@ drawn scene and up to 40 on the PCB photograph, whose strong blur also moves the
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Deque, List, Optional
 
 import numpy as np

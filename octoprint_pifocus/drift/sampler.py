@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import cv2
 
-from ..focus.measures import DARK_LEVEL, score_grey
+from ..focus.measures import score_grey
 from ..focus.scoring import FrameScorer
 from .detector import DriftSample
 from .signature import quarter_view, signature_of
@@ -33,11 +33,8 @@ class DriftSampler:
         brightness = float(cv2.mean(grey)[0])
         quarter = quarter_view(grey)
         signature = signature_of(grey, quarter, brightness)
-        score = acuity = 0.0
-        if brightness >= DARK_LEVEL:
-            # The same number as score_grey(grey, ...), without taking the mean again.
-            score = float(self.scorer.measure_fn(grey, brightness))
-            acuity = acuity_of(grey, score, self.scorer.measure_fn, quarter)
+        score = score_grey(grey, self.scorer.measure_fn, brightness)  # 0.0 on a black ROI
+        acuity = acuity_of(grey, score, self.scorer.measure_fn, quarter) if score > 0 else 0.0
         return DriftSample(float(time), score, signature.cells, signature.brightness, float(acuity))
 
 

@@ -102,9 +102,10 @@ def get_measure(name: Optional[str]) -> MeasureFn:
         ) from None
 
 
-def score_grey(grey: np.ndarray, measure: MeasureFn) -> float:
-    """Score a grey ROI; a black ROI scores 0.0 instead of dividing by almost nothing."""
-    mean = float(cv2.mean(grey)[0])
+def score_grey(grey: np.ndarray, measure: MeasureFn, mean: Optional[float] = None) -> float:
+    """Score a grey ROI; a black ROI scores 0.0 instead of dividing by almost nothing.
+    ``mean``: the ROI's mean grey level, when the caller has taken it already."""
+    mean = float(cv2.mean(grey)[0]) if mean is None else float(mean)
     if mean < DARK_LEVEL:
         return 0.0
     return measure(grey, mean)
