@@ -16,16 +16,16 @@ def test_an_old_config_keeps_its_settle_and_measures_from_then_on():
     assert checked["camera"]["settle_mode"] == "auto"
     assert checked["pipeline"] is None
     # Nothing measured yet: the run starts from the old settle, and measures.
-    assert timing.start_settle(checked) == (0.5, False)
+    assert timing.run_timing(checked) == (0.5, False, 0.0, False)
 
 
 def test_a_measured_delay_is_the_start_and_a_manual_settle_overrides_it():
     auto = rules.check_device_sections({"camera": {"settle": 0.5}, "pipeline": MEASURED})
     assert auto["pipeline"] == {"delay": 0.061, "settle": 0.104, "interval": 0.0333, "frames": 3.1,
                                 "samples": [0.06, 0.062]}
-    assert timing.start_settle(auto) == (0.104, False)
+    assert timing.run_timing(auto) == (0.104, False, 0.104, False)  # 2 samples: not trusted
     manual = rules.check_device_sections({"camera": {"settle": 0.5, "settle_mode": "manual"}, "pipeline": MEASURED})
-    assert timing.start_settle(manual) == (0.5, True)
+    assert timing.run_timing(manual) == (0.5, True, 0.0, False)
 
 
 @pytest.mark.parametrize("stored", ["fast", [1, 2], {"delay": "soon", "settle": 1}, {"delay": float("nan"), "settle": 1},
@@ -91,8 +91,10 @@ def test_a_measurement_of_enough_moves_is_trusted_and_a_manual_settle_never():
     assert MEASURE_MOVES >= TRUSTED_SAMPLES
     many = dict(MEASURED, samples=[0.06] * TRUSTED_SAMPLES)
     few = dict(MEASURED, samples=[0.06] * (TRUSTED_SAMPLES - 1))
-    assert timing.trusts(rules.check_device_sections({"pipeline": many}))
-    assert not timing.trusts(rules.check_device_sections({"pipeline": few}))
-    assert not timing.trusts(rules.check_device_sections({}))
-    assert not timing.trusts(rules.check_device_sections({"camera": {"settle_mode": "manual"},
-                                                          "pipeline": many}))
+    def trusts(sections) -> bool:
+        return timing.run_timing(rules.check_device_sections(sections)).trusted
+
+    assert trusts({"pipeline": many})
+    assert not trusts({"pipeline": few})
+    assert not trusts({})
+    assert not trusts({"camera": {"settle_mode": "manual"}, "pipeline": many})

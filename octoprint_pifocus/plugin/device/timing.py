@@ -9,7 +9,7 @@ Snapshot cameras fetch a new picture after the wait anyway: they keep the plain 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 from flask_babel import gettext
 
@@ -33,27 +33,35 @@ def merged(stored: Optional[Dict[str, Any]], measured: Timing) -> Timing:
                   samples=samples[-KEEP_SAMPLES:])
 
 
-def trusts(config: Dict[str, Any]) -> bool:
-    """Whether the stored measurement saw enough moves (the delay test's, or a few runs') for
-    a run to wait its settle and no longer; a manual settle is a guess, never trusted."""
-    stored = config.get("pipeline") or {}
-    manual = config["camera"].get("settle_mode") == "manual"
-    return not manual and len(stored.get("samples") or []) >= TRUSTED_SAMPLES
+class RunTiming(NamedTuple):
+    """How a run on a stream times its frames, from the device settings."""
+
+    #: The wait after a move until the run measured its own delay.
+    settle: float
+    #: The user's settle, kept as set ("manual" mode): a guess, never trusted.
+    manual: bool
+    #: A settle the run never goes below: a stored measurement's (its longest delay plus a
+    #: frame); its far moves' delays are a sample, and may all have been the fast ones.
+    floor: float
+    #: The stored measurement saw enough moves (the delay test's, or a few runs') for a run to
+    #: wait its settle and no longer.
+    trusted: bool
+
+
+def run_timing(config: Dict[str, Any]) -> RunTiming:
+    """The timing of a run with the device settings ``config``."""
+    camera = config["camera"]
+    manual = camera.get("settle_mode") == "manual"
+    stored = config.get("pipeline")
+    if manual or not stored:
+        return RunTiming(float(camera["settle"]), manual, 0.0, False)
+    settle = float(stored["settle"])
+    return RunTiming(settle, False, settle, len(stored.get("samples") or []) >= TRUSTED_SAMPLES)
 
 
 def follows_moves(camera) -> bool:
     """Whether ``camera`` is a stream whose frames can be timed against the moves."""
     return callable(getattr(camera, "wait_frame", None))
-
-
-def start_settle(config: Dict[str, Any]) -> Tuple[float, bool]:
-    """``(settle, manual)`` for a run with the device settings ``config``."""
-    camera = config["camera"]
-    manual = camera.get("settle_mode") == "manual"
-    stored = config.get("pipeline")
-    if not manual and stored:
-        return float(stored["settle"]), False
-    return float(camera["settle"]), manual
 
 
 def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, Any]], None],
@@ -63,12 +71,10 @@ def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, A
     scorer = FrameScorer(config["roi"], config["measure"])
     if not follows_moves(camera):
         return run_autofocus(lens, camera, scorer, **options)
-    settle, manual = start_settle(config)
-    # A stored measurement (its longest delay plus a frame) is a floor: the run's own far
-    # moves may all have shown fast, and the small moves near the peak must not be stale.
-    floor = settle if not manual and config.get("pipeline") else 0.0
-    result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=settle, manual=manual,
-                                     floor=floor, trusted=trusts(config), **options)
+    plan = run_timing(config)
+    result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=plan.settle,
+                                     manual=plan.manual, floor=plan.floor, trusted=plan.trusted,
+                                     **options)
     if timing is not None:
         store(merged(config.get("pipeline"), timing).to_dict())
     return result
