@@ -86,10 +86,14 @@ def test_a_drift_during_a_print_is_reported_and_refocused_at_a_layer_change(serv
     held = logs.logged("drift refocus: print on hold")
     released = logs.logged("drift refocus: print hold released")
     assert held and released and held <= done <= released, log[-3000:]
-    # No line of the file was sent while the refocus ran (only the M400 PiFocus waits with).
+    # No line of the file was sent while the refocus ran: after the M400 PiFocus waits with,
+    # only M400s until the release. (The hold follows OctoPrint's ZChange event, so a line of
+    # the new layer may go out before it takes: seen once, 'G1 X22 F6000'; the M400 waits.)
     sent = logs.sent()
     during = [text for t, text in sent if held < t < released]
-    assert set(during) <= {"M400"}, during
+    assert "M400" in during, during
+    after_wait = during[during.index("M400"):]
+    assert set(after_wait) == {"M400"}, during
     # The print did go on to its last layer after the hold.
     assert sent_at(sent, "G1 Z12.0 F600") > released
     body = status(server)
