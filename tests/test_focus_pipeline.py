@@ -193,6 +193,32 @@ def test_a_manual_settle_too_short_for_the_chain_never_ends_found_on_stale_frame
 
 
 
+def test_a_cancel_while_the_retry_waits_ends_the_run_with_the_lens_back():
+    """A run that saw stale frames waits its new settle before re-running (its last moves
+    must show first); a cancel then ends the wait and the run at once: no second attempt,
+    found=False, cancelled, the lens back at its start."""
+    rig = Rig(SLOW_15)
+    try:
+        run, attempts = rig.attempts()
+        ended = []
+
+        def first_attempt_then_cancel(lens, camera, scorer, **options):
+            try:
+                return run(lens, camera, scorer, **options)
+            finally:
+                ended.append(time.monotonic())
+
+        result, _ = autofocus_fresh(rig.lens, rig.stream, FrameScorer(), first_attempt_then_cancel,
+                                    settle=0.05, manual=True, should_cancel=lambda: bool(ended))
+        assert not all(attempts[0]), "the first attempt's settle was too short: some frames were stale"
+        assert len(attempts) == 1, "the cancel came before the retry"
+        assert result.cancelled and not result.found
+        assert "cancelled" in result.message
+        assert rig.lens.position == 150
+    finally:
+        rig.close()
+
+
 class Jitter:
     """A deterministic jitter of the chain's delay, for the rig's ``lag``: in the delay test
     every other move shows ``extra`` seconds late; in the run only the small moves do (the

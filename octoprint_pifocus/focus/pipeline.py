@@ -458,7 +458,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     the chain's timing this run measured (None if no far move showed). A run that saw stale
     frames is re-run with the delay it saw, watching every move, at most ``retries`` times; if
     frames still lag, the result is ``found=False`` with a message naming the delay, and the
-    lens is back where it started.
+    lens is back where it started. ``options`` go to ``run``; their ``should_cancel`` also
+    ends the wait before a retry (a cancelled run, the lens back at its start).
     """
     start = lens.position
     began = time.monotonic()
@@ -492,14 +493,32 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         settle = max(fresh.settle * 2, settle_after(longest, fresh.interval))
         floor, manual, trusted = settle, False, False  # the stored measurement just proved short
         # The last moves may not show yet: the retry's prime must see the lens at rest, or its
-        # first frame is from before them.
-        time.sleep(settle)
-    reason = Message("autofocus.stale", delay=f"{longest * 1000:.0f}")
+        # first frame is from before them. A cancel ends the wait and the run.
+        if _cancelled_while_waiting(settle, options.get("should_cancel")):
+            return _back(lens, start, result, Message("autofocus.cancelled"), cancelled=True), timing
+    return _back(lens, start, result, Message("autofocus.stale", delay=f"{longest * 1000:.0f}")), timing
+
+
+def _cancelled_while_waiting(seconds: float, should_cancel: Optional[Callable[[], bool]]) -> bool:
+    """Wait ``seconds``, asking ``should_cancel`` every 50 ms; True as soon as it says stop."""
+    end = time.monotonic() + seconds
+    while not (should_cancel is not None and should_cancel()):
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(0.05, left))
+    return True
+
+
+def _back(lens, start, result, reason: Message, cancelled: bool = False):
+    """``result`` turned into a run that did not find focus, for ``reason``, the lens back at
+    ``start``: never found=True on frames that may not have followed the lens."""
     try:
         lens.move_to(start)
-    except Exception:  # noqa: BLE001 - the stale verdict is the message that matters
-        _logger.exception("Moving the lens back after stale frames failed")
+    except Exception:  # noqa: BLE001 - the reason (stale frames, a cancel) is the message that matters
+        _logger.exception("Moving the lens back after the autofocus failed")
     result.found = False
+    result.cancelled = cancelled
     result.position = lens.position
     result.message = remember(Message("autofocus.back", reason=reason, position=str(start)))
-    return result, timing
+    return result
