@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from typing import Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Deque, Dict, List, Mapping, Optional, Tuple
 
 #: Feed rate assumed for a move whose rate is not known yet (mm/s): a slow, common one.
 DEFAULT_FEEDRATE = 25.0

@@ -17,10 +17,10 @@ and the stored map stays as it was.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
-import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ...errors import PiFocusError
 from ...followfocus import CalibrationPoint, FocusMap, FocusMapError, calibrate, parse_position_report
@@ -66,7 +66,7 @@ class Calibration:
         self._simulation = simulation
         self._logger = logger or _logger
         self._lock = threading.RLock()
-        self._map_source: Any = None
+        self._map_key: Optional[str] = None  # the stored map the cache was fitted from, as JSON
         self._map: Optional[FocusMap] = None
         self._map_error: Optional[str] = None
         self._summary: Optional[tuple] = None
@@ -75,26 +75,34 @@ class Calibration:
 
     # ~~ the stored map
 
-    def focus_map(self) -> Optional[FocusMap]:
-        """The device's map (None without one), fitted once per stored version."""
+    def stored_map(self) -> Tuple[Optional[FocusMap], Optional[str]]:
+        """``(map, error)``: the device's stored map fitted once per stored version (None
+        without one), or why it cannot be used. The one fit that calibration, follow focus and
+        the drift watch share; keyed on the map's content, so a map changed in place is refitted."""
         with self._lock:
             stored = self._device.config.get("focus_map")
-            if stored != self._map_source:
-                self._map_source, self._map, self._map_error = stored, None, None
+            key = None if stored is None else json.dumps(stored, sort_keys=True, default=str)
+            if key != self._map_key:
+                self._map_key, self._map, self._map_error = key, None, None
                 if stored is not None:
                     try:
                         self._map = FocusMap.from_dict(stored)
                     except FocusMapError as exc:
                         self._map_error = str(exc)
                         self._logger.error("The focus map of %s is not usable: %s", self._device.name, exc)
-            return self._map
+            return self._map, self._map_error
+
+    def focus_map(self) -> Optional[FocusMap]:
+        """The device's map; None without one, or with one that cannot be used (logged)."""
+        return self.stored_map()[0]
 
     def _store(self, fmap: Optional[FocusMap]) -> None:
         data = fmap.to_dict() if fmap is not None else None
         with self._lock:
             # The device reads its settings from this dict (follow mode too): in force at once.
             self._device.config["focus_map"] = data
-            self._map_source, self._map, self._map_error = data, fmap, None
+            self._map_key = None if data is None else json.dumps(data, sort_keys=True, default=str)
+            self._map, self._map_error = fmap, None
         self._persist("focus_map", data)
 
     def dof_width(self) -> float:

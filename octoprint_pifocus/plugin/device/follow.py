@@ -23,7 +23,6 @@ decides, this module applies its decision under the device's rules:
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -75,7 +74,6 @@ class DeviceFollow:
         self._publish = publish
         self._logger = logger
         self._lock = threading.RLock()
-        self._map_cache: Tuple[Optional[str], Optional[FocusMap], Optional[str]] = (None, None, None)
         self._follower: Optional[Follower] = None
         self._follower_key: Optional[tuple] = None
         self.state = OFF
@@ -98,21 +96,11 @@ class DeviceFollow:
 
     def focus_map(self) -> Optional[FocusMap]:
         """The device's map (None when it has none); :class:`FocusMapError` for one that cannot
-        be used. Fitted once per stored map, not on every tick."""
-        stored = self._device.config.get("focus_map")
-        if stored is None:
-            return None
-        key = json.dumps(stored, sort_keys=True, default=str)
-        cached_key, cached, error = self._map_cache
-        if key != cached_key:
-            try:
-                cached, error = FocusMap.from_dict(stored), None
-            except FocusMapError as exc:
-                cached, error = None, str(exc)
-            self._map_cache = (key, cached, error)
+        be used. Fitted once per stored map (the calibration's fit), not on every tick."""
+        fmap, error = self._device.calibration.stored_map()
         if error is not None:
             raise FocusMapError(error)
-        return cached
+        return fmap
 
     def dof_width(self, lens) -> float:
         configured = self.settings().get("dof_width")
