@@ -16,8 +16,8 @@ from typing import List
 import pytest
 
 from octoprint_pifocus.focus import FrameScorer
-from octoprint_pifocus.focus.pipeline import (FAR_FRAMES, FAR_WATCH, LATE_FRAMES, PRIME_FRAMES,
-                                              TRUSTED_SAMPLES,
+from octoprint_pifocus.focus.pipeline import (FAR_FRAMES, FAR_WATCH, LATE_FRAMES, MARGIN,
+                                              PRIME_FRAMES, TRUSTED_SAMPLES,
                                               FreshFrames, autofocus_fresh, measure_delay)
 from octoprint_pifocus.focus.search import run_autofocus
 from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
@@ -377,21 +377,24 @@ def _watched_capture(fresh: FreshFrames, looked: Looked):
 
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "watching"])
-def test_a_trusted_measurement_takes_the_first_frame_after_the_settle(trusted):
+def test_a_trusted_measurement_takes_the_first_frame_half_a_frame_past_its_delay(trusted):
     """A stored measurement of enough moves, confirmed by a far move of the run that showed
     within it, is waited for and no longer: a move whose picture does not change takes the
-    first frame that started after the settle, where an untrusted one watches two frames more
-    for a change showing late. The frames are the stream's own, with their arrival times, and the windows the
-    code's: the case holds on a loaded machine."""
+    first frame that started half a frame past the longest delay measured (the settle, the
+    delay plus a frame and the margin, less half a frame and the margin), where an untrusted
+    one takes the first after the whole settle and watches two frames more for a change
+    showing late. The frames are the stream's own, with their arrival times, and the windows
+    the code's: the case holds on a loaded machine."""
     fresh, primed, looked, moved, data = Optics().after_a_confirming_move(trusted, 501)  # small
     assert primed == PRIME_FRAMES, "trusted or not, the noise is measured on as many frames"
-    settle_end = moved + fresh.settle
-    first_after = next(f for f in looked if f.started >= settle_end)
-    assert first_after.data == data, "the frame used is the first that started after the settle"
+    longest = fresh.settle - fresh.interval - MARGIN  # the settle was 0.3 s: delay + frame + margin
+    counts_from = moved + (longest + 0.5 * fresh.interval if trusted else fresh.settle)
+    first_after = next(f for f in looked if f.started >= counts_from)
+    assert first_after.data == data, "the frame used is the first that started that late"
     if trusted:
-        assert looked[-1] is first_after, "trusted: no frame watched past the settle"
+        assert looked[-1] is first_after, "trusted: no frame watched past it"
     else:
-        assert looked[-1].started >= settle_end + LATE_FRAMES * fresh.interval, (
+        assert looked[-1].started >= counts_from + LATE_FRAMES * fresh.interval, (
             "not trusted: watched two frames past the settle")
     assert fresh.stale is False and fresh.unchanged == 0
 
@@ -423,9 +426,9 @@ def _fresh_in_focus_or_named(result, attempts, rig) -> None:
 @pytest.mark.parametrize("pipeline", [COPY_30, SLOW_15], ids=lambda p: p.name)
 def test_a_trusted_run_on_the_chain_it_was_measured_on_uses_fresh_frames(pipeline):
     """The delay test's measurement, trusted: a move whose picture does not change takes the
-    first frame after the settle. On the real ffmpeg chain (stream copy at 30 fps, and the
-    5-frame pipeline) the frames the run reports from were all rendered after their moves,
-    and it ends in focus (or fails naming the delay)."""
+    first frame half a frame past the longest delay, not a frame later. On the real ffmpeg
+    chain (stream copy at 30 fps, and the 5-frame pipeline) the frames the run reports from
+    were all rendered after their moves, and it ends in focus (or fails naming the delay)."""
     rig = Rig(pipeline)
     try:
         timing = measure_delay(rig.lens, rig.stream)

@@ -23,9 +23,10 @@ focus. So:
 * **Trust.** Without a stored measurement of enough moves (:data:`TRUSTED_SAMPLES`) every
   move is watched a few frames past the settle for a change showing late, and a far move
   that never shows up to three settles. With one, once a far move of this run has shown
-  within the stored settle (the chain is as measured), a move takes the first frame after
-  the settle and a far move is watched two frames past it: a third less time on a slow
-  pipeline. A move a little later than the settle is still caught by the next move's early
+  within half a frame of the longest delay measured (the chain is as measured), a move takes
+  the first frame that started half a frame past that delay (every frame after the first one
+  a move changed is from after it) and a far move is watched two frames past the settle: a
+  third less time on a slow pipeline. A move a little later than the settle is still caught by the next move's early
   frames, a much later one usually by the change it brings into a later move's frames
   (``second`` and ``late`` evidence): not always once the lag passes a move's cycle, since
   timing alone cannot tell whose change it is (trusted or not). A chain that became slower
@@ -260,6 +261,7 @@ class FreshFrames:
     def _watch(self, moved: float, far: bool):
         interval = self.interval or 0.0
         settle = self.settle
+        counts = self._counts_after()
         if far:
             # A far move should show: watch past the settle for it (a delay spike shows here,
             # not as a change mistaken for the next move's). Trusted, two frames past: a far
@@ -273,7 +275,7 @@ class FreshFrames:
             else:
                 window = max(settle, FIRST_WATCH)
         else:
-            window = settle + self._late_frames() * interval
+            window = counts + self._late_frames() * interval
         # Frames this soon after the move cannot show it yet (half the shortest delay seen: the
         # delay jitters): if one differs from a reference no change confirmed, that reference
         # was stale.
@@ -315,7 +317,7 @@ class FreshFrames:
                     return after
                 frame, grey = after, after_grey
                 changed = False
-            if fallback is None and frame.started >= moved + settle:
+            if fallback is None and frame.started >= moved + counts:
                 fallback = (frame, grey)
             if frame.started >= moved + window:
                 break
@@ -332,6 +334,19 @@ class FreshFrames:
 
     def _trusting(self) -> bool:
         return self.trusted and self.confirmed
+
+    def _counts_after(self) -> float:
+        """How long after a move a frame counts without a change showing. Watching: the
+        settle. Trusting: half a frame past the longest delay the chain showed (the settle
+        less half a frame and :data:`MARGIN`), the bound a far move must show within to
+        confirm the trust. Every frame after the first one a move changed is from after the
+        move, so with the delay within its measurement a frame started that late is fresh; the
+        half frame is slack for jitter. The settle's full frame cost a frame per move where the
+        frames arrive in step with the moves (the chain shows every move at the same delay,
+        so the first frame past the settle was the third after the move, not the second)."""
+        if not self._trusting():
+            return self.settle
+        return max(0.0, self.settle - 0.5 * (self.interval or 0.0) - MARGIN)
 
     def _late_frames(self) -> int:
         """Frames to watch a move past the settle for a change showing late: none when the
@@ -366,7 +381,7 @@ class FreshFrames:
 
     def _changed_after(self, delay: float, far: bool) -> None:
         """A move showed ``delay`` s after it: learn the delay, and notice frames taken too soon."""
-        beyond_trust = self._trusting() and delay > self.settle
+        beyond_trust = self._trusting() and delay > self._counts_after()
         if any(late < delay for late in self._unconfirmed) or (beyond_trust and self._unconfirmed):
             # An earlier frame that no change confirmed was taken sooner than this move
             # showed: it may have shown the position before its move. Trusted, any such frame
