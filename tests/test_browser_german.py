@@ -254,7 +254,7 @@ def test_sidebar_and_settings_in_german_in_normal_states(server, chromium, setup
     result = sidebar.locator(".pifocus-result")
     expect(result).to_have_class("alert pifocus-result alert-success", timeout=60_000)
     status = api_status(server)
-    expect(sidebar.locator(".pifocus-result-title")).to_have_text(f"Scharf bei {status['position']:.0f} VCM-Schritte")
+    expect(sidebar.locator(".pifocus-result-title")).to_have_text(f"Scharf: {status['position']:.0f} VCM-Schritte")
     details = sidebar.locator(".pifocus-result-details").inner_text()
     seconds = status["last_result"]["duration"]
     shown = f"{seconds:.1f}".replace(".", ",") if seconds < 10 else f"{seconds:.0f}"
