@@ -83,30 +83,38 @@ class Simulations:
                 return self._get(index, candidate, driver)
         return None
 
-    def _get(self, index: int, device_id: str, driver: str, lens_position: Optional[float] = None):
+    def _get(self, index: int, device_id: str, driver: str) -> Optional[Simulation]:
         with self._lock:
-            simulation = self._running.get(device_id)
-            if simulation is None:
-                settings = self.settings_for(index, driver)
-                if settings is None:
-                    return None
-                source = self._z_source() if settings.lens == "printer_z" else None
-                simulation = Simulation(settings, position_source=source, lens_position=lens_position,
-                                        scene_seed=7 + index, toolhead=self._toolhead)
-                self._running[device_id] = simulation
-                self._logger.info("Simulated camera %s ready: %s", webcam_name(device_id, index == 0),
-                                  simulation.status())
-            return simulation
+            return self._build(index, device_id, driver)
+
+    def _build(self, index: int, device_id: str, driver: str,
+               lens_position: Optional[float] = None) -> Optional[Simulation]:
+        """The running simulation of a device, built if it has none; under the lock."""
+        simulation = self._running.get(device_id)
+        if simulation is None:
+            settings = self.settings_for(index, driver)
+            if settings is None:
+                return None
+            source = self._z_source() if settings.lens == "printer_z" else None
+            simulation = Simulation(settings, position_source=source, lens_position=lens_position,
+                                    scene_seed=7 + index, toolhead=self._toolhead)
+            self._running[device_id] = simulation
+            self._logger.info("Simulated camera %s ready: %s", webcam_name(device_id, index == 0),
+                              simulation.status())
+        return simulation
 
     def reset(self, enabled: bool) -> None:
-        """Rebuild from the settings on next use, each simulated VCM where it is."""
+        """Rebuild from the settings, each simulated VCM where it is.
+
+        All under the lock: a frame asked for meanwhile (a browser's stream, the drift watch)
+        would otherwise build the device's simulation afresh, its VCM back at ``start``.
+        """
+        devices = self.simulated() if enabled else []
         with self._lock:
             old, self._running = self._running, {}
-        if not enabled:
-            return
-        for index, device_id, driver in self.simulated():
-            if device_id in old:
-                self._get(index, device_id, driver, lens_position=old[device_id].lens.position)
+            for index, device_id, driver in devices:
+                if device_id in old:
+                    self._build(index, device_id, driver, lens_position=old[device_id].lens.position)
 
     def fps(self) -> float:
         running = list(self._running.values())
