@@ -26,11 +26,12 @@ focus. So:
   within half a frame of the longest delay measured (the chain is as measured), a move takes
   the first frame that started half a frame past that delay (every frame after the first one
   a move changed is from after it) and a far move is watched two frames past the settle: a
-  third less time on a slow pipeline. A move a little later than the settle is still caught by the next move's early
-  frames, a much later one usually by the change it brings into a later move's frames
-  (``second`` and ``late`` evidence): not always once the lag passes a move's cycle, since
-  timing alone cannot tell whose change it is (trusted or not). A chain that became slower
-  shows on the first far move, which is watched as without trust.
+  third less time on a slow pipeline. A move a little later than that is still caught by the
+  next move's early frames, a much later one sometimes by the change it brings into a later
+  move's frames (``second`` and ``late`` evidence): not reliably once the lag passes a move's
+  cycle, since timing alone cannot tell whose change it is, trusted or not (README, "Through
+  a real streamer"). A chain that became slower shows on the first far move, which is watched
+  as without trust.
 * :meth:`FreshFrames.note_move` lets the search move on first and score the frame it has
   while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame

@@ -44,6 +44,11 @@ REACHED_TOLERANCE = 0.05
 DEFAULT_SPEEDS = {"x": 6000.0, "y": 6000.0, "z": 200.0}
 
 
+def _content_key(stored: Optional[Dict[str, Any]]) -> Optional[str]:
+    """A stored map as a string that changes whenever its content does (None: no map)."""
+    return None if stored is None else json.dumps(stored, sort_keys=True, default=str)
+
+
 class CalibrationRefused(Conflict):
     """The printer cannot be moved for a calibration now (HTTP 409); nothing moved."""
 
@@ -81,7 +86,7 @@ class Calibration:
         the drift watch share; keyed on the map's content, so a map changed in place is refitted."""
         with self._lock:
             stored = self._device.config.get("focus_map")
-            key = None if stored is None else json.dumps(stored, sort_keys=True, default=str)
+            key = _content_key(stored)
             if key != self._map_key:
                 self._map_key, self._map, self._map_error = key, None, None
                 if stored is not None:
@@ -101,7 +106,7 @@ class Calibration:
         with self._lock:
             # The device reads its settings from this dict (follow mode too): in force at once.
             self._device.config["focus_map"] = data
-            self._map_key = None if data is None else json.dumps(data, sort_keys=True, default=str)
+            self._map_key = _content_key(data)
             self._map, self._map_error = fmap, None
         self._persist("focus_map", data)
 
