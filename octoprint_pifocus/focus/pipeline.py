@@ -32,6 +32,12 @@ focus. So:
   cycle, since timing alone cannot tell whose change it is, trusted or not (README, "Through
   a real streamer"). A chain that became slower shows on the first far move, which is watched
   as without trust.
+* **Moving on.** Trusted and confirmed, on a chain that shows a move two frames or more after
+  it, :meth:`FreshFrames.capture_moving_on` makes the sweep's next move as soon as this one
+  showed, and returns the first frame it changed; the frame after that one (rendered before
+  the next move could show) must show the same picture, or the run counts stale frames
+  (``ahead``) and is re-run without trust. A move then costs its delay, not its delay and a
+  frame: a third less on stream copy at 30 fps.
 * :meth:`FreshFrames.note_move` lets the search move on first and score the frame it has
   while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
@@ -55,7 +61,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -92,6 +98,11 @@ TRUSTED_SAMPLES = 6
 #: Moves of the delay test: enough that its measurement is trusted even when a move or two
 #: between equally blurred pictures shows no change.
 MEASURE_MOVES = 8
+#: Moving on (see :meth:`FreshFrames.capture_moving_on`) needs a chain whose far moves in this
+#: run showed more than this many frame intervals after them: the search moves right after a
+#: frame arrives, like the moves that were timed, so the frame after that one cannot show the
+#: new move yet. A chain that shows a move in the next frame never moves on.
+AHEAD_FRAMES = 1.5
 #: Safety added to a measured delay beyond the one frame interval, in seconds: scheduling
 #: jitter on a busy Pi.
 MARGIN = 0.01
@@ -204,6 +215,11 @@ class FreshFrames:
         self._ref: Optional[List[np.ndarray]] = None
         self._position: Optional[float] = None
         self._moved: Optional[float] = None  # see note_move
+        #: This run's chain delivers whole frames at a change: the first frame a far move
+        #: changed equalled the frame after it (see :meth:`capture_moving_on`). None: not seen yet.
+        self._whole: Optional[bool] = None
+        #: Moves the search made while the previous move's confirming frame was on its way.
+        self.moved_on = 0
 
     # ~~ before the run
 
@@ -228,8 +244,7 @@ class FreshFrames:
 
     def changed(self, grey: List[np.ndarray]) -> bool:
         """``grey`` differs from the reference beyond the noise on some level."""
-        diffs = _difference(grey, self._ref)
-        return any(d > CHANGE_NOISE * n + CHANGE_FLOOR for d, n in zip(diffs, self.noise))
+        return self._differs(grey, self._ref)
 
     @property
     def timing(self) -> Optional[Timing]:
@@ -248,6 +263,22 @@ class FreshFrames:
     def capture(self) -> bytes:
         """A frame that shows the lens where it is now (called right after a move, or after
         :meth:`note_move`)."""
+        return self.capture_moving_on(None)[0]
+
+    def capture_moving_on(self, move_next: Optional[Callable[[], None]]) -> Tuple[bytes, bool]:
+        """:meth:`capture`, calling ``move_next()`` (the search's next move) as soon as this
+        move has shown, when that is safe; returns the frame and whether it moved on.
+
+        Safe means: the chain is trusted and this run confirmed it, the move showed within the
+        trusted delay, the sample before was confirmed by a change, and this run's chain
+        delivers whole frames at a change (the first frame a far move changed equalled the
+        frame after it). The frame returned is then the first one the move changed, and the
+        frame after it, arriving while the next move is under way, must equal it: it vouches
+        that the first was whole and not already the next move's. Moving on saves the
+        frame a move otherwise waits for its confirmation: a third of a move's time where the
+        chain shows a move two frames after it. A frame after it that differs counts as
+        evidence of stale frames (``ahead``): the run is re-run without trust.
+        """
         moved = self._moved if self._moved is not None else time.monotonic()
         self._moved = None
         if self._ref is None:
@@ -255,11 +286,11 @@ class FreshFrames:
         position = self.lens.position
         distance = abs(float(position) - float(self._position)) if self._position is not None else 0.0
         self._position = position
-        frame = self._watch(moved, distance >= self.far)
+        frame, moved_on = self._watch(moved, distance >= self.far, move_next)
         self.captures += 1
-        return frame.data
+        return frame.data, moved_on
 
-    def _watch(self, moved: float, far: bool):
+    def _watch(self, moved: float, far: bool, move_next: Optional[Callable[[], None]] = None):
         interval = self.interval or 0.0
         settle = self.settle
         counts = self._counts_after()
@@ -302,12 +333,20 @@ class FreshFrames:
                               "before it", (frame.started - moved) * 1000)
                 self._ref = grey  # what the picture shows before this move, now
             elif changed:
+                ahead = move_next is not None and self._may_move_on(frame.started - moved)
+                if ahead:
+                    move_next()
+                    self._moved = time.monotonic()  # the next capture times its wait from here
                 # The frame after the first changed one: a frame that started during the
                 # move may show only part of it. It must differ too, or the "change" was noise.
                 after = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
                 after_grey = _grey(self.scorer, after.data)
+                if ahead:
+                    return self._moved_on(frame, grey, after_grey, moved, far), True
                 if self.changed(after_grey):
                     self._changed_after(frame.started - moved, far)
+                    if far and self._whole is not False:
+                        self._whole = not self._differs(after_grey, grey)
                     self._ref = after_grey
                     if self._unconfirmed_last:
                         # The sample before was not confirmed by a change: this change may be
@@ -315,7 +354,7 @@ class FreshFrames:
                         # trusted or not (the change itself may have come after the settle).
                         after = self._second_change(after, moved + self.settle + LATE_FRAMES * interval)
                     self._unconfirmed_last = False
-                    return after
+                    return after, False
                 frame, grey = after, after_grey
                 changed = False
             if fallback is None and frame.started >= moved + counts:
@@ -331,7 +370,37 @@ class FreshFrames:
         self._unconfirmed.append(chosen.started - moved)
         self._unconfirmed_last = True
         self._ref = grey
-        return chosen
+        return chosen, False
+
+    def _may_move_on(self, delay: float) -> bool:
+        """The search may make its next move now, ``delay`` after this one showed its change
+        (see :meth:`capture_moving_on`)."""
+        interval = self.interval or 0.0
+        return (self._trusting() and self._whole is True and not self._unconfirmed_last
+                and interval > 0 and min(self.delays) > AHEAD_FRAMES * interval
+                and delay <= self._counts_after())
+
+    def _moved_on(self, frame, grey, after_grey, moved: float, far: bool):
+        """The frame for a move the search has moved on from: ``frame``, the first one it
+        changed, if the frame after it (``after_grey``) shows the same picture."""
+        self.moved_on += 1
+        if self.changed(after_grey) and not self._differs(after_grey, grey):
+            self._changed_after(frame.started - moved, far)
+            self._ref = grey
+            self._unconfirmed_last = False
+            return frame
+        # The first frame was part of the move, or the change noise, or the frame after it
+        # already the next move's: none of them can be vouched for, and the search has moved.
+        self._whole = False
+        self._evidence("ahead")
+        self._ref = after_grey
+        self._unconfirmed_last = True
+        self._unconfirmed.append(frame.started - moved)
+        return frame
+
+    def _differs(self, a: List[np.ndarray], b: List[np.ndarray]) -> bool:
+        """``a`` differs from ``b`` beyond the noise on some level (as :meth:`changed`)."""
+        return any(d > CHANGE_NOISE * n + CHANGE_FLOOR for d, n in zip(_difference(a, b), self.noise))
 
     def _trusting(self) -> bool:
         return self.trusted and self.confirmed
@@ -347,7 +416,14 @@ class FreshFrames:
         so the first frame past the settle was the third after the move, not the second)."""
         if not self._trusting():
             return self.settle
-        return max(0.0, self.settle - 0.5 * (self.interval or 0.0) - MARGIN)
+        return self._half_a_frame_past_the_delay(self.settle)
+
+    def _half_a_frame_past_the_delay(self, settle: float) -> float:
+        """Half a frame past the delay a ``settle`` waits for (it is the delay, a frame and
+        :data:`MARGIN`): from the stored floor, the bound a far move must show within to
+        confirm the trust; from the run's settle (the floor, or more once a far move showed
+        later), where a trusted move's frame counts."""
+        return max(0.0, settle - 0.5 * (self.interval or 0.0) - MARGIN)
 
     def _late_frames(self) -> int:
         """Frames to watch a move past the settle for a change showing late: none when the
@@ -400,8 +476,7 @@ class FreshFrames:
         self.delays.append(delay)
         # Within the stored settle (half a frame of slack for where the frame fell): the chain
         # is as measured; later, it is not, whatever the first far moves said.
-        self.confirmed = self.trusted and settle_after(delay, self.interval) <= \
-            self.floor + 0.5 * (self.interval or 0.0)
+        self.confirmed = self.trusted and delay <= self._half_a_frame_past_the_delay(self.floor)
         if not self.manual:
             wanted = settle_after(delay, self.interval)
             self.settle = max(wanted, self.floor) if first else max(self.settle, wanted)
@@ -481,7 +556,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         longest = max([longest] + fresh.delays)
         result.stale_checks = {"lagged": fresh.lagged, "evidence": dict(fresh.evidence),
                                "unchanged": fresh.unchanged,
-                               "far_moves": fresh.far_moves, "attempt": attempt + 1,
+                               "far_moves": fresh.far_moves, "moved_on": fresh.moved_on,
+                               "attempt": attempt + 1,
                                "trusted": fresh.trusted, "confirmed": fresh.confirmed,
                                "settle": round(fresh.settle, 3)}
         if not fresh.stale or not result.found:
