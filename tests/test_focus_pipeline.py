@@ -10,7 +10,6 @@ settle far too short for a 5-frame pipeline.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from typing import List
 
