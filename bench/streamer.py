@@ -74,19 +74,12 @@ class Checked:
         self.stale = 0
 
     def capture(self) -> bytes:
-        return self.capture_moving_on(None)[0]
-
-    def capture_moving_on(self, move_next):
-        """Stale: the frame shows a position from before the move before the call, or, when
-        the camera made the next move meanwhile (focus/pipeline.py), that next move's."""
-        moved_at = self.lens.moved_at
-        moving_on = getattr(self.camera, "capture_moving_on", None)
-        data, moved_on = moving_on(move_next) if moving_on is not None else (self.camera.capture(), False)
+        data = self.camera.capture()
         origin = self.rig.origin(data)
         self.frames += 1
-        if origin is None or origin.shows < moved_at or (moved_on and origin.shows >= self.lens.moved_at):
+        if origin is None or origin.shows < self.lens.moved_at:
             self.stale += 1
-        return data, moved_on
+        return data
 
     def __getattr__(self, name):
         return getattr(self.camera, name)

@@ -68,28 +68,22 @@ class Rig:
 
     def attempts(self):
         """A search function for autofocus_fresh that records, per attempt, whether each
-        frame it got was rendered after the move before it (and before the next, for a frame
-        the camera moved on from)."""
+        frame it got was rendered after the move before it."""
         log: List[List[bool]] = []
 
         def run(lens, camera, scorer, **options):
             fresh_flags: List[bool] = []
             log.append(fresh_flags)
-            capture_moving_on = camera.capture_moving_on
+            capture = camera.capture
 
-            def checked(move_next=None):
-                # Fresh: the frame shows the lens as the move before the call left it, and,
-                # when the camera made the next move meanwhile, not yet as that one did.
-                moved_at = self.lens.moved_at
-                data, moved_on = capture_moving_on(move_next)
+            def checked() -> bytes:
+                data = capture()
                 origin = self.ffmpeg.origin(data)
                 assert origin is not None, "a frame without the rig's stamp"
-                fresh_flags.append(origin.shows >= moved_at and
-                                   (not moved_on or origin.shows < self.lens.moved_at))
-                return data, moved_on
+                fresh_flags.append(origin.shows >= self.lens.moved_at)
+                return data
 
-            camera.capture_moving_on = checked
-            camera.capture = lambda: checked()[0]
+            camera.capture = checked
             return run_autofocus(lens, camera, scorer, **options)
 
         return run, log
@@ -432,11 +426,10 @@ def _fresh_in_focus_or_named(result, attempts, rig) -> None:
 @pytest.mark.parametrize("pipeline", [COPY_30, SLOW_15], ids=lambda p: p.name)
 def test_a_trusted_run_on_the_chain_it_was_measured_on_uses_fresh_frames(pipeline):
     """The delay test's measurement, trusted: a move whose picture does not change takes the
-    first frame half a frame past the longest delay, not a frame later, and a sweep moves on
-    as soon as a move has shown. On the real ffmpeg chain (stream copy at 30 fps, and the
-    5-frame pipeline) the frames the run reports from were all rendered after their moves
-    (and before the next, for those it moved on from), and it ends in focus (or fails naming
-    the delay)."""
+    first frame half a frame past the longest delay, not a frame later, and a move that changes
+    the picture is taken at its first changed frame. On the real ffmpeg chain (stream copy at
+    30 fps, and the 5-frame pipeline) the frames the run reports from were all rendered after
+    their moves, and it ends in focus (or fails naming the delay)."""
     rig = Rig(pipeline)
     try:
         timing = measure_delay(rig.lens, rig.stream)
@@ -447,9 +440,9 @@ def test_a_trusted_run_on_the_chain_it_was_measured_on_uses_fresh_frames(pipelin
                                     floor=timing.settle, trusted=True)
         assert result.stale_checks["trusted"] is (result.stale_checks["attempt"] == 1)
         if result.stale_checks["attempt"] == 1:
-            # The chain shows a move two frames or more after it: the sweeps move on at the
-            # change, and the frames they move on from show their own move, not the next.
-            assert result.stale_checks["moved_on"] >= 1, result.stale_checks
+            # The chain shows a move two frames or more after it: moves that change the
+            # picture are taken at their change.
+            assert result.stale_checks["at_change"] >= 1, result.stale_checks
         _fresh_in_focus_or_named(result, attempts, rig)
     finally:
         rig.close()
@@ -484,36 +477,6 @@ def test_a_chain_slower_than_its_trusted_measurement_is_measured_not_trusted():
 
 
 
-class Moves:
-    """A :class:`FreshFrames` on a 30 fps stream that shows a move two frames after it (the
-    camera server's latency), and a lens whose picture the test moves (``optics``): the
-    moves of a sweep, one capture each, as the search makes them."""
-
-    def __init__(self, server: CameraServer, optics: SimulatedLens) -> None:
-        self.optics = optics
-        self.lens = SimulatedLens(start=int(optics.position))
-        self.stream = MjpegStream(server.stream_url)
-        self.fresh = FreshFrames(self.stream, self.lens, FrameScorer(), settle=0.2, floor=0.2, trusted=True)
-        self.fresh.prime()
-        self.next_moves: List[int] = []
-
-    def move(self, position: int, optics: bool = True) -> None:
-        self.lens.move_to(position)
-        if optics:
-            self.optics.move_to(position)
-        self.fresh.note_move()
-
-    def capture_moving_on(self, position: int, then: int):
-        self.move(position)
-
-        def move_next() -> None:
-            self.next_moves.append(then)
-            self.lens.move_to(then)
-            self.optics.move_to(then)
-
-        return self.fresh.capture_moving_on(move_next)
-
-
 class PartFirst:
     """The camera server's renders, able to show a move in two parts: :meth:`split` moves the
     optics part of the way now and the rest right after the next frame is rendered."""
@@ -534,76 +497,84 @@ class PartFirst:
         return data
 
 
-def _moves_server(renders: PartFirst) -> CameraServer:
-    return CameraServer(renders, fps=30, latency=2)
+class Moves:
+    """A trusted :class:`FreshFrames` (settle and floor 0.2 s) on a 30 fps stream that shows a
+    move two frames after it (the camera server's latency), and the lens whose picture the
+    test moves (``optics``)."""
+
+    def __init__(self, renders: PartFirst) -> None:
+        self.renders = renders
+        self.optics = renders.optics
+        self.server = CameraServer(renders, fps=30, latency=2)
+
+    def __enter__(self) -> "Moves":
+        self.server.__enter__()
+        self.lens = SimulatedLens(start=int(self.optics.position))
+        self.stream = MjpegStream(self.server.stream_url)
+        self.fresh = FreshFrames(self.stream, self.lens, FrameScorer(), settle=0.2, floor=0.2, trusted=True)
+        self.fresh.prime()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stream.close()
+        self.server.__exit__(*exc)
+
+    def capture(self, position: int, optics: bool = True) -> bytes:
+        """Move (the picture too, unless ``optics`` is False) and capture, as the search does."""
+        self.lens.move_to(position)
+        if optics:
+            self.optics.move_to(position)
+        self.fresh.note_move()
+        return self.fresh.capture()
+
+    def picture_at(self, position: int) -> bytes:
+        """A frame of the optics at rest at ``position`` (five frames after the move)."""
+        self.optics.move_to(position)
+        return self.stream.wait_frame(time.monotonic() + 5 / 30, timeout=5).data
 
 
-def _picture_at(moves: "Moves", position: int) -> bytes:
-    """A frame of the optics at rest at ``position`` (five frames after the move)."""
-    moves.optics.move_to(position)
-    return moves.stream.wait_frame(time.monotonic() + 5 / 30, timeout=5).data
+def test_a_trusted_move_that_shows_is_taken_at_its_change_and_the_frame_after_vouches_for_it():
+    """Trusted and confirmed on a chain that shows a move two frames after it: a move that
+    changes the picture returns its first changed frame (the search moves on while the next
+    frame comes), and that frame is the new position's picture; the frame after it, checked
+    at the next capture, shows the same, so nothing counts as stale. The first far move (the
+    one that confirms the trust) is watched to its confirming frame, and a move whose picture
+    does not change is not taken early."""
+    with Moves(PartFirst(SimulatedLens(start=100))) as moves:
+        moves.capture(500)
+        assert moves.fresh.at_change == 0, "the first far move confirms first"
+        assert moves.fresh.confirmed and min(moves.fresh.delays) > 1.5 * moves.fresh.interval
+        moves.capture(900)
+        assert moves.fresh.at_change == 1
+        first = moves.capture(300)
+        assert moves.fresh.at_change == 2
+        moves.capture(310, optics=False)  # the picture stays: not at a change
+        assert moves.fresh.at_change == 2
+        moves.fresh.finish()
+        assert not moves.fresh.stale and moves.fresh.evidence == {}
+        # The frame taken at its change is 300's picture (200 codes from focus): not 900's
+        # (400) and not 650's (150).
+        assert first == moves.picture_at(300)
+        assert first not in (moves.picture_at(900), moves.picture_at(650))
 
 
-def test_a_trusted_sweep_moves_on_once_a_move_shows_and_the_frame_after_agrees():
-    """Trusted and confirmed on a chain that shows a move two frames after it: the sweep's
-    next move is made as soon as this one showed, and the frame returned is the first that
-    showed it, the picture at the new position (the frame after it, rendered before the next
-    move, shows the same). The first far move (the one that confirms the trust) is watched to
-    its confirming frame, and a move whose picture does not change never moves on."""
-    optics = SimulatedLens(start=100)
-    with _moves_server(PartFirst(optics)) as server:
-        moves = Moves(server, optics)
-        try:
-            _, moved_on = moves.capture_moving_on(500, then=900)
-            assert (moved_on, moves.next_moves) == (False, []), "the first far move confirms first"
-            assert moves.fresh.confirmed and min(moves.fresh.delays) > 1.5 * moves.fresh.interval
-            moves.move(900)
-            moves.fresh.capture()
-            first, moved_on = moves.capture_moving_on(300, then=650)
-            assert (moved_on, moves.next_moves) == (True, [650])
-            assert not moves.fresh.stale and moves.fresh.moved_on == 1
-            moves.fresh.capture()  # 650's frame, as the search takes it next
-            # Nothing changes (the optics stay): no change shows, so no moving on.
-            moves.move(660, optics=False)
-            _, moved_on = moves.fresh.capture_moving_on(lambda: moves.next_moves.append(-1))
-            assert moved_on is False and moves.next_moves == [650]
-            # The frame moved on from is 300's picture (200 codes from focus): not 900's
-            # (400), not 650's (150).
-            assert first == _picture_at(moves, 300)
-            assert first not in (_picture_at(moves, 900), _picture_at(moves, 650))
-        finally:
-            moves.stream.close()
-
-
-def test_moving_on_from_a_frame_the_next_one_disagrees_with_is_evidence_of_stale_frames():
+def test_a_frame_taken_at_its_change_that_the_next_frame_disagrees_with_is_evidence_of_stale_frames():
     """A camera whose first frame after a move shows only part of it (here the optics move
-    half-way first, and the rest a frame later): the frame after the first changed one shows
-    another picture, so the frame moved on from cannot be vouched for. The run counts it
-    (``ahead``), which makes autofocus_fresh run again without trust, and stops moving on."""
-    optics = SimulatedLens(start=100)
-    renders = PartFirst(optics)
-    with _moves_server(renders) as server:
-        moves = Moves(server, optics)
-        try:
-            moves.capture_moving_on(500, then=900)
-            moves.move(900)
-            moves.fresh.capture()
-            assert moves.fresh._whole is True and not moves.fresh.stale
-            # Move to 300: the first frame after the move shows 600, the ones after it 300.
-            moves.lens.move_to(300)
-            renders.split(600, 300)
-            moves.fresh.note_move()
-
-            def move_next() -> None:
-                moves.next_moves.append(700)
-                moves.lens.move_to(700)
-
-            _, moved_on = moves.fresh.capture_moving_on(move_next)
-            assert moved_on is True and moves.next_moves == [700]
-            assert moves.fresh.stale and moves.fresh.evidence == {"ahead": 1}
-            moves.fresh.capture()
-            moves.move(100)
-            _, moved_on = moves.fresh.capture_moving_on(lambda: moves.next_moves.append(-1))
-            assert moved_on is False, "no more moving on in this run"
-        finally:
-            moves.stream.close()
+    part of the way first, and the rest right after that frame is rendered): the frame after
+    the first changed one shows another picture, so the one taken cannot be vouched for. The
+    run counts it (``ahead``), which makes autofocus_fresh run again without trust, and takes
+    no frame at its change again."""
+    renders = PartFirst(SimulatedLens(start=100))
+    with Moves(renders) as moves:
+        moves.capture(500)
+        moves.capture(900)
+        assert moves.fresh._whole is True and moves.fresh.at_change == 1
+        moves.lens.move_to(300)
+        renders.split(600, 300)
+        moves.fresh.note_move()
+        moves.fresh.capture()
+        assert moves.fresh.at_change == 2 and not moves.fresh.stale, "checked when the frame after comes"
+        moves.fresh.finish()
+        assert moves.fresh.stale and moves.fresh.evidence == {"ahead": 1}
+        moves.capture(100)
+        assert moves.fresh.at_change == 2, "no frame taken at its change after that"

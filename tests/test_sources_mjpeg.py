@@ -213,3 +213,22 @@ def test_closing_an_unused_reader_is_harmless():
     stream.close()
     stream.close()
     assert reader_threads() == []
+
+
+def test_frame_after_finds_the_next_frame_even_when_newer_ones_came(server, small_frames):
+    """The autofocus checks the frame right after one it took at a move's change
+    (focus/pipeline.py): found among the frames kept, however many came since; waited for
+    when it has not come yet; None once it is older than the frames kept."""
+    from octoprint_pifocus.sources.mjpeg import RECENT_FRAMES
+
+    with MjpegStream(server.stream_url, settle=0, timeout=3) as stream:
+        taken = stream.wait_frame(time.monotonic())
+        waited = stream.frame_after(taken)  # not come yet: waited for
+        later = stream.wait_frame(time.monotonic() + 0.1)  # five frames later at 50 fps
+        again = stream.frame_after(taken)
+        time.sleep((RECENT_FRAMES + 4) / 50)
+        gone = stream.frame_after(taken)
+    rendered = [small_frames.origin(f.data).rendered for f in (taken, waited, later)]
+    assert rendered[0] < rendered[1] < rendered[2]
+    assert again == waited, "the frame after the one taken, not the newest"
+    assert gone is None

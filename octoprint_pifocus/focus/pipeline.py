@@ -32,12 +32,15 @@ focus. So:
   cycle, since timing alone cannot tell whose change it is, trusted or not (README, "Through
   a real streamer"). A chain that became slower shows on the first far move, which is watched
   as without trust.
-* **Moving on.** Trusted and confirmed, on a chain that shows a move two frames or more after
-  it, :meth:`FreshFrames.capture_moving_on` makes the sweep's next move as soon as this one
-  showed, and returns the first frame it changed; the frame after that one (rendered before
-  the next move could show) must show the same picture, or the run counts stale frames
-  (``ahead``) and is re-run without trust. A move then costs its delay, not its delay and a
-  frame: a third less on stream copy at 30 fps.
+* **Taken at the change.** Trusted and confirmed, on a chain that shows a move more than
+  1.5 frames after it, a move that shows within the trusted delay returns the first frame
+  it changed, without waiting for the next one to confirm it: the search scores it and moves
+  on. The frame after it (rendered before the next move could show) is checked when it
+  comes, at the next capture or at the end of the run (:meth:`FreshFrames.finish`): it must
+  show the same picture, or the first was part of the move (or not its own), and the run
+  counts stale frames (``ahead``) and is re-run without trust. Only once this run's first far
+  move showed whole frames (its first changed frame equalled the next), and not after an
+  unconfirmed sample. A move then costs its delay, not its delay and a frame.
 * :meth:`FreshFrames.note_move` lets the search move on first and score the frame it has
   while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
@@ -61,7 +64,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -98,10 +101,10 @@ TRUSTED_SAMPLES = 6
 #: Moves of the delay test: enough that its measurement is trusted even when a move or two
 #: between equally blurred pictures shows no change.
 MEASURE_MOVES = 8
-#: Moving on (see :meth:`FreshFrames.capture_moving_on`) needs a chain whose far moves in this
-#: run showed more than this many frame intervals after them: the search moves right after a
-#: frame arrives, like the moves that were timed, so the frame after that one cannot show the
-#: new move yet. A chain that shows a move in the next frame never moves on.
+#: A frame is taken at its move's change (see the module docstring) only on a chain whose far
+#: moves in this run showed more than this many frame intervals after them: the search moves
+#: right after a frame arrives, like the moves that were timed, so the frame after that one
+#: cannot show the new move yet. A chain that shows a move in the next frame never does.
 AHEAD_FRAMES = 1.5
 #: Safety added to a measured delay beyond the one frame interval, in seconds: scheduling
 #: jitter on a busy Pi.
@@ -216,10 +219,12 @@ class FreshFrames:
         self._position: Optional[float] = None
         self._moved: Optional[float] = None  # see note_move
         #: This run's chain delivers whole frames at a change: the first frame a far move
-        #: changed equalled the frame after it (see :meth:`capture_moving_on`). None: not seen yet.
+        #: changed equalled the frame after it. None: not seen yet.
         self._whole: Optional[bool] = None
-        #: Moves the search made while the previous move's confirming frame was on its way.
-        self.moved_on = 0
+        #: Frames taken at their move's change, and the last one until the frame after it
+        #: vouched for it (see :meth:`_vouch`).
+        self.at_change = 0
+        self._pending = None
 
     # ~~ before the run
 
@@ -263,34 +268,23 @@ class FreshFrames:
     def capture(self) -> bytes:
         """A frame that shows the lens where it is now (called right after a move, or after
         :meth:`note_move`)."""
-        return self.capture_moving_on(None)[0]
-
-    def capture_moving_on(self, move_next: Optional[Callable[[], None]]) -> Tuple[bytes, bool]:
-        """:meth:`capture`, calling ``move_next()`` (the search's next move) as soon as this
-        move has shown, when that is safe; returns the frame and whether it moved on.
-
-        Safe means: the chain is trusted and this run confirmed it, the move showed within the
-        trusted delay, the sample before was confirmed by a change, and this run's chain
-        delivers whole frames at a change (the first frame a far move changed equalled the
-        frame after it). The frame returned is then the first one the move changed, and the
-        frame after it, arriving while the next move is under way, must equal it: it vouches
-        that the first was whole and not already the next move's. Moving on saves the
-        frame a move otherwise waits for its confirmation: a third of a move's time where the
-        chain shows a move two frames after it. A frame after it that differs counts as
-        evidence of stale frames (``ahead``): the run is re-run without trust.
-        """
         moved = self._moved if self._moved is not None else time.monotonic()
         self._moved = None
         if self._ref is None:
             self.prime()
+        self._vouch()
         position = self.lens.position
         distance = abs(float(position) - float(self._position)) if self._position is not None else 0.0
         self._position = position
-        frame, moved_on = self._watch(moved, distance >= self.far, move_next)
+        frame = self._watch(moved, distance >= self.far)
         self.captures += 1
-        return frame.data, moved_on
+        return frame.data
 
-    def _watch(self, moved: float, far: bool, move_next: Optional[Callable[[], None]] = None):
+    def finish(self) -> None:
+        """The run is over: check the last frame taken at its change (see :meth:`_vouch`)."""
+        self._vouch()
+
+    def _watch(self, moved: float, far: bool):
         interval = self.interval or 0.0
         settle = self.settle
         counts = self._counts_after()
@@ -332,17 +326,19 @@ class FreshFrames:
                 _logger.debug("Stale sample: a frame %.0f ms after a move differs from the sample "
                               "before it", (frame.started - moved) * 1000)
                 self._ref = grey  # what the picture shows before this move, now
+            elif changed and self._may_take_the_change(frame.started - moved):
+                # Taken at its change; the frame after it is checked once it comes (_vouch).
+                self._changed_after(frame.started - moved, far)
+                self._pending = (frame, grey, self._ref)
+                self._ref = grey
+                self._unconfirmed_last = False
+                self.at_change += 1
+                return frame
             elif changed:
-                ahead = move_next is not None and self._may_move_on(frame.started - moved)
-                if ahead:
-                    move_next()
-                    self._moved = time.monotonic()  # the next capture times its wait from here
                 # The frame after the first changed one: a frame that started during the
                 # move may show only part of it. It must differ too, or the "change" was noise.
                 after = self.source.wait_frame(frame.started + 1e-6, timeout=self.timeout)
                 after_grey = _grey(self.scorer, after.data)
-                if ahead:
-                    return self._moved_on(frame, grey, after_grey, moved, far), True
                 if self.changed(after_grey):
                     self._changed_after(frame.started - moved, far)
                     if far and self._whole is not False:
@@ -354,7 +350,7 @@ class FreshFrames:
                         # trusted or not (the change itself may have come after the settle).
                         after = self._second_change(after, moved + self.settle + LATE_FRAMES * interval)
                     self._unconfirmed_last = False
-                    return after, False
+                    return after
                 frame, grey = after, after_grey
                 changed = False
             if fallback is None and frame.started >= moved + counts:
@@ -370,33 +366,37 @@ class FreshFrames:
         self._unconfirmed.append(chosen.started - moved)
         self._unconfirmed_last = True
         self._ref = grey
-        return chosen, False
+        return chosen
 
-    def _may_move_on(self, delay: float) -> bool:
-        """The search may make its next move now, ``delay`` after this one showed its change
-        (see :meth:`capture_moving_on`)."""
+    def _may_take_the_change(self, delay: float) -> bool:
+        """A move that showed ``delay`` after it may be taken at its first changed frame
+        (see :data:`AHEAD_FRAMES` and the module docstring, "Taken at the change")."""
         interval = self.interval or 0.0
         return (self._trusting() and self._whole is True and not self._unconfirmed_last
                 and interval > 0 and min(self.delays) > AHEAD_FRAMES * interval
-                and delay <= self._counts_after())
+                and delay <= self._half_a_frame_past_the_delay(self.floor)
+                and callable(getattr(self.source, "frame_after", None)))
 
-    def _moved_on(self, frame, grey, after_grey, moved: float, far: bool):
-        """The frame for a move the search has moved on from: ``frame``, the first one it
-        changed, if the frame after it (``after_grey``) shows the same picture."""
-        self.moved_on += 1
-        if self.changed(after_grey) and not self._differs(after_grey, grey):
-            self._changed_after(frame.started - moved, far)
-            self._ref = grey
-            self._unconfirmed_last = False
-            return frame
-        # The first frame was part of the move, or the change noise, or the frame after it
-        # already the next move's: none of them can be vouched for, and the search has moved.
+    def _vouch(self) -> None:
+        """The frame right after one taken at its change must show the same picture, and not
+        the one before the move: then that one was whole and from after its move. It was
+        rendered before the next move could show (the chain shows a move more than
+        :data:`AHEAD_FRAMES` frames after it, and the next move came after the frame taken).
+        One that differs, or cannot be had, counts as evidence of stale frames (``ahead``),
+        and no frame is taken at its change again."""
+        if self._pending is None:
+            return
+        frame, grey, before = self._pending
+        self._pending = None
+        after = self.source.frame_after(frame, timeout=self.timeout)
+        after_grey = None if after is None else _grey(self.scorer, after.data)
+        # Changed from the picture before the move too, as a confirming frame must be: a
+        # "change" that was noise leaves the frame after it like the picture before.
+        if after_grey is not None and self._differs(after_grey, before) and \
+                not self._differs(after_grey, grey):
+            return
         self._whole = False
         self._evidence("ahead")
-        self._ref = after_grey
-        self._unconfirmed_last = True
-        self._unconfirmed.append(frame.started - moved)
-        return frame
 
     def _differs(self, a: List[np.ndarray], b: List[np.ndarray]) -> bool:
         """``a`` differs from ``b`` beyond the noise on some level (as :meth:`changed`)."""
@@ -548,6 +548,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                             floor=floor, trusted=trusted)
         fresh.prime()  # before the first move: the noise of a picture at rest
         result = run(lens, fresh, scorer, **options)
+        fresh.finish()
         # The whole run, retries included: what the user waited for and the frames it took.
         frames += fresh.captures
         result.captures = frames
@@ -556,7 +557,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
         longest = max([longest] + fresh.delays)
         result.stale_checks = {"lagged": fresh.lagged, "evidence": dict(fresh.evidence),
                                "unchanged": fresh.unchanged,
-                               "far_moves": fresh.far_moves, "moved_on": fresh.moved_on,
+                               "far_moves": fresh.far_moves, "at_change": fresh.at_change,
                                "attempt": attempt + 1,
                                "trusted": fresh.trusted, "confirmed": fresh.confirmed,
                                "settle": round(fresh.settle, 3)}

@@ -192,15 +192,9 @@ class _Search:
         # wait from the move: then the lens moves on first and the frame already taken is
         # scored while the move settles.
         moved = getattr(self.camera, "note_move", None)
-        # It may also make the next move itself, once this one has shown (moving on: the
-        # frame it returns was rendered before that move could show).
-        moving_on = getattr(self.camera, "capture_moving_on", None)
         pending: Optional[Tuple[Number, bytes]] = None
-        there = False  # the camera already made this move
         for i, position in enumerate(todo):
-            if there:
-                pass
-            elif i == 0:
+            if i == 0:
                 self.approach(position)
             else:
                 self.check_cancel()
@@ -208,25 +202,14 @@ class _Search:
             if not callable(moved):
                 self.frames[position] = self.take(position, phase)
                 continue
-            if not there:
-                moved()
+            moved()
             if pending is not None:
                 self.frames[pending[0]] = self.record(pending[0], self.scored(pending[1]), phase)
             self.check_cancel()
-            if callable(moving_on) and i + 1 < len(todo):
-                data, there = moving_on(self._mover(todo[i + 1]))
-            else:
-                data, there = self.camera.capture(), False
-            pending = (position, data)
+            pending = (position, self.camera.capture())
         if pending is not None:
             self.frames[pending[0]] = self.record(pending[0], self.scored(pending[1]), phase)
         self.recheck(todo)
-
-    def _mover(self, position: Number) -> Callable[[], None]:
-        def move() -> None:
-            self.check_cancel()
-            self.lens.move_to(position)
-        return move
 
     def take(self, position: Number, phase: str) -> FrameScore:
         """A scored frame at ``position`` (the lens is there), recorded and reported."""

@@ -15,7 +15,8 @@ import http.client
 import socket
 import threading
 import time
-from typing import Optional
+from collections import deque
+from typing import Deque, Optional
 
 from ..errors import CameraError
 from ..messages import Message, say, text_of
@@ -30,6 +31,10 @@ BACKOFF_MAX = 5.0
 #: How long close() waits for the reader thread (a daemon, so it cannot block exit anyway).
 JOIN_TIMEOUT = 2.0
 _CHUNK = 64 * 1024
+
+
+#: Frames kept for :meth:`MjpegStream.frame_after`: half a second at 30 fps.
+RECENT_FRAMES = 16
 
 
 class _Refused(Exception):
@@ -52,6 +57,9 @@ class MjpegStream(FrameSource):
         self._cond = threading.Condition()
         self._latest: Optional[Frame] = None
         self._seq = 0  # frames received since start
+        #: The last frames received, oldest first: :meth:`frame_after` finds the one that came
+        #: right after a given frame even when newer ones have arrived since.
+        self._recent: Deque[Frame] = deque(maxlen=RECENT_FRAMES)
         self._error: Optional[CameraError] = None
         self._error_at = 0.0
         self._fatal = False
@@ -108,6 +116,24 @@ class MjpegStream(FrameSource):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._stalled(limit)
+                self._cond.wait(remaining)
+
+    def frame_after(self, frame: Frame, timeout: Optional[float] = None) -> Optional[Frame]:
+        """The frame received right after ``frame``, waiting for it if it has not come yet;
+        None when ``frame`` is no longer among the last :data:`RECENT_FRAMES` (or none came
+        within ``timeout``, default the source's)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        with self._cond:
+            while True:
+                recent = list(self._recent)
+                if not any(f is frame for f in recent):
+                    return None
+                index = next(i for i, f in enumerate(recent) if f is frame)
+                if index + 1 < len(recent):
+                    return recent[index + 1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    return None
                 self._cond.wait(remaining)
 
     def close(self) -> None:
@@ -173,6 +199,7 @@ class MjpegStream(FrameSource):
                     self._skipped = parser.skipped
                     if frames:
                         self._latest = frames[-1]
+                        self._recent.extend(frames)
                         self._seq += len(frames)
                         self._error = None
                         self._cond.notify_all()
