@@ -16,8 +16,8 @@ from typing import List
 import pytest
 
 from octoprint_pifocus.focus import FrameScorer
-from octoprint_pifocus.focus.pipeline import (FAR_FRAMES, FAR_WATCH, LATE_FRAMES, MARGIN,
-                                              PRIME_FRAMES, TRUSTED_SAMPLES,
+from octoprint_pifocus.focus.pipeline import (FAR_FRAMES, FAR_WATCH, FIRST_WATCH, LATE_FRAMES, MARGIN,
+                                              PRIME_FRAMES, TRUSTED_FIRST_WATCH, TRUSTED_SAMPLES,
                                               FreshFrames, autofocus_fresh, measure_delay)
 from octoprint_pifocus.focus.search import run_autofocus
 from octoprint_pifocus.sim import SimulatedCamera, SimulatedLens, draw_scene
@@ -578,3 +578,51 @@ def test_a_frame_taken_at_its_change_that_the_next_frame_disagrees_with_is_evide
         assert moves.fresh.stale and moves.fresh.evidence == {"ahead": 1}
         moves.capture(100)
         assert moves.fresh.at_change == 2, "no frame taken at its change after that"
+
+
+def test_a_small_move_taken_at_its_change_needs_only_a_frame_after_that_is_not_the_picture_before():
+    """After a small move (near focus) the frame after the one taken may differ from it (a
+    part of the move, or noise above what the blurred prime measured); either scores as the
+    whole within the noise, so it is enough that the frame after is not the picture from
+    before the move, as for a move's confirming frame. A far move must show the same (see
+    the test before)."""
+    renders = PartFirst(SimulatedLens(start=100))
+    with Moves(renders) as moves:
+        moves.capture(500)
+        moves.capture(900)
+        moves.capture(450)
+        taken = moves.fresh.at_change
+        moves.lens.move_to(500)  # 50 codes: not far
+        renders.split(480, 500)
+        moves.fresh.note_move()
+        moves.fresh.capture()
+        assert moves.fresh.at_change == taken + 1
+        moves.fresh.finish()
+        assert not moves.fresh.stale and moves.fresh.evidence == {}
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "guess"])
+def test_a_far_move_that_never_shows_before_any_has_is_watched_for_a_while_not_2_s_when_trusted(trusted):
+    """The first far moves of a run, before one has shown: with a trusted stored settle (a
+    measurement) they are watched TRUSTED_FIRST_WATCH (0.75 s), where a settle that may be a
+    guess is watched FIRST_WATCH (2 s), long enough for any sane chain to show."""
+    optics = SimulatedLens(start=100)
+    camera = SimulatedCamera(draw_scene(320, 240), optics, focus_position=500, noise=0)
+    lens = SimulatedLens(start=100)
+    with CameraServer(SimFrames(camera), fps=30) as server:
+        stream = MjpegStream(server.stream_url)
+        looked = Looked(stream)
+        try:
+            fresh = FreshFrames(looked, lens, FrameScorer(), settle=0.1, floor=0.1 if trusted else 0.0,
+                                trusted=trusted)
+            fresh.prime()
+            lens.move_to(900)  # the picture stays
+            moved, _ = _watched_capture(fresh, looked)
+        finally:
+            stream.close()
+    assert fresh.unchanged == 1 and not fresh.delays
+    watched = looked.frames[-1].started - moved
+    if trusted:
+        assert TRUSTED_FIRST_WATCH <= watched < TRUSTED_FIRST_WATCH + 0.2, watched
+    else:
+        assert FIRST_WATCH <= watched < FIRST_WATCH + 0.2, watched

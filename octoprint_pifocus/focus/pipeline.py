@@ -109,6 +109,10 @@ MEASURE_MOVES = 8
 #: right after a frame arrives, like the moves that were timed, so the frame after that one
 #: cannot show the new move yet. A chain that shows a move in the next frame never does.
 AHEAD_FRAMES = 1.5
+#: A frame is taken at its change only when it differs from the picture before by this many
+#: times what counts as a change: a change at the noise's edge may be noise, which the frame
+#: after it would then not confirm (a re-run); such a move waits for its confirmation.
+CLEAR_CHANGE = 2.0
 #: Safety added to a measured delay beyond the one frame interval, in seconds: scheduling
 #: jitter on a busy Pi.
 MARGIN = 0.01
@@ -337,10 +341,11 @@ class FreshFrames:
                 _logger.debug("Stale sample: a frame %.0f ms after a move differs from the sample "
                               "before it", (frame.started - moved) * 1000)
                 self._ref = grey  # what the picture shows before this move, now
-            elif changed and self._may_take_the_change(frame.started - moved):
+            elif changed and self._may_take_the_change(frame.started - moved) and \
+                    self._differs(grey, self._ref, CLEAR_CHANGE):
                 # Taken at its change; the frame after it is checked once it comes (_vouch).
                 self._changed_after(frame.started - moved, far)
-                self._pending = (frame, grey, self._ref)
+                self._pending = (frame, grey, self._ref, far)
                 self._ref = grey
                 self._unconfirmed_last = False
                 self.at_change += 1
@@ -389,29 +394,35 @@ class FreshFrames:
                 and callable(getattr(self.source, "frame_after", None)))
 
     def _vouch(self) -> None:
-        """The frame right after one taken at its change must show the same picture, and not
-        the one before the move: then that one was whole and from after its move. It was
-        rendered before the next move could show (the chain shows a move more than
-        :data:`AHEAD_FRAMES` frames after it, and the next move came after the frame taken).
-        One that differs, or cannot be had, counts as evidence of stale frames (``ahead``),
-        and no frame is taken at its change again."""
+        """The frame right after one taken at its change must not show the picture before the
+        move, and after a far move must show the same as that one: then that one was from
+        after its move, and whole. It was rendered before the next move could show (the chain
+        shows a move more than :data:`AHEAD_FRAMES` frames after it, and the next move came
+        after the frame taken). One that fails, or cannot be had, counts as evidence of stale
+        frames (``ahead``), and no frame is taken at its change again."""
         if self._pending is None:
             return
-        frame, grey, before = self._pending
+        frame, grey, before, far = self._pending
         self._pending = None
         after = self.source.frame_after(frame, timeout=self.timeout)
         after_grey = None if after is None else _grey(self.scorer, after.data)
         # Changed from the picture before the move too, as a confirming frame must be: a
-        # "change" that was noise leaves the frame after it like the picture before.
+        # "change" that was noise leaves the frame after it like the picture before. The
+        # same picture as the frame taken, after a far move: a part of one would score far
+        # off. Not after a small one, whose part scores as the whole within the noise, and
+        # near focus, where the noise measured on blurred frames is too low, the two frames
+        # of one picture differ by more than it.
         if after_grey is not None and self._differs(after_grey, before) and \
-                not self._differs(after_grey, grey):
+                not (far and self._differs(after_grey, grey)):
             return
         self._whole = False
         self._evidence("ahead")
 
-    def _differs(self, a: List[np.ndarray], b: List[np.ndarray]) -> bool:
-        """``a`` differs from ``b`` beyond the noise on some level (as :meth:`changed`)."""
-        return any(d > CHANGE_NOISE * n + CHANGE_FLOOR for d, n in zip(_difference(a, b), self.noise))
+    def _differs(self, a: List[np.ndarray], b: List[np.ndarray], times: float = 1.0) -> bool:
+        """``a`` differs from ``b`` beyond the noise on some level (as :meth:`changed`), or
+        beyond ``times`` that."""
+        diffs = _difference(a, b)
+        return any(d > times * (CHANGE_NOISE * n + CHANGE_FLOOR) for d, n in zip(diffs, self.noise))
 
     def _trusting(self) -> bool:
         return self.trusted and self.confirmed
