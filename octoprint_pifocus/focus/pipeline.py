@@ -112,7 +112,7 @@ AHEAD_FRAMES = 1.5
 #: A frame is taken at its change only when it differs from the picture before by this many
 #: times what counts as a change: a change at the noise's edge may be noise, which the frame
 #: after it would then not confirm (a re-run); such a move waits for its confirmation.
-CLEAR_CHANGE = 2.0
+CLEAR_CHANGE = 1.5
 #: Safety added to a measured delay beyond the one frame interval, in seconds: scheduling
 #: jitter on a busy Pi.
 MARGIN = 0.01
@@ -414,6 +414,9 @@ class FreshFrames:
         # of one picture differ by more than it.
         if after_grey is not None and self._differs(after_grey, before) and \
                 not (far and self._differs(after_grey, grey)):
+            # The newest picture of this position: the next move's watch, which sees this
+            # frame first, must not take its noise for that move's change.
+            self._ref = after_grey
             return
         self._whole = False
         self._evidence("ahead")
