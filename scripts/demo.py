@@ -78,6 +78,9 @@ def main() -> int:
 """, flush=True)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *a: stopping.append(True))
+    # Ctrl-C stops the demo even when it was started with SIGINT ignored (a shell without job
+    # control starts background commands so, and Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stopping and server.process is not None and server.process.poll() is None:
             time.sleep(0.5)
