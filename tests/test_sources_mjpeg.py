@@ -232,3 +232,27 @@ def test_frame_after_finds_the_next_frame_even_when_newer_ones_came(server, smal
     assert rendered[0] < rendered[1] < rendered[2]
     assert again == waited, "the frame after the one taken, not the newest"
     assert gone is None
+
+
+def test_frames_before_are_the_ones_received_right_before_a_frame_and_not_across_a_reconnect(
+        server, small_frames):
+    """An autofocus primes on frames the stream already has (focus/pipeline.py): they must be
+    the ones that came right before the frame asked about, one after the other, and never
+    frames of an earlier connection, with a gap of unknown length before the new ones."""
+    with MjpegStream(server.stream_url, settle=0, timeout=3) as stream:
+        stream.wait_frame(time.monotonic() + 0.2)  # ten frames at 50 fps
+        newest = stream.wait_frame(time.monotonic())
+        before = stream.frames_before(newest, 3)
+        assert len(before) == 3
+        chain = before + [newest]
+        assert all(stream.frame_after(a, timeout=0) is b for a, b in zip(chain, chain[1:])), (
+            "each the frame received right before the next")
+        rendered = [small_frames.origin(f.data).rendered for f in chain]
+        assert rendered == sorted(rendered) and len(set(rendered)) == 4
+        server.drop_connections()
+        time.sleep(0.05)
+        reconnected = stream.wait_frame(time.monotonic() + 0.3)
+        assert stream.connections == 2
+        after_reconnect = stream.frames_before(reconnected, 16)
+        assert all(f.started > newest.started for f in after_reconnect), "no frame of the first connection"
+        assert stream.frames_before(newest, 3) == [], "a frame no longer kept has none before it"

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from typing import Deque, Optional
+from typing import Deque, List, Optional
 
 from ..errors import CameraError
 from ..messages import Message, say, text_of
@@ -126,15 +126,27 @@ class MjpegStream(FrameSource):
         with self._cond:
             while True:
                 recent = list(self._recent)
-                if not any(f is frame for f in recent):
+                index = next((i for i, f in enumerate(recent) if f is frame), None)
+                if index is None:
                     return None
-                index = next(i for i, f in enumerate(recent) if f is frame)
                 if index + 1 < len(recent):
                     return recent[index + 1]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set():
                     return None
                 self._cond.wait(remaining)
+
+    def frames_before(self, frame: Frame, count: int) -> List[Frame]:
+        """Up to ``count`` frames received right before ``frame``, oldest first, one after the
+        other as they came (none when ``frame`` is no longer among the last
+        :data:`RECENT_FRAMES`): an autofocus times the stream and its noise on frames it
+        already has instead of waiting for new ones."""
+        with self._cond:
+            recent = list(self._recent)
+        index = next((i for i, f in enumerate(recent) if f is frame), None)
+        if index is None or count <= 0:
+            return []
+        return recent[max(0, index - count):index]
 
     def close(self) -> None:
         self._stop.set()
@@ -184,6 +196,9 @@ class MjpegStream(FrameSource):
                     return False
                 self._sock = conn.sock
                 self.connections += 1
+                # Frames of an earlier connection are not "right before" or "right after" the
+                # new ones: a gap of unknown length lies between.
+                self._recent.clear()
             conn.request("GET", self.endpoint.target, headers=self.endpoint.headers)
             response = conn.getresponse()
             self._check(response)
