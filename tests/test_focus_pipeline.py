@@ -13,9 +13,11 @@ import re
 import time
 from typing import List
 
+import numpy as np
 import pytest
 
 from octoprint_pifocus.focus import FrameScorer
+from octoprint_pifocus.focus import pipeline
 from octoprint_pifocus.focus.pipeline import (FAR_FRAMES, FAR_WATCH, FIRST_WATCH, LATE_FRAMES, MARGIN,
                                               PRIME_FRAMES, TRUSTED_FIRST_WATCH, TRUSTED_SAMPLES,
                                               FreshFrames, autofocus_fresh, measure_delay)
@@ -314,6 +316,87 @@ def test_the_frame_interval_holds_when_the_streamer_sends_frames_in_bunches():
     assert fresh.interval >= 0.024, fresh.interval
 
 
+class Kept:
+    """The stream as :class:`FreshFrames` sees it, counting the frames it waits for: the
+    frames it already has (``frames_before``) come from the real MJPEG source unchanged."""
+
+    def __init__(self, stream: MjpegStream) -> None:
+        self.stream = stream
+        self.waited: list = []
+
+    def wait_frame(self, not_before: float, skip: int = 0, timeout=None):
+        frame = self.stream.wait_frame(not_before, skip, timeout)
+        self.waited.append(frame)
+        return frame
+
+    def frames_before(self, frame, count: int):
+        return self.stream.frames_before(frame, count)
+
+
+def test_the_prime_uses_the_frames_the_stream_already_has():
+    """With the lens at rest, a run starts a frame after it is asked to, not four: the frames
+    received right before the first new one time the stream and its noise with it. The
+    reference is that new frame, which started after the run began. A retry's prime (not
+    ``kept``) still waits for four new frames."""
+    lens = SimulatedLens()
+    camera = SimulatedCamera(draw_scene(320, 240), lens, focus_position=500)
+    with CameraServer(SimFrames(camera), fps=30) as server:
+        stream = MjpegStream(server.stream_url)
+        try:
+            stream.wait_frame(time.monotonic() + 0.3)  # a few frames kept
+            kept = Kept(stream)
+            fresh = FreshFrames(kept, lens, FrameScorer())
+            asked = time.monotonic()
+            fresh.prime(kept=True)
+            had = stream.frames_before(kept.waited[0], PRIME_FRAMES - 1)
+            retry = Kept(stream)
+            FreshFrames(retry, lens, FrameScorer()).prime()
+        finally:
+            stream.close()
+    assert len(retry.waited) == PRIME_FRAMES
+    assert len(kept.waited) == 1 and kept.waited[0].started >= asked, "one new frame waited for"
+    assert all(f.started < asked for f in had), "the others were there before the run asked"
+    assert 0.02 <= fresh.interval <= 0.06, fresh.interval  # 30 fps, timed over the kept frames
+    reference = pipeline._grey(fresh.scorer, kept.waited[0].data)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh._ref, reference))
+    assert all(n > 0 for n in fresh.noise), "the noise of four frames, not of one"
+
+
+def test_the_prime_waits_for_new_frames_when_the_ones_it_has_show_a_change():
+    """A move just before a run may still be showing in the frames the stream has: their
+    change must not be taken for noise (it would hide the run's own moves' changes). On a
+    noise-free stream the frames of one position are equal: frames kept from across a move
+    make the prime wait for four new ones, and it measures no noise."""
+    optics = SimulatedLens(start=100)
+    camera = SimulatedCamera(draw_scene(320, 240), optics, focus_position=500, noise=0)
+    frames = SimFrames(camera)
+    seen_a_change = 0
+    with CameraServer(frames, fps=30) as server:
+        stream = MjpegStream(server.stream_url)
+        try:
+            for attempt in range(6):
+                stream.wait_frame(time.monotonic() + 0.2)
+                target = 500 if attempt % 2 == 0 else 100
+                optics.move_to(target)
+                frame = stream.wait_frame(time.monotonic())
+                while frames.origin(frame.data).position != target:
+                    frame = stream.wait_frame(frame.started + 1e-6)
+                kept = Kept(stream)
+                fresh = FreshFrames(kept, optics, FrameScorer())
+                fresh.prime(kept=True)  # right after the first frame of the new picture came
+                had = stream.frames_before(kept.waited[0], PRIME_FRAMES - 1)
+                positions = {frames.origin(f.data).position for f in had}
+                if len(positions) < 2:
+                    continue  # this machine was slow: the kept frames all show the new picture
+                seen_a_change += 1
+                assert len(kept.waited) == PRIME_FRAMES, "four new frames waited for"
+                assert {frames.origin(f.data).position for f in kept.waited} == {target}
+                assert max(fresh.noise) < pipeline.CHANGE_FLOOR, fresh.noise
+        finally:
+            stream.close()
+    assert seen_a_change >= 2, "the kept frames showed the change in too few attempts to tell"
+
+
 class Looked:
     """The stream as :class:`FreshFrames` sees it: every frame it was handed, in order (an
     observer around the real MJPEG source, which does all the work)."""
@@ -412,6 +495,40 @@ def test_a_far_move_that_never_shows_is_watched_two_frames_past_a_trusted_settle
     assert looked[-2].started < moved + window <= looked[-1].started
 
 
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "watching"])
+def test_a_change_after_an_unconfirmed_frame_is_watched_for_a_second_until_its_move_must_have_shown(trusted):
+    """After a frame no change confirmed, a move's change may be that earlier move's, late:
+    the move is watched for a second change until it must have shown. With a confirmed trusted
+    measurement that is the bound its frames count from, half a frame past the longest delay
+    (a frame past it waits for nothing; watching two frames past the settle here cost the
+    crossing of the peak, equally blurred on either side, 0.1 s a run at 30 fps); without
+    trust, two frames past the settle."""
+    o = Optics()
+    with o.server as server:
+        stream = MjpegStream(server.stream_url)
+        looked = Looked(stream)
+        try:
+            fresh = FreshFrames(looked, o.lens, FrameScorer(), settle=0.3, floor=0.3, trusted=trusted)
+            fresh.prime()
+            o.move(500)
+            _watched_capture(fresh, looked)  # far, shows: confirms a trusted measurement
+            o.move(501, shows=False)
+            _watched_capture(fresh, looked)  # no change: a frame nothing confirmed
+            assert fresh._unconfirmed_last
+            o.move(100)
+            moved, _ = _watched_capture(fresh, looked)  # far, shows
+        finally:
+            stream.close()
+    assert fresh._trusting() is trusted and not fresh._unconfirmed_last, "the last move showed"
+    watched_to = looked.frames[-1].started - moved
+    if trusted:
+        bound = fresh._counts_after()
+        assert bound < fresh.settle + LATE_FRAMES * fresh.interval
+        assert bound <= watched_to < bound + 2 * fresh.interval, (watched_to, bound)
+    else:
+        assert watched_to >= fresh.settle + LATE_FRAMES * fresh.interval, watched_to
+
+
 def _fresh_in_focus_or_named(result, attempts, rig) -> None:
     """What a run may end in: found on fresh frames only, in focus; or not found, with a
     message naming the delay it saw."""
@@ -461,6 +578,11 @@ def test_a_chain_slower_than_its_trusted_measurement_is_measured_not_trusted():
     try:
         timing = measure_delay(rig.lens, rig.stream)
         assert len(timing.samples) >= TRUSTED_SAMPLES and timing.settle < 0.6, timing.samples
+        # The delay test's last move (the lens back to its start) shows with the chain as it
+        # measured: a run starts with the lens at rest. Lagged too, it would still be on its
+        # way into the picture when the run begins, and its change would pass for the run's
+        # first move's.
+        time.sleep(0.2)
         jitter.extra, jitter.far, jitter.measuring = 0.6, float("inf"), False  # every move
         time.sleep(0.5)
         run, attempts = rig.attempts()

@@ -13,7 +13,8 @@ focus. So:
   longest, not the median: the delay jitters, and a run whose own far moves happened to
   show fast must not wait less than a stored measurement that saw the slow ones.
 * :class:`FreshFrames` is the camera an autofocus run sees. Before the run it times the
-  stream's frame interval and its noise; after every move it watches the frames arriving
+  stream's frame interval and its noise (on the frames the stream already has and the first
+  new one, unless those show the picture changing); after every move it watches the frames arriving
   and returns the frame after the first one that changed (the change must hold for two
   frames, or it was noise), or the first one after the settle where nothing visibly
   changes. The first large move of a run measures the delay (so a run adapts even without
@@ -30,17 +31,21 @@ focus. So:
   next move's early frames, a much later one sometimes by the change it brings into a later
   move's frames (``second`` and ``late`` evidence): not reliably once the lag passes a move's
   cycle, since timing alone cannot tell whose change it is, trusted or not (README, "Through
-  a real streamer"). A chain that became slower shows on the first far move, which is watched
-  as without trust.
+  a real streamer"). After a frame no change confirmed, a move's change is watched for a
+  second one (the first being the earlier move's, late) until the move must have shown: half
+  a frame past the delay when trusting, a few frames past the settle when not. A chain that
+  became slower shows on the first far move, which is watched as without trust.
 * **Taken at the change.** Trusted and confirmed, on a chain that shows a move more than
   1.5 frames after it, a move that shows within the trusted delay returns the first frame
   it changed, without waiting for the next one to confirm it: the search scores it and moves
   on. The frame after it (rendered before the next move could show) is checked when it
   comes, at the next capture or at the end of the run (:meth:`FreshFrames.finish`): it must
-  show the same picture, or the first was part of the move (or not its own), and the run
-  counts stale frames (``ahead``) and is re-run without trust. Only once this run's first far
-  move showed whole frames (its first changed frame equalled the next), and not after an
-  unconfirmed sample. A move then costs its delay, not its delay and a frame.
+  differ from the picture before the move (or the change was noise), and after a far move
+  show the same picture as the frame taken (or that was part of the move, or not its own);
+  else the run counts stale frames (``ahead``) and is re-run without trust. Only a clear
+  change (:data:`CLEAR_CHANGE`), only once this run's first far move showed whole frames (its
+  first changed frame equalled the next), and not after an unconfirmed sample. A move then
+  costs its delay, not its delay and a frame.
 * :meth:`FreshFrames.note_move` lets the search move on first and score the frame it has
   while the move settles. It counts evidence of stale frames by kind: ``late``, a move that
   showed later than an unconfirmed frame was taken after its own move; ``early``, a frame
@@ -64,7 +69,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -97,6 +102,12 @@ CHANGE_FLOOR = 0.2
 #: frames already pass for a change now and then with three differences (seen with four
 #: frames and with three; fewer would only make it likelier).
 PRIME_FRAMES = 4
+#: The prime uses frames the source already has only when they started at most this long
+#: before it was asked (older ones may be from before a stall, and say nothing of the rate now).
+PRIME_HISTORY = 0.5
+#: Frames the prime already has show the picture changing (see :func:`_a_step`) when the
+#: difference of one pair exceeds this many times another's: then it waits for new ones.
+STEP = 3.0
 #: A stored measurement of at least this many delays is trusted: its longest delay plus a frame
 #: is waited for, and no longer (the late watch above costs two frames on every move whose
 #: picture hardly changes, the far watch up to three settles: a third of a run near focus).
@@ -173,6 +184,18 @@ def _grey(scorer: FrameScorer, frame) -> List[np.ndarray]:
     return out
 
 
+def _a_step(greys: List[List[np.ndarray]]) -> bool:
+    """Consecutive frames of which one pair differs by far more than another on some level:
+    the picture changed between them (noise alone differs alike from frame to frame)."""
+    diffs = [_difference(a, b) for a, b in zip(greys, greys[1:])]
+    if len(diffs) < 2:
+        return False
+    for level in zip(*diffs):
+        if not all(math.isfinite(d) for d in level) or max(level) > STEP * min(level) + CHANGE_FLOOR:
+            return True
+    return False
+
+
 def _difference(a: List[np.ndarray], b: List[np.ndarray]) -> List[float]:
     """Mean absolute grey difference per level (infinite when the frames differ in size)."""
     return [float(np.mean(np.abs(x - y))) if x.shape == y.shape else math.inf for x, y in zip(a, b)]
@@ -231,28 +254,49 @@ class FreshFrames:
         #: Frames taken at their move's change, and the last one until the frame after it
         #: vouched for it (see :meth:`_vouch`).
         self.at_change = 0
-        self._pending = None
+        #: (frame taken, its grey views, the picture before its move, far move) until vouched.
+        self._pending: Optional[Tuple[object, List[np.ndarray], List[np.ndarray], bool]] = None
 
     # ~~ before the run
 
-    def prime(self) -> None:
-        """Time the stream and its noise with the lens at rest, and take the reference."""
-        frames = []
-        not_before = time.monotonic()
-        for _ in range(PRIME_FRAMES):
-            frame = self.source.wait_frame(not_before, timeout=self.timeout)
-            frames.append(frame)
-            not_before = frame.started + 1e-6
+    def prime(self, kept: bool = False) -> None:
+        """Time the stream and its noise with the lens at rest, and take the reference.
+
+        On :data:`PRIME_FRAMES` frames that start now. With ``kept``, for a run the caller
+        started with the lens at rest, on the first of them and the ones the source already
+        has from right before it, where it keeps them (``frames_before``): a run then starts a
+        frame after it is asked to, not four. New frames still where it has too few, or where
+        those show the picture changing (a move just before the run still showing: its change
+        would be taken for noise, and its picture for the reference). Not after a wait that is
+        itself a guess (a retry after stale frames, the delay test): those frames may all be
+        from before the last move showed, and four new ones give it longer."""
+        called = time.monotonic()
+        first = self.source.wait_frame(called, timeout=self.timeout)
+        frames = (self._had_before(first, called) if kept else []) + [first]
+        greys = [_grey(self.scorer, f.data) for f in frames]
+        if len(frames) < PRIME_FRAMES or _a_step(greys):
+            frames, greys = [first], greys[-1:]
+            while len(frames) < PRIME_FRAMES:
+                frames.append(self.source.wait_frame(frames[-1].started + 1e-6, timeout=self.timeout))
+                greys.append(_grey(self.scorer, frames[-1].data))
         # The mean gap over the span, not the median gap: a loaded streamer or feeder sends
         # frames in bunches (two 5 ms apart, then a long gap), whose median is far too short.
         span = frames[-1].started - frames[0].started if len(frames) > 1 else 0.0
         self.interval = span / (len(frames) - 1) if span > 0 else None
-        greys = [_grey(self.scorer, f.data) for f in frames]
         diffs = [_difference(a, b) for a, b in zip(greys, greys[1:])]
         self.noise = [max(d[i] for d in diffs) for i in range(len(greys[0]))] if diffs else \
             [0.0] * len(greys[0])
         self._ref = greys[-1]
         self._position = self.lens.position
+
+    def _had_before(self, first, called: float) -> List:
+        """The frames the source received right before ``first`` (enough of them, none older
+        than :data:`PRIME_HISTORY` before ``called``), or none."""
+        before = getattr(self.source, "frames_before", None)
+        if not callable(before):
+            return []
+        frames = [f for f in before(first, PRIME_FRAMES - 1) if f.started >= called - PRIME_HISTORY]
+        return frames if len(frames) == PRIME_FRAMES - 1 else []
 
     def changed(self, grey: List[np.ndarray]) -> bool:
         """``grey`` differs from the reference beyond the noise on some level."""
@@ -362,9 +406,12 @@ class FreshFrames:
                     self._ref = after_grey
                     if self._unconfirmed_last:
                         # The sample before was not confirmed by a change: this change may be
-                        # its move showing late. Then this move shows later still: look,
-                        # trusted or not (the change itself may have come after the settle).
-                        after = self._second_change(after, moved + self.settle + LATE_FRAMES * interval)
+                        # its move showing late. Then this move shows later still: look until
+                        # it must have shown, trusted or not (the change itself may have come
+                        # after the settle). Trusted and confirmed, a move shows within the
+                        # bound its frames count from (a frame past it has no change to wait
+                        # for: the chain is as measured); watching, a few frames past the settle.
+                        after = self._second_change(after, moved + self._second_watch())
                     self._unconfirmed_last = False
                     return after
                 frame, grey = after, after_grey
@@ -456,6 +503,12 @@ class FreshFrames:
         little later is then caught by the next move's early frames, ``early`` evidence, and
         the run is re-run)."""
         return 0 if self._trusting() else LATE_FRAMES
+
+    def _second_watch(self) -> float:
+        """How long after a move to look for its change behind an earlier move's late one."""
+        if self._trusting():
+            return self._counts_after()
+        return self.settle + LATE_FRAMES * (self.interval or 0.0)
 
     def _second_change(self, after, until: float):
         """Watch until ``until`` for another change after ``after``; one means the first
@@ -571,7 +624,10 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
                             floor=floor, trusted=trusted)
-        fresh.prime()  # before the first move: the noise of a picture at rest
+        # Before the first move: the noise of a picture at rest. The first attempt starts with
+        # the lens at rest (the caller's promise): on frames already received. A retry comes
+        # right after moves that showed late, after a wait from a delay that just proved short.
+        fresh.prime(kept=attempt == 0)
         result = run(lens, fresh, scorer, **options)
         fresh.finish()
         # The whole run, retries included: what the user waited for and the frames it took.
