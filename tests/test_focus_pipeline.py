@@ -184,6 +184,9 @@ def test_a_manual_settle_too_short_for_the_chain_never_ends_found_on_stale_frame
         assert len(attempts) >= 1
         assert not all(attempts[0]), "the first attempt's settle was too short: some frames were stale"
         assert result.stale_checks["attempt"] == 2, "stale frames in the first attempt cause a second"
+        (first,) = result.stale_checks["earlier"]
+        assert first and set(first) <= {"early", "late", "second", "ahead"} and all(first.values()), (
+            "what made the first attempt re-run is kept")
         if result.found:
             assert all(attempts[-1])
             assert rig.camera.blur_radius() <= DOF_BLUR

@@ -608,7 +608,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     or the default); ``manual`` keeps it fixed; ``floor`` is a settle the run never goes below
     (a stored measurement's: its longest delay plus a frame); ``trusted``: that measurement
     saw enough moves (:data:`TRUSTED_SAMPLES`) to stop watching at the settle. Returns
-    ``(result, timing)``: the search's result (with ``stale_checks``: what the watch saw), and
+    ``(result, timing)``: the search's result (with ``stale_checks``: what the last attempt's
+    watch saw, and in ``earlier`` the evidence that made each attempt before it re-run), and
     the chain's timing this run measured (None if no far move showed). A run that saw stale
     frames is re-run with the delay it saw, watching every move, at most ``retries`` times; if
     frames still lag, the result is ``found=False`` with a message naming the delay, and the
@@ -621,6 +622,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     result = None
     longest = 0.0
     frames = 0
+    earlier: List[Dict[str, int]] = []  # what made each earlier attempt re-run
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
                             floor=floor, trusted=trusted)
@@ -641,9 +643,10 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                                "far_moves": fresh.far_moves, "at_change": fresh.at_change,
                                "attempt": attempt + 1,
                                "trusted": fresh.trusted, "confirmed": fresh.confirmed,
-                               "settle": round(fresh.settle, 3)}
+                               "settle": round(fresh.settle, 3), "earlier": list(earlier)}
         if not fresh.stale or not result.found:
             return result, timing
+        earlier.append(dict(fresh.evidence))
         _logger.info("Autofocus saw stale frames (settle %.3f s, longest delay %.3f s); %s",
                      fresh.settle, longest, "retrying" if attempt < retries else "giving up")
         # Re-measure: the next attempt waits for the longest delay this one saw, at least
