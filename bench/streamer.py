@@ -24,7 +24,7 @@ rendered before the move they were taken after), runs with found=True on stale f
 the ratio of the wall time to the physical limit frames x (measured delay + frame interval).
 
 The machine is shared: timings are noisy, so runs are modest and ratios are what to read.
-Run: ``python bench/streamer.py [--cases 4] [--quick] [--contenders measured,watch all]``
+Run: ``python bench/streamer.py [--cases 4] [--quick] [--pipeline NAME] [--contenders measured,watch all]``
 (the cases are drawn from ``--seed``, so runs of different contenders see the same cases).
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
@@ -138,11 +139,14 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
         frames = sum(a.frames for a in attempts)
         stale = sum(a.stale for a in attempts)
         found, stale_final = result.found, attempts[-1].stale
-    elif name == "fixed 0.25":
+        reruns = result.stale_checks["earlier"]
+    else:
+        reruns = []
+    if name == "fixed 0.25":
         stream.settle = 0.25
         result = run_autofocus(lens, checked, scorer)
         frames, stale, found, stale_final = checked.frames, checked.stale, result.found, checked.stale
-    else:
+    elif name == "seed":
         stream.settle = 0.0
         seed_sweep(lens, checked)
         frames, stale, found, stale_final = checked.frames, checked.stale, True, checked.stale
@@ -151,7 +155,8 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
     blur = rig.camera.blur_radius()
     return {"wall": wall, "frames": frames, "stale": stale, "found": found,
             "ok": bool(found and blur <= DOF_BLUR), "found_on_stale": bool(found and stale_final),
-            "limit": frames * per_frame, "ratio": wall / (frames * per_frame)}
+            "limit": frames * per_frame, "ratio": wall / (frames * per_frame),
+            "reruns": reruns}
 
 
 def summarise(rows: List[dict]) -> Dict[str, dict]:
@@ -170,8 +175,20 @@ def summarise(rows: List[dict]) -> Dict[str, dict]:
             "found_on_stale": sum(r["found_on_stale"] for r in mine),
             "ratio_median": statistics.median(r["ratio"] for r in mine),
             "ratio_p95": float(np.percentile([r["ratio"] for r in mine], 95)),
+            # What made a run re-run: the evidence of stale frames its first attempt saw.
+            "reruns": sum(bool(r.get("reruns")) for r in mine),
+            "rerun_evidence": _counted(e for r in mine for e in r.get("reruns", [])),
         }
     return out
+
+
+def _counted(evidence) -> Dict[str, int]:
+    """The evidence of several attempts, summed by kind."""
+    total: Dict[str, int] = {}
+    for one in evidence:
+        for kind, count in one.items():
+            total[kind] = total.get(kind, 0) + count
+    return total
 
 
 def main() -> int:
@@ -180,6 +197,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--quick", action="store_true",
                         help="only 640x480 30 fps copy and the 5-frame pipeline (15 fps, -threads 4)")
+    parser.add_argument("--out", default=str(RESULTS / "streamer.json"),
+                        help="where to write the results as JSON (default bench/results/streamer.json)")
+    parser.add_argument("--pipeline", action="append", default=[], metavar="NAME",
+                        help='only this pipeline, e.g. "1280x720 30 fps encode" (repeatable)')
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
                         help="comma-separated, of: " + ", ".join(CONTENDERS) + " (default: all)")
     args = parser.parse_args()
@@ -191,10 +212,17 @@ def main() -> int:
     if args.quick:
         pipelines = tuple(p for p in PIPELINES if p.size == (640, 480) and (
             (p.fps == 30 and p.encode == "copy") or (p.fps == 15 and p.threads == 4)))
+    if args.pipeline:
+        names = {p.name: p for p in PIPELINES}
+        unknown = [name for name in args.pipeline if name not in names]
+        if unknown:
+            parser.error(f"unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+        pipelines = tuple(names[name] for name in args.pipeline)
     rng = np.random.default_rng(args.seed)
     cases = [draw_case(rng) for _ in range(args.cases)]
     results = []
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for pipeline in pipelines:
         try:
             outcome = run_pipeline(pipeline, cases, contenders)
@@ -207,12 +235,19 @@ def main() -> int:
         results.append(outcome)
         print(_table_rows(outcome), flush=True)
         # Written after each pipeline: a long run interrupted keeps what it measured.
-        (RESULTS / "streamer.json").write_text(json.dumps(results, indent=1))
+        out.write_text(json.dumps(results, indent=1))
     return 0
 
 
 HEADER = ("| pipeline | delay / settle (frames) | search | wall median | p95 | frames | in focus | "
-          "stale frames | found on stale | ratio to limit (median, p95) |\n|---|---|---|---|---|---|---|---|---|---|")
+          "stale frames | found on stale | ratio to limit (median, p95) | re-runs (evidence) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _reruns(summary: dict) -> str:
+    """Re-runs and their causes: "1 (late 2)"."""
+    causes = ", ".join(f"{kind} {n}" for kind, n in sorted(summary["rerun_evidence"].items()))
+    return f"{summary['reruns']}" + (f" ({causes})" if causes else "")
 
 
 def _table_rows(outcome: dict) -> str:
@@ -226,7 +261,8 @@ def _table_rows(outcome: dict) -> str:
             f"| {outcome['pipeline']} | {timing['delay'] * 1000:.0f} ms / {timing['settle'] * 1000:.0f} ms "
             f"({timing['frames']}) | {name} | {s['wall_median']:.2f} s | {s['wall_p95']:.2f} s | "
             f"{s['frames_median']:.0f} | {s['in_focus'] * 100:.0f}% | {s['stale']}/{s['frames_total']} | "
-            f"{s['found_on_stale']}/{s['runs']} | {s['ratio_median']:.2f}, {s['ratio_p95']:.2f} |")
+            f"{s['found_on_stale']}/{s['runs']} | {s['ratio_median']:.2f}, {s['ratio_p95']:.2f} | "
+            f"{_reruns(s)} |")
     return "\n".join(lines)
 
 

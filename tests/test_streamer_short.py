@@ -1,0 +1,38 @@
+"""The streamer benchmark (bench/streamer.py) in a short version, on every change.
+
+Two of its pipelines (640x480 30 fps stream copy, and the 5-frame one: re-encoding at 15 fps
+with 4 threads), two cases each, PiFocus as a device runs it after its lens test and the
+seed's sweep, through a real ffmpeg. Asserted: the benchmark runs and reports every pipeline;
+PiFocus never ends found=True on stale frames and every run it says found is in focus; the
+rig sees the seed's frames as stale (so it can see stale frames at all). No timing is asserted:
+the wall times and ratios are the README's, from the full benchmark on an idle machine.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_short_streamer_benchmark(tmp_path):
+    out = tmp_path / "streamer.json"
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "streamer.py"), "--quick", "--cases", "2",
+                          "--contenders", "measured,seed", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT / "bench")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    results = json.loads(out.read_text())
+    assert [r["pipeline"] for r in results] == ["640x480 30 fps copy", "640x480 15 fps encode -threads 4"], (
+        run.stdout)
+    for outcome in results:
+        assert "error" not in outcome, outcome
+        measured = [r for r in outcome["rows"] if r["contender"] == "measured"]
+        seed = [r for r in outcome["rows"] if r["contender"] == "seed"]
+        assert len(measured) == len(seed) == 2
+        assert not any(r["found_on_stale"] for r in measured), measured
+        assert all(r["ok"] for r in measured if r["found"]), "found means in focus"
+        assert outcome["summary"]["measured"]["found_on_stale"] == 0
+        assert sum(r["stale"] for r in seed) > 0, "the seed's sweep reads frames from before its moves"
+        assert "| measured |" in run.stdout and "| seed |" in run.stdout
