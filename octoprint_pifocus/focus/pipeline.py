@@ -601,7 +601,8 @@ def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int
 
 def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                     settle: float = DEFAULT_SETTLE, manual: bool = False, retries: int = 1,
-                    timeout: float = 5.0, floor: float = 0.0, trusted: bool = False, **options):
+                    timeout: float = 5.0, floor: float = 0.0, trusted: bool = False,
+                    moved_at: Optional[float] = None, **options):
     """Run ``run(lens, camera, scorer, **options)`` (the search) on frames that follow the lens.
 
     ``settle`` is the wait until the run measured the delay itself (a stored measurement
@@ -615,6 +616,10 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     frames still lag, the result is ``found=False`` with a message naming the delay, and the
     lens is back where it started. ``options`` go to ``run``; their ``should_cancel`` also
     ends the wait before a retry (a cancelled run, the lens back at its start).
+
+    The run starts with the lens at rest in the picture. A caller that has just moved it (into
+    its limits, say) passes ``moved_at`` (``time.monotonic()`` of that move): the run first
+    waits the settle from then, and primes on new frames only.
     """
     start = lens.position
     began = time.monotonic()
@@ -623,13 +628,18 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     longest = 0.0
     frames = 0
     earlier: List[Dict[str, int]] = []  # what made each earlier attempt re-run
+    if moved_at is not None:
+        # The chain shows that move a delay later: primed sooner, the run would take its change
+        # for noise, or the picture before it for the reference (and the move's change for
+        # the first move's). Short (a settle); the search checks a cancel right after.
+        time.sleep(max(0.0, max(settle, floor) - (time.monotonic() - moved_at)))
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
                             floor=floor, trusted=trusted)
         # Before the first move: the noise of a picture at rest. The first attempt starts with
         # the lens at rest (the caller's promise): on frames already received. A retry comes
         # right after moves that showed late, after a wait from a delay that just proved short.
-        fresh.prime(kept=attempt == 0)
+        fresh.prime(kept=attempt == 0 and moved_at is None)
         result = run(lens, fresh, scorer, **options)
         fresh.finish()
         # The whole run, retries included: what the user waited for and the frames it took.

@@ -323,10 +323,10 @@ class FocusDevice:
         try:
             window = self._search_window(lens, refine)
             self.jobs.note_start(lens, job)
-            self._into_limits(lens)
+            moved_at = self._into_limits(lens)
             search_range = _search_range(lens, window)
             self.memory.set_search_range(search_range)
-            result = timing.autofocus(lens, camera, self.config, self._store_timing,
+            result = timing.autofocus(lens, camera, self.config, self._store_timing, moved_at=moved_at,
                                       progress=progress, should_cancel=job.cancel.is_set,
                                       refine=windowed, window=window)
         except (PiFocusError, ValueError) as exc:
@@ -381,15 +381,19 @@ class FocusDevice:
         self._store_timing(measured)
         return measured
 
-    def _into_limits(self, lens) -> None:
+    def _into_limits(self, lens) -> Optional[float]:
         """A lens outside its limits (Z below the window after homing) first goes to the nearest
-        end: the search starts from where the lens is and returns there when it fails."""
+        end: the search starts from where the lens is and returns there when it fails. Returns
+        when it moved (``time.monotonic()``), None if it did not: the run waits for the
+        picture to show that move."""
         low, high = lens.limits
         position = lens.position
-        if not low <= position <= high:
-            target = low if position < low else high
-            self._logger.info("The lens is at %s, outside %s..%s: moving to %s first", position, low, high, target)
-            lens.move_to(target)
+        if low <= position <= high:
+            return None
+        target = low if position < low else high
+        self._logger.info("The lens is at %s, outside %s..%s: moving to %s first", position, low, high, target)
+        lens.move_to(target)
+        return time.monotonic()
 
     # ~~ camera
 
