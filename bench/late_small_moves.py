@@ -29,7 +29,7 @@ from octoprint_pifocus.focus.pipeline import autofocus_fresh, measure_delay  # n
 from octoprint_pifocus.focus.search import run_autofocus  # noqa: E402
 from octoprint_pifocus.sim import SimulatedCamera, draw_scene  # noqa: E402
 from octoprint_pifocus.sources.mjpeg import MjpegStream  # noqa: E402
-from streamer import TimedLens  # noqa: E402
+from streamer import Checked, TimedLens  # noqa: E402
 
 SIZE = (640, 480)
 
@@ -62,24 +62,15 @@ def through(lag: float, runs: int, focus_positions: List[float]) -> int:
                 lens.move_to(150)
                 time.sleep(0.5)
                 late.extra = lag
-                stale: List[bool] = []
+                attempts: List[Checked] = []
 
                 def run(lens_, camera_, scorer, **options):
-                    stale.clear()
-                    capture = camera_.capture
-
-                    def checked() -> bytes:
-                        data = capture()
-                        origin = rig.origin(data)
-                        stale.append(origin is None or origin.shows < lens.moved_at)
-                        return data
-
-                    camera_.capture = checked
-                    return run_autofocus(lens_, camera_, scorer, **options)
+                    attempts.append(Checked(camera_, rig, lens))
+                    return run_autofocus(lens_, attempts[-1], scorer, **options)
 
                 result, _ = autofocus_fresh(lens, stream, FrameScorer(), run, settle=timing.settle,
                                             floor=timing.settle, trusted=True)
-                got_through += bool(result.found and any(stale))
+                got_through += bool(result.found and attempts[-1].stale)
         finally:
             stream.close()
     return got_through

@@ -34,6 +34,7 @@ import json
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List
 
@@ -126,6 +127,7 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
     scorer = FrameScorer()
     checked = Checked(stream, rig, lens)
     started = time.monotonic()
+    reruns: List[Dict[str, int]] = []  # what made a run of the measured pipeline re-run
     if name in ("measured", "watch all"):
         attempts: List[Checked] = []
 
@@ -140,13 +142,11 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
         stale = sum(a.stale for a in attempts)
         found, stale_final = result.found, attempts[-1].stale
         reruns = result.stale_checks["earlier"]
-    else:
-        reruns = []
-    if name == "fixed 0.25":
+    elif name == "fixed 0.25":
         stream.settle = 0.25
         result = run_autofocus(lens, checked, scorer)
         frames, stale, found, stale_final = checked.frames, checked.stale, result.found, checked.stale
-    elif name == "seed":
+    else:
         stream.settle = 0.0
         seed_sweep(lens, checked)
         frames, stale, found, stale_final = checked.frames, checked.stale, True, checked.stale
@@ -177,18 +177,9 @@ def summarise(rows: List[dict]) -> Dict[str, dict]:
             "ratio_p95": float(np.percentile([r["ratio"] for r in mine], 95)),
             # What made a run re-run: the evidence of stale frames its first attempt saw.
             "reruns": sum(bool(r.get("reruns")) for r in mine),
-            "rerun_evidence": _counted(e for r in mine for e in r.get("reruns", [])),
+            "rerun_evidence": dict(sum((Counter(e) for r in mine for e in r.get("reruns", [])), Counter())),
         }
     return out
-
-
-def _counted(evidence) -> Dict[str, int]:
-    """The evidence of several attempts, summed by kind."""
-    total: Dict[str, int] = {}
-    for one in evidence:
-        for kind, count in one.items():
-            total[kind] = total.get(kind, 0) + count
-    return total
 
 
 def main() -> int:

@@ -319,18 +319,24 @@ def test_the_frame_interval_holds_when_the_streamer_sends_frames_in_bunches():
     assert fresh.interval >= 0.024, fresh.interval
 
 
-class Kept:
-    """The stream as :class:`FreshFrames` sees it, counting the frames it waits for: the
-    frames it already has (``frames_before``) come from the real MJPEG source unchanged."""
+class Looked:
+    """The stream as :class:`FreshFrames` sees it: every frame it was handed, in order (an
+    observer around the real MJPEG source, which does all the work)."""
 
     def __init__(self, stream: MjpegStream) -> None:
         self.stream = stream
-        self.waited: list = []
+        self.frames: list = []
 
     def wait_frame(self, not_before: float, skip: int = 0, timeout=None):
         frame = self.stream.wait_frame(not_before, skip, timeout)
-        self.waited.append(frame)
+        self.frames.append(frame)
         return frame
+
+
+class Kept(Looked):
+    """:class:`Looked`, with the frames the source already has (``frames_before``) passed on
+    from the real MJPEG source unchanged, so a prime may use them (``frames``: the frames it
+    waited for)."""
 
     def frames_before(self, frame, count: int):
         return self.stream.frames_before(frame, count)
@@ -351,16 +357,16 @@ def test_the_prime_uses_the_frames_the_stream_already_has():
             fresh = FreshFrames(kept, lens, FrameScorer())
             asked = time.monotonic()
             fresh.prime(kept=True)
-            had = stream.frames_before(kept.waited[0], PRIME_FRAMES - 1)
+            had = stream.frames_before(kept.frames[0], PRIME_FRAMES - 1)
             retry = Kept(stream)
             FreshFrames(retry, lens, FrameScorer()).prime()
         finally:
             stream.close()
-    assert len(retry.waited) == PRIME_FRAMES
-    assert len(kept.waited) == 1 and kept.waited[0].started >= asked, "one new frame waited for"
+    assert len(retry.frames) == PRIME_FRAMES
+    assert len(kept.frames) == 1 and kept.frames[0].started >= asked, "one new frame waited for"
     assert all(f.started < asked for f in had), "the others were there before the run asked"
     assert 0.02 <= fresh.interval <= 0.06, fresh.interval  # 30 fps, timed over the kept frames
-    reference = pipeline._grey(fresh.scorer, kept.waited[0].data)
+    reference = pipeline._grey(fresh.scorer, kept.frames[0].data)
     assert all(np.array_equal(a, b) for a, b in zip(fresh._ref, reference))
     assert all(n > 0 for n in fresh.noise), "the noise of four frames, not of one"
 
@@ -387,31 +393,17 @@ def test_the_prime_waits_for_new_frames_when_the_ones_it_has_show_a_change():
                 kept = Kept(stream)
                 fresh = FreshFrames(kept, optics, FrameScorer())
                 fresh.prime(kept=True)  # right after the first frame of the new picture came
-                had = stream.frames_before(kept.waited[0], PRIME_FRAMES - 1)
+                had = stream.frames_before(kept.frames[0], PRIME_FRAMES - 1)
                 positions = {frames.origin(f.data).position for f in had}
                 if len(positions) < 2:
                     continue  # this machine was slow: the kept frames all show the new picture
                 seen_a_change += 1
-                assert len(kept.waited) == PRIME_FRAMES, "four new frames waited for"
-                assert {frames.origin(f.data).position for f in kept.waited} == {target}
+                assert len(kept.frames) == PRIME_FRAMES, "four new frames waited for"
+                assert {frames.origin(f.data).position for f in kept.frames} == {target}
                 assert max(fresh.noise) < pipeline.CHANGE_FLOOR, fresh.noise
         finally:
             stream.close()
     assert seen_a_change >= 2, "the kept frames showed the change in too few attempts to tell"
-
-
-class Looked:
-    """The stream as :class:`FreshFrames` sees it: every frame it was handed, in order (an
-    observer around the real MJPEG source, which does all the work)."""
-
-    def __init__(self, stream: MjpegStream) -> None:
-        self.stream = stream
-        self.frames: list = []
-
-    def wait_frame(self, not_before: float, skip: int = 0, timeout=None):
-        frame = self.stream.wait_frame(not_before, skip, timeout)
-        self.frames.append(frame)
-        return frame
 
 
 class Optics:
@@ -620,12 +612,12 @@ def test_a_run_right_after_a_move_waits_for_the_picture_to_show_it_before_it_pri
         run, attempts = rig.attempts()
         result, _ = autofocus_fresh(rig.lens, kept, FrameScorer(), run, settle=timing.settle,
                                     floor=timing.settle, trusted=True, moved_at=moved if told else None)
-        first = rig.ffmpeg.origin(kept.waited[0].data)
+        first = rig.ffmpeg.origin(kept.frames[0].data)
         if told:
-            assert kept.waited[0].started >= moved + timing.settle
+            assert kept.frames[0].started >= moved + timing.settle
             assert first.position == 400, "the reference shows the lens where the run starts"
             _fresh_in_focus_or_named(result, attempts, rig)
-        elif kept.waited[0].started < moved + min(timing.samples):
+        elif kept.frames[0].started < moved + min(timing.samples):
             # (On a machine that stalled past the chain's delay before the prime, nothing to see.)
             assert first.position == 150, "without being told, the run primed before the move showed"
     finally:

@@ -184,10 +184,15 @@ def _grey(scorer: FrameScorer, frame) -> List[np.ndarray]:
     return out
 
 
-def _a_step(greys: List[List[np.ndarray]]) -> bool:
-    """Consecutive frames of which one pair differs by far more than another on some level:
-    the picture changed between them (noise alone differs alike from frame to frame)."""
-    diffs = [_difference(a, b) for a, b in zip(greys, greys[1:])]
+def _differences(greys: List[List[np.ndarray]]) -> List[List[float]]:
+    """The :func:`_difference` of each pair of consecutive frames."""
+    return [_difference(a, b) for a, b in zip(greys, greys[1:])]
+
+
+def _a_step(diffs: List[List[float]]) -> bool:
+    """Consecutive frames (their :func:`_differences`) of which one pair differs by far more
+    than another on some level: the picture changed between them (noise alone differs alike
+    from frame to frame)."""
     if len(diffs) < 2:
         return False
     for level in zip(*diffs):
@@ -274,16 +279,17 @@ class FreshFrames:
         first = self.source.wait_frame(called, timeout=self.timeout)
         frames = (self._had_before(first, called) if kept else []) + [first]
         greys = [_grey(self.scorer, f.data) for f in frames]
-        if len(frames) < PRIME_FRAMES or _a_step(greys):
+        diffs = _differences(greys)
+        if len(frames) < PRIME_FRAMES or _a_step(diffs):
             frames, greys = [first], greys[-1:]
             while len(frames) < PRIME_FRAMES:
                 frames.append(self.source.wait_frame(frames[-1].started + 1e-6, timeout=self.timeout))
                 greys.append(_grey(self.scorer, frames[-1].data))
+            diffs = _differences(greys)
         # The mean gap over the span, not the median gap: a loaded streamer or feeder sends
         # frames in bunches (two 5 ms apart, then a long gap), whose median is far too short.
         span = frames[-1].started - frames[0].started if len(frames) > 1 else 0.0
         self.interval = span / (len(frames) - 1) if span > 0 else None
-        diffs = [_difference(a, b) for a, b in zip(greys, greys[1:])]
         self.noise = [max(d[i] for d in diffs) for i in range(len(greys[0]))] if diffs else \
             [0.0] * len(greys[0])
         self._ref = greys[-1]
