@@ -63,8 +63,9 @@ class TimedLens(SimulatedLens):
     moved_at = 0.0
 
     def move_to(self, position) -> None:
-        self.moved_at = time.monotonic()  # before: see tests/test_focus_pipeline.TimedLens
+        began = time.monotonic()  # before: see tests/test_focus_pipeline.TimedLens
         super().move_to(position)
+        self.moved_at = began
 
 
 class Checked:

@@ -51,8 +51,9 @@ class TimedLens(SimulatedLens):
     def move_to(self, position) -> None:
         # Noted before the move: a frame the rig rendered after it began but showing the
         # position before counts as stale, and none showing the new one does.
-        self.moved_at = time.monotonic()
+        began = time.monotonic()
         super().move_to(position)
+        self.moved_at = began
 
 
 class Rig:
@@ -371,6 +372,29 @@ def test_the_prime_uses_the_frames_the_stream_already_has():
     assert all(n > 0 for n in fresh.noise), "the noise of four frames, not of one"
 
 
+def test_the_prime_takes_no_kept_frame_from_before_the_lens_rested():
+    """``rested`` (the lens's last move plus a settle) bounds the frames a prime may take from
+    those the stream has: with the lens resting long enough it primes on them, with its move
+    too recent for three frames after the bound it waits for four new ones."""
+    lens = SimulatedLens()
+    camera = SimulatedCamera(draw_scene(320, 240), lens, focus_position=500)
+    with CameraServer(SimFrames(camera), fps=30) as server:
+        stream = MjpegStream(server.stream_url)
+        try:
+            stream.wait_frame(time.monotonic() + 0.3)
+            long_ago, just_now = Kept(stream), Kept(stream)
+            rested_long_ago = FreshFrames(long_ago, lens, FrameScorer())
+            rested_long_ago.prime(kept=True, rested=time.monotonic() - 1.0)
+            rested_just_now = FreshFrames(just_now, lens, FrameScorer())
+            bound = time.monotonic() - 0.04  # about one frame at 30 fps
+            rested_just_now.prime(kept=True, rested=bound)
+        finally:
+            stream.close()
+    assert (rested_long_ago.primed_on, len(long_ago.frames)) == ("kept", 1)
+    assert (rested_just_now.primed_on, len(just_now.frames)) == ("new", PRIME_FRAMES)
+    assert all(f.started >= bound for f in just_now.frames)
+
+
 def test_the_prime_waits_for_new_frames_when_the_ones_it_has_show_a_change():
     """A move just before a run may still be showing in the frames the stream has: their
     change must not be taken for noise (it would hide the run's own moves' changes). On a
@@ -594,32 +618,33 @@ def test_a_chain_slower_than_its_trusted_measurement_is_measured_not_trusted():
 
 
 
-@pytest.mark.parametrize("told", [True, False], ids=["told", "not told"])
-def test_a_run_right_after_a_move_waits_for_the_picture_to_show_it_before_it_primes(told):
+@pytest.mark.parametrize("who", ["lens", "caller"])
+def test_a_run_right_after_a_move_waits_for_the_picture_to_show_it_before_it_primes(who):
     """A device moves a lens outside its limits (Z after homing) to the nearest end right before
     the run. On the 5-frame pipeline the picture shows that move 0.2-0.37 s later: primed at
-    once, the run would take the picture before it for the reference (and that move's change
-    for its first move's). Told when the lens moved, the run waits the settle from then, and
-    its first frame shows the lens where it is; not told, it primes at once, on the frames the
-    stream has, which show where the lens was."""
+    once, on the frames the stream has, the run would take the picture before it for the
+    reference (and that move's change for its first move's). The lens says when it last moved
+    (``moved_at``, as every driver keeps it); a caller that moved something the lens does not
+    know of says so itself. Either way the run waits the settle from then, and its first frame
+    shows the lens where it is."""
     rig = Rig(SLOW_15)
     try:
         timing = measure_delay(rig.lens, rig.stream)
         time.sleep(0.5)
         kept = Kept(rig.stream)
         rig.lens.move_to(400)
-        moved = time.monotonic()
+        moved = rig.lens.moved_at
+        if who == "caller":
+            rig.lens.moved_at = 0.0  # a lens that does not say when it moved
         run, attempts = rig.attempts()
         result, _ = autofocus_fresh(rig.lens, kept, FrameScorer(), run, settle=timing.settle,
-                                    floor=timing.settle, trusted=True, moved_at=moved if told else None)
+                                    floor=timing.settle, trusted=True,
+                                    moved_at=moved if who == "caller" else None)
         first = rig.ffmpeg.origin(kept.frames[0].data)
-        if told:
-            assert kept.frames[0].started >= moved + timing.settle
-            assert first.position == 400, "the reference shows the lens where the run starts"
-            _fresh_in_focus_or_named(result, attempts, rig)
-        elif kept.frames[0].started < moved + min(timing.samples):
-            # (On a machine that stalled past the chain's delay before the prime, nothing to see.)
-            assert first.position == 150, "without being told, the run primed before the move showed"
+        assert kept.frames[0].started >= moved + timing.settle
+        assert first.position == 400, "the reference shows the lens where the run starts"
+        assert result.stale_checks["primed"] == "new"
+        _fresh_in_focus_or_named(result, attempts, rig)
     finally:
         rig.close()
 

@@ -259,12 +259,14 @@ class FreshFrames:
         #: Frames taken at their move's change, and the last one until the frame after it
         #: vouched for it (see :meth:`_vouch`).
         self.at_change = 0
+        #: What :meth:`prime` timed the stream on: frames it already had ("kept") or "new" ones.
+        self.primed_on = ""
         #: (frame taken, its grey views, the picture before its move, far move) until vouched.
         self._pending: Optional[Tuple[object, List[np.ndarray], List[np.ndarray], bool]] = None
 
     # ~~ before the run
 
-    def prime(self, kept: bool = False) -> None:
+    def prime(self, kept: bool = False, rested: float = 0.0) -> None:
         """Time the stream and its noise with the lens at rest, and take the reference.
 
         On :data:`PRIME_FRAMES` frames that start now. With ``kept``, for a run the caller
@@ -274,13 +276,16 @@ class FreshFrames:
         those show the picture changing (a move just before the run still showing: its change
         would be taken for noise, and its picture for the reference). Not after a wait that is
         itself a guess (a retry after stale frames, the delay test): those frames may all be
-        from before the last move showed, and four new ones give it longer."""
+        from before the last move showed, and four new ones give it longer. Nor from before
+        ``rested`` (``time.monotonic()``): the lens's last move and a settle after it."""
         called = time.monotonic()
         first = self.source.wait_frame(called, timeout=self.timeout)
-        frames = (self._had_before(first, called) if kept else []) + [first]
+        frames = (self._had_before(first, max(called - PRIME_HISTORY, rested)) if kept else []) + [first]
         greys = [_grey(self.scorer, f.data) for f in frames]
         diffs = _differences(greys)
+        self.primed_on = "kept"
         if len(frames) < PRIME_FRAMES or _a_step(diffs):
+            self.primed_on = "new"
             frames, greys = [first], greys[-1:]
             while len(frames) < PRIME_FRAMES:
                 frames.append(self.source.wait_frame(frames[-1].started + 1e-6, timeout=self.timeout))
@@ -295,13 +300,13 @@ class FreshFrames:
         self._ref = greys[-1]
         self._position = self.lens.position
 
-    def _had_before(self, first, called: float) -> List:
-        """The frames the source received right before ``first`` (enough of them, none older
-        than :data:`PRIME_HISTORY` before ``called``), or none."""
+    def _had_before(self, first, since: float) -> List:
+        """The frames the source received right before ``first`` (enough of them, none that
+        started before ``since``), or none."""
         before = getattr(self.source, "frames_before", None)
         if not callable(before):
             return []
-        frames = [f for f in before(first, PRIME_FRAMES - 1) if f.started >= called - PRIME_HISTORY]
+        frames = [f for f in before(first, PRIME_FRAMES - 1) if f.started >= since]
         return frames if len(frames) == PRIME_FRAMES - 1 else []
 
     def changed(self, grey: List[np.ndarray]) -> bool:
@@ -623,9 +628,10 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     lens is back where it started. ``options`` go to ``run``; their ``should_cancel`` also
     ends the wait before a retry (a cancelled run, the lens back at its start).
 
-    The run starts with the lens at rest in the picture. A caller that has just moved it (into
-    its limits, say) passes ``moved_at`` (``time.monotonic()`` of that move): the run first
-    waits the settle from then, and primes on new frames only.
+    The run starts with the lens at rest in the picture. The lens says when it last moved
+    (its ``moved_at``, as the drivers keep it), and a caller that moved something else the
+    camera sees passes ``moved_at`` (``time.monotonic()`` of that move): the run first waits
+    the settle from the later of the two, and primes on frames from after that only.
     """
     start = lens.position
     began = time.monotonic()
@@ -634,18 +640,19 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     longest = 0.0
     frames = 0
     earlier: List[Dict[str, int]] = []  # what made each earlier attempt re-run
-    if moved_at is not None:
-        # The chain shows that move a delay later: primed sooner, the run would take its change
-        # for noise, or the picture before it for the reference (and the move's change for
-        # the first move's). Short (a settle); the search checks a cancel right after.
-        time.sleep(max(0.0, max(settle, floor) - (time.monotonic() - moved_at)))
+    moves = [t for t in (moved_at, getattr(lens, "moved_at", None)) if t is not None]
+    rested = max(moves) + max(settle, floor) if moves else 0.0
+    # The chain shows the last move a delay later: primed sooner, the run would take its
+    # change for noise, or the picture before it for the reference (and the move's change for
+    # the first move's). Short (a settle); the search checks a cancel right after.
+    time.sleep(max(0.0, rested - time.monotonic()))
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
                             floor=floor, trusted=trusted)
         # Before the first move: the noise of a picture at rest. The first attempt starts with
         # the lens at rest (the caller's promise): on frames already received. A retry comes
         # right after moves that showed late, after a wait from a delay that just proved short.
-        fresh.prime(kept=attempt == 0 and moved_at is None)
+        fresh.prime(kept=attempt == 0, rested=rested)
         result = run(lens, fresh, scorer, **options)
         fresh.finish()
         # The whole run, retries included: what the user waited for and the frames it took.
@@ -659,7 +666,8 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                                "far_moves": fresh.far_moves, "at_change": fresh.at_change,
                                "attempt": attempt + 1,
                                "trusted": fresh.trusted, "confirmed": fresh.confirmed,
-                               "settle": round(fresh.settle, 3), "earlier": list(earlier)}
+                               "settle": round(fresh.settle, 3), "primed": fresh.primed_on,
+                               "earlier": list(earlier)}
         if not fresh.stale or not result.found:
             return result, timing
         earlier.append(dict(fresh.evidence))

@@ -102,6 +102,9 @@ class AutofocusResult:
     cancelled: bool = False
     start_position: Optional[Number] = None
     mode: str = "full"
+    #: On a stream: what the run's stale-frame checks saw and how it was timed (see
+    #: :func:`..pipeline.autofocus_fresh`); None for the plain search.
+    stale_checks: Optional[Dict[str, object]] = None
 
     def to_dict(self) -> Dict[str, object]:
         return {
@@ -115,6 +118,7 @@ class AutofocusResult:
             "cancelled": self.cancelled,
             "start_position": self.start_position,
             "mode": self.mode,
+            "stale_checks": self.stale_checks,
         }
 
 

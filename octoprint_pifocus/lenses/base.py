@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ..errors import MoveRefused
@@ -126,6 +127,14 @@ class LensBase:
     limits: Tuple[Number, Number] = (0, 1)
     resolution: Number = 1
     _position: Optional[Number] = None
+    #: When the last move (or re-send) completed, ``time.monotonic()``; None: none since the
+    #: driver was made. A camera shows a move a delay later: an autofocus takes frames it
+    #: already has only from a settle after this (see :func:`..focus.pipeline.autofocus_fresh`).
+    moved_at: Optional[float] = None
+
+    def _moved(self) -> None:
+        """Note that a move just completed (see :attr:`moved_at`)."""
+        self.moved_at = time.monotonic()
 
     @property
     def where(self) -> str:

@@ -197,6 +197,7 @@ class CameraStreamerLens(LensBase):
         self.set_option("LensPosition", format_number(value))
         self._position = value
         self.position_known = True
+        self._moved()
 
     def reapply(self) -> bool:
         """Send manual mode and the last position again; False if no position is known yet."""

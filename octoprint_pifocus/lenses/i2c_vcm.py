@@ -398,6 +398,7 @@ class I2CVCMLens(LensBase):
                 raise
             self._position = value
             self.position_known = True
+            self._moved()
 
     def _retry(self, call: Callable[[], Any], doing: Message) -> Any:
         """``call()``, retried on transient errors; any final error as a :class:`LensError`."""

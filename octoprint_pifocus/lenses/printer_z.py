@@ -71,6 +71,9 @@ class PrinterZLens(LensBase):
         self.name = "printer Z"
         self._lock = threading.RLock()
         self._position: Optional[float] = None
+        # Made per operation, and the printer moves Z on its own (a print, a jog): Z may have
+        # just moved, as far as this driver knows.
+        self._moved()
         #: The last lines this driver sent, in order: for logs.
         self.sent: Deque[str] = deque(maxlen=500)
 
@@ -137,6 +140,7 @@ class PrinterZLens(LensBase):
             self._send(lines)
             travel = abs(current - path[0]) + sum(abs(b - a) for a, b in zip(path, path[1:]))
             reached = self.read_z(timeout=travel / self.feedrate * 60.0 + SETTLE_MARGIN)
+            self._moved()
             if abs(reached - target) > max(self.resolution, 0.01) + 1e-9:
                 self._position = reached
                 raise LensError("printer.z_stopped", reached=format_number(reached), target=format_number(target))
@@ -160,6 +164,7 @@ class PrinterZLens(LensBase):
             self._send(["G90", self._g1(target), "M400"] + restore_lines(before))
             reached = self.read_z(timeout=abs(current - target) / self.feedrate * 60.0 + SETTLE_MARGIN)
             self._position = reached
+            self._moved()
             if abs(reached - target) > max(self.resolution, 0.01) + 1e-9:
                 raise LensError("printer.z_back_stopped", reached=format_number(reached),
                                 target=format_number(target))

@@ -275,6 +275,7 @@ class V4L2Lens(LensBase):
             self._manual()
             # The kernel writes back the value it kept: trust it over our own rounding.
             self._position = self._set(CID_FOCUS_ABSOLUTE, FOCUS, value)
+            self._moved()
 
     def reapply(self) -> None:
         """Make the hardware take the last position again, although the control already holds it."""
@@ -286,6 +287,7 @@ class V4L2Lens(LensBase):
             if low <= neighbour <= high:
                 self._set(CID_FOCUS_ABSOLUTE, FOCUS, neighbour)
             self._set(CID_FOCUS_ABSOLUTE, FOCUS, value)
+            self._moved()
 
     # ~~ reporting
 

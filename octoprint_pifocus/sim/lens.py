@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import threading
-from typing import List, Tuple, Union
+import time
+from typing import List, Optional, Tuple, Union
 
 from ..errors import MoveRefused
 
@@ -36,6 +37,8 @@ class SimulatedLens:
         self._actual = float(start)
         #: Every commanded position, in order: lets tests check the approach direction.
         self.moves: List[Number] = []
+        #: When the last move completed (``time.monotonic()``), None before any: as a driver's.
+        self.moved_at: Optional[float] = None
 
     @property
     def position(self) -> Number:
@@ -58,6 +61,7 @@ class SimulatedLens:
                 self._actual = position + half
             self._position = position
             self.moves.append(position)
+            self.moved_at = time.monotonic()
 
     def probe(self) -> dict:
         return {"driver": "simulated", "name": self.name, "limits": list(self.limits),
