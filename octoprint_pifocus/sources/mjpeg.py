@@ -76,6 +76,12 @@ class MjpegStream(FrameSource):
     def frames_received(self) -> int:
         return self._seq
 
+    @property
+    def last_frame_at(self) -> Optional[float]:
+        """When the newest frame's first byte arrived (``time.monotonic()``), None before any."""
+        latest = self._latest
+        return latest.started if latest is not None else None
+
     def start(self) -> None:
         """Start reading (idempotent); capture() calls it, but starting early saves a wait."""
         with self._cond:

@@ -128,6 +128,12 @@ class CameraServer:
     def behave(self) -> None:
         self.behaviour = Misbehaviour()
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (a closed client's goes when its handler notices)."""
+        with self._lock:
+            return len(self._sockets)
+
     def drop_connections(self) -> None:
         """Cut every open connection now, as a crashing or restarting server would."""
         with self._lock:
