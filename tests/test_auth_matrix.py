@@ -56,6 +56,7 @@ REQUESTS: List[Tuple[str, str, str, Dict[str, Any]]] = [
     ("preset_apply", "POST", API, {"command": "preset_apply", "name": "bed"}),
     ("autofocus", "POST", API, {"command": "autofocus"}),
     ("cancel", "POST", API, {"command": "cancel"}),
+    ("warm_camera", "POST", API, {"command": "warm_camera"}),
     ("preset_delete", "POST", API, {"command": "preset_delete", "name": "matrix"}),
     ("probe", "POST", API, {"command": "probe", "driver": "simulated"}),
     ("test", "POST", API, {"command": "test"}),
@@ -71,7 +72,7 @@ CSRF = 400  # OctoPrint's "CSRF validation failed"
 
 #: What a control user may do and an administrator may do, by request.
 _CONTROL = {"GET status": 200, "move": 200, "nudge": 200, "preset_save": 200, "preset_apply": 200,
-            "autofocus": 202, "cancel": 200, "preset_delete": 200, "GET snapshot": 200,
+            "autofocus": 202, "cancel": 200, "warm_camera": 200, "preset_delete": 200, "GET snapshot": 200,
             "GET simcam snapshot": 200, "GET simcam stream": 200}
 _ADMIN_ONLY = {"probe": 200, "test": 200, "measure_delay": 200, "validate_settings": 200, "settings save": 200}
 

@@ -233,6 +233,28 @@ def test_the_slider_label_follows_the_thumb_and_go_clears_after_a_preset(server,
     close(page)
 
 
+def test_the_pointer_on_autofocus_asks_once_for_the_camera_to_be_opened(server, browser):  # noqa: F811
+    """Reaching the Autofocus button (pointer or keyboard) tells the server a run is likely:
+    it opens a stream camera now, so the run starts on frames it already has. Once per ten
+    seconds, however often the pointer comes back. (The demo's camera is rendered in-process,
+    not a stream: the server says there is nothing to open.)"""
+    page, sidebar = open_at(server, browser, 600)
+    warms = []
+    page.on("request", lambda r: warms.append(r.url) if r.method == "POST"
+            and "warm_camera" in (r.post_data or "") else None)
+    button = sidebar.locator("button.pifocus-autofocus-button")
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and "warm_camera" in (r.request.post_data or "")) as reply:
+        button.hover()
+    assert reply.value.status == 200 and reply.value.json() == {"warm": False}
+    sidebar.locator(".pifocus-position-value").hover()
+    button.hover()
+    button.focus()
+    page.wait_for_timeout(500)
+    assert len(warms) == 1, warms
+    close(page)
+
+
 def test_presets_ask_before_a_delete_or_a_replace(server, browser):  # noqa: F811
     post(server, "preset_save", name="bed", position=600)
     page, sidebar = open_at(server, browser, 600)

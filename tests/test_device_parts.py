@@ -263,6 +263,107 @@ def test_the_camera_slot_reads_a_url_camera_and_says_when_it_is_gone(simulation)
         slot.snapshot()
 
 
+def _autofocus(device) -> Dict[str, Any]:
+    device.start_autofocus()
+    job = device.job
+    assert job is not None and job.done.wait(60)
+    return device.status()["last_result"]
+
+
+def _closed(server: CameraServer, timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server.open_connections == 0
+
+
+def test_a_device_keeps_its_stream_open_and_the_next_autofocus_starts_on_frames_it_has(simulation, camera):
+    """Two runs a moment apart: one connection, and the second run times the stream on frames
+    received before it started (the first, on a new connection, has none). Stopping the device
+    closes the stream."""
+    device, _ = make_device(simulation, camera={"url": camera.stream_url, "mode": "stream", "keep_open": 30})
+    try:
+        first = _autofocus(device)
+        time.sleep(0.6)  # the run ended with a move: the lens rests a settle and more
+        second = _autofocus(device)
+        assert first["found"] and second["found"], (first["message"], second["message"])
+        assert (first["stale_checks"]["primed"], second["stale_checks"]["primed"]) == ("new", "kept")
+        assert camera.connections == 1 and camera.open_connections == 1
+    finally:
+        device.shutdown()
+    assert _closed(camera), "a stopped device left its stream open"
+
+
+def test_keep_open_0_connects_for_every_run_and_a_camera_change_opens_a_new_stream(simulation, camera):
+    device, _ = make_device(simulation, camera={"url": camera.stream_url, "mode": "stream", "keep_open": 0})
+    try:
+        _autofocus(device)
+        assert _closed(camera), "keep_open 0 kept the stream open"
+        device.configure(reconfigured(device.config, camera={"keep_open": 30}))
+        _autofocus(device)
+        assert camera.connections == 2 and camera.open_connections == 1
+        device.configure(reconfigured(device.config, camera={"settle": 0.3}))
+        assert _closed(camera), "the camera's settings changed: the idle stream must close"
+        _autofocus(device)
+        assert camera.connections == 3
+    finally:
+        device.shutdown()
+
+
+def test_the_drift_watch_looks_through_one_stream_kept_open(simulation, camera):
+    """A look every few seconds during a print: one connection for all of them, so a refocus
+    at the layer change starts on frames it already has."""
+    from octoprint_pifocus.plugin.drift_watch import DriftWatch
+
+    device, _ = make_device(simulation, camera={"url": camera.stream_url, "mode": "stream", "keep_open": 30},
+                            drift={"watch": "always"})
+    watch = DriftWatch([device], None, None, publish=lambda m: None, fire=lambda *a: None, logger=LOG)
+    try:
+        verdicts = []
+        for _ in range(3):
+            verdicts.append(watch.poll(device))
+            time.sleep(0.2)
+        assert all(v is not None and v.score > 0 for v in verdicts), verdicts  # three frames scored
+        assert camera.connections == 1 and camera.open_connections == 1
+    finally:
+        device.shutdown()
+
+
+def test_warming_opens_the_stream_the_next_autofocus_starts_on(simulation, camera):
+    """The sidebar's hint (the pointer on Autofocus): the stream opens now and the run that
+    follows starts on frames it already has, through the same connection. A snapshot camera,
+    or ``keep_open`` 0, opens nothing."""
+    device, _ = make_device(simulation, camera={"url": camera.stream_url, "mode": "stream", "keep_open": 30})
+    try:
+        assert device.warm_camera() == {"warm": True}
+        time.sleep(0.5)  # the user moves to the button and clicks
+        result = _autofocus(device)
+        assert result["found"] and result["stale_checks"]["primed"] == "kept"
+        assert camera.connections == 1 and camera.open_connections == 1
+    finally:
+        device.shutdown()
+    assert device.warm_camera() == {"warm": False}, "a stopped device opened its camera"
+    for settings in ({"url": camera.snapshot_url, "mode": "snapshot"},
+                     {"url": camera.stream_url, "mode": "stream", "keep_open": 0}):
+        other, _ = make_device(simulation, camera=settings)
+        assert other.warm_camera() == {"warm": False}
+    assert camera.connections == 1
+
+
+def test_a_snapshot_uses_a_warm_stream_but_never_opens_one_to_keep(simulation, camera):
+    """The region editor's picture and the webcam watchdog's look: with no stream open they
+    connect, take a frame and close; with one held open they take its next frame."""
+    device, _ = make_device(simulation, camera={"url": camera.stream_url, "mode": "stream", "keep_open": 30})
+    try:
+        assert device.snapshot()[:2] == b"\xff\xd8"
+        assert _closed(camera) and camera.connections == 1
+        _autofocus(device)
+        assert device.snapshot()[:2] == b"\xff\xd8" and device.camera_alive()
+        assert camera.connections == 2 and camera.open_connections == 1
+    finally:
+        device.shutdown()
+
+
 # ~~ the registry
 
 

@@ -289,6 +289,8 @@ def test_settings_round_trip(server):
     ({"camera": {"settle": -1}}, "camera.settle"),
     ({"camera": {"settle": "soon"}}, "camera.settle"),
     ({"camera": {"discard": 1.5}}, "camera.discard"),
+    ({"camera": {"keep_open": -5}}, "camera.keep_open"),
+    ({"camera": {"keep_open": 86400}}, "camera.keep_open"),
     ({"camera": {"url": "ftp://camera/still.jpg"}}, "camera.url"),
     ({"camera": {"mode": "video"}}, "camera.mode"),
     ({"automation": {"failure_policy": "explode"}}, "automation.failure_policy"),

@@ -39,6 +39,8 @@ COMMANDS: Dict[str, str] = {
     "preset_delete": CONTROL,
     # The lens to the focus map's value for the toolhead's position (follow focus on demand).
     "map_apply": CONTROL,
+    # A hint from the browser: an autofocus is likely soon, open the camera's stream now.
+    "warm_camera": CONTROL,
     "probe": ADMIN,
     "test": ADMIN,
     "measure_delay": ADMIN,
@@ -192,6 +194,8 @@ def _dispatch(controller: FocusDevice, command: str, data: Dict[str, Any]) -> Re
         return 200, controller.preset_delete(_name(data))
     if command == "map_apply":
         return 200, controller.map_apply()
+    if command == "warm_camera":
+        return 200, controller.warm_camera()
     if command == "probe":
         driver = data.get("driver") or None
         if driver is not None and driver not in settings_rules.DRIVERS:

@@ -114,7 +114,9 @@ class DriftWatch(BackgroundThread):
         config = controller.config
         state.rules_for(float(config["drift"]["drop"]))
         try:
-            camera = controller.camera(fresh=True)
+            # Warm: during a print the stream stays open between looks, and a refocus at the
+            # layer change starts on frames it already has.
+            camera = controller.camera(fresh=True, warm=True)
             try:
                 frame = camera.capture()
             finally:

@@ -32,6 +32,7 @@ from ..followfocus import FocusMap, FocusMapError
 from ..lenses.i2c_vcm import BUS_MAX, CHIPS
 from ..lenses.v4l2 import check_device
 from ..redact import mask_url, redact
+from ..sources.keeper import KEEP_MAX
 from ..sources.web import split_url
 from .simulation import SimulationSettingError, SimulationSettings
 
@@ -136,6 +137,9 @@ def device_defaults() -> Dict[str, Any]:
             # "auto": wait the measured delay of the camera chain plus one frame (streams;
             # "settle" until measured); "manual": always wait "settle".
             "settle_mode": "auto",
+            # Seconds a stream stays open after an autofocus or a drift-watch look, so the next
+            # one starts on frames it already has; 0: closed after each use.
+            "keep_open": 30.0,
         },
         "roi": [0.25, 0.25, 0.5, 0.5],
         "measure": "tenengrad",
@@ -470,6 +474,7 @@ def _check(data: Dict[str, Any]) -> Dict[str, Any]:
         "settle": _number(camera.get("settle"), "camera.settle", 0, 10),
         "discard": _number(camera.get("discard"), "camera.discard", 0, 20, integer=True),
         "settle_mode": _choice(camera.get("settle_mode"), "camera.settle_mode", SETTLE_MODES),
+        "keep_open": _number(camera.get("keep_open"), "camera.keep_open", 0, KEEP_MAX),
     }
 
     try:

@@ -4,6 +4,10 @@ Kept apart from the lens because a camera has its own ways in (an OctoPrint webc
 its provider, that webcam's MJPEG stream, a plain URL) and its own timing (settle time,
 discarded frames), and the webcam watchdog only ever needs this part: is the camera alive.
 PiFocus's simulated webcam is always read in-process, its snapshots are always fresh.
+
+A stream is lent by the slot's :class:`~octoprint_pifocus.sources.keeper.StreamKeeper`: an
+autofocus or a drift-watch look (``warm``) keeps it open ``camera.keep_open`` seconds after,
+so the next one starts on frames it already has, with no connection to make.
 """
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ from flask_babel import gettext
 
 from ...errors import CameraError, PiFocusError
 from ...redact import mask_url
-from ...sources import open_source
+from ...sources import guess_mode, open_source
+from ...sources.base import DEFAULT_TIMEOUT
+from ...sources.keeper import DEFAULT_KEEP, StreamKeeper, StreamLease
+from ...sources.web import ask_kind
 from ..webcams import first_stream
 
 _logger = logging.getLogger(__name__)
@@ -32,14 +39,23 @@ class CameraSlot:
         self._config = config
         self._webcams = webcams
         self._logger = logger
+        self.keeper = StreamKeeper(keep=lambda: float(self._config()["camera"].get("keep_open", DEFAULT_KEEP)))
 
-    def open(self, fresh: bool = False):
-        """A frame source as the settings say; ``fresh``: no settle wait (one snapshot)."""
+    def open(self, fresh: bool = False, warm: bool = False):
+        """A frame source as the settings say; ``fresh``: no settle wait (one snapshot);
+        ``warm``: a stream stays open ``camera.keep_open`` seconds after it is closed."""
         cam = self._config()["camera"]
         settle = 0.0 if fresh else float(cam["settle"])
         discard = 0 if fresh else int(cam["discard"])
-        if cam["url"]:
-            return open_source(cam["url"], cam["mode"], settle, discard)
+        url = cam["url"]
+        if url:
+            mode = cam["mode"]
+            if mode == "auto":
+                # The stream held open is this URL's: no need to ask the server what it is.
+                mode = "stream" if self.keeper.url == url else (guess_mode(url) or ask_kind(url, DEFAULT_TIMEOUT))
+            if mode == "stream":
+                return self.keeper.lease(url, settle, discard, warm=warm)
+            return open_source(url, "snapshot", settle, discard)
         webcams = self._webcams()
         if webcams is None:
             raise CameraError(gettext("OctoPrint's webcams are not ready yet; try again in a moment."))
@@ -49,12 +65,35 @@ class CameraSlot:
             # PiFocus's own simulated webcam is rendered in-process: its snapshots are always fresh.
             if webcam.providerIdentifier != "pifocus":
                 candidates = webcams.stream_urls(webcam)
-                url = first_stream(candidates)
+                kept = self.keeper.url
+                # A stream held open that still delivers answers for itself: no probing.
+                url = kept if kept in candidates and self.keeper.delivering(kept) else first_stream(candidates)
                 if url:
-                    return open_source(url, "stream", settle, discard)
+                    return self.keeper.lease(url, settle, discard, warm=warm)
                 self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
                                   webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
+
+    def close(self) -> None:
+        """Close a stream held open (the device stopping)."""
+        self.keeper.close()
+
+    def warm(self) -> bool:
+        """Open the camera's stream now and keep it ``camera.keep_open`` seconds: an autofocus
+        is likely soon, and it then starts on frames the stream already has. False, doing
+        nothing, for a camera that is not a stream or with ``keep_open`` 0; a camera that
+        does not answer is the autofocus's to report, not this hint's."""
+        cam = self._config()["camera"]
+        if float(cam.get("keep_open", DEFAULT_KEEP)) <= 0 or (cam["url"] and cam["mode"] == "snapshot") \
+                or (not cam["url"] and cam["mode"] != "stream"):
+            return False
+        try:
+            camera = self.open(fresh=True, warm=True)
+        except (PiFocusError, ValueError, OSError) as exc:
+            self._logger.debug("Warming the camera failed: %s", exc)
+            return False
+        close_camera(camera)
+        return isinstance(camera, StreamLease)
 
     def webcam_name(self) -> Optional[str]:
         """The OctoPrint webcam this device focuses (its ``camera.webcam``; none set: OctoPrint's

@@ -104,6 +104,8 @@ class FocusDevice:
             self.config = config
             if previous.get("driver") != config.get("driver"):
                 self.memory.forget_run()
+            if previous.get("camera") != config.get("camera"):
+                self.camera_slot.keeper.retire()  # another camera, or other timing: a new stream
             if self.stopped:
                 return
         open_now = self.lens_slot.reconfigured()
@@ -255,7 +257,7 @@ class FocusDevice:
             lens = self.lens()
             self.jobs.check_z()
             self._search_window(lens, refine)
-            camera = self.camera()
+            camera = self.camera(warm=True)
         except BaseException:
             self.jobs.release(job)
             raise
@@ -280,7 +282,7 @@ class FocusDevice:
         """An autofocus inside a job already claimed (a held print), waiting for the result."""
         lens = self.lens()
         self.jobs.check_z()
-        camera = self.camera()
+        camera = self.camera(warm=True)
         self.memory.begin_run()
         try:
             return self.run_autofocus(job, lens, camera, refine, cause)
@@ -373,7 +375,7 @@ class FocusDevice:
         return {"ok": True, "message": timing.describe(measured), "pipeline": measured}
 
     def _measure(self, lens) -> Dict[str, Any]:
-        camera = self.camera()
+        camera = self.camera(warm=True)
         try:
             measured = timing.measure(lens, camera, self.config).to_dict()
         finally:
@@ -397,13 +399,20 @@ class FocusDevice:
 
     # ~~ camera
 
-    def camera(self, fresh: bool = False):
-        """A frame source as the settings say; ``fresh``: no settle wait (one snapshot)."""
-        return self.camera_slot.open(fresh)
+    def camera(self, fresh: bool = False, warm: bool = False):
+        """A frame source as the settings say; ``fresh``: no settle wait (one snapshot);
+        ``warm``: a stream stays open a while after (``camera.keep_open``)."""
+        return self.camera_slot.open(fresh, warm)
 
     def snapshot(self) -> bytes:
         """One JPEG from the configured camera (for drawing the region of interest)."""
         return self.camera_slot.snapshot()
+
+    def warm_camera(self) -> Dict[str, Any]:
+        """Open the camera's stream for an autofocus likely to come (the pointer is on its
+        button): ``{"warm": bool}``, whether a stream is now kept open. A stopped device opens
+        nothing."""
+        return {"warm": not self.stopped and self.camera_slot.warm()}
 
     def camera_alive(self) -> bool:
         return self.camera_slot.alive()
@@ -609,6 +618,7 @@ class FocusDevice:
                                  job.kind, wait)
         self.flush()
         self.lens_slot.drop()
+        self.camera_slot.close()
 
     def resume(self) -> None:
         """Run again after :meth:`shutdown` (PiFocus enabled again before OctoPrint restarted)."""

@@ -47,7 +47,7 @@ $(function () {
             require_homed: true,
             restore_after_print_action: true
         },
-        camera: {webcam: "", url: "", mode: "snapshot", settle: 0.25, discard: 0, settle_mode: "auto"},
+        camera: {webcam: "", url: "", mode: "snapshot", settle: 0.25, discard: 0, settle_mode: "auto", keep_open: 30},
         roi: [0.25, 0.25, 0.5, 0.5],
         measure: "tenengrad",
         search: {range: "full", window: 80},
@@ -155,6 +155,7 @@ $(function () {
         "camera.settle": gettext("Settle time"),
         "camera.settle_mode": gettext("Wait after a move"),
         "camera.discard": gettext("Frames to discard"),
+        "camera.keep_open": gettext("Keep the stream open"),
         "roi": gettext("Region of interest"),
         "measure": gettext("Focus measure"),
         "search.range": gettext("Search range"),

@@ -459,6 +459,22 @@ $(function () {
             self.moveTo(value);
         };
 
+        /** The pointer (or the keyboard) reached the Autofocus button: a run is likely soon.
+         * The server opens the camera's stream now, so the run starts on frames it already has
+         * instead of connecting and waiting for new ones (about 0.2 s of a 1 s run at 30 fps).
+         * At most every WARM_EVERY ms per device; a failure is the run's to report. */
+        var WARM_EVERY = 10000;
+        var warmedAt = {};
+        self.warmCamera = function () {
+            if (!self.canMove()) return true;
+            var key = String(self.selectedDevice() || "");
+            var now = Date.now();
+            if (warmedAt[key] && now - warmedAt[key] < WARM_EVERY) return true;
+            warmedAt[key] = now;
+            OctoPrint.simpleApiCommand(PLUGIN, "warm_camera", withDevice({}));
+            return true;
+        };
+
         self.autofocus = function () {
             if (!self.canMove()) return;
             self.lastResult(null);
