@@ -358,8 +358,25 @@ def test_a_snapshot_uses_a_warm_stream_but_never_opens_one_to_keep(simulation, c
         assert device.snapshot()[:2] == b"\xff\xd8"
         assert _closed(camera) and camera.connections == 1
         _autofocus(device)
-        assert device.snapshot()[:2] == b"\xff\xd8" and device.camera_alive()
+        assert device.snapshot()[:2] == b"\xff\xd8"
         assert camera.connections == 2 and camera.open_connections == 1
+    finally:
+        device.shutdown()
+
+
+def test_the_watchdogs_look_is_its_own_connection_so_a_camera_down_shows(simulation, camera):
+    """The stream held open reconnects by itself and would wait through a restart: the
+    webcam watchdog, there to notice one, asks on a connection of its own. A server that
+    refuses new clients is down to it, while the held stream still delivers."""
+    device, _ = make_device(simulation, camera={"url": camera.stream_url, "mode": "stream", "keep_open": 30})
+    try:
+        assert device.warm_camera() == {"warm": True}
+        assert device.camera_alive() is True and camera.connections == 2
+        camera.misbehave(status=503)
+        assert device.camera_alive() is False
+        assert device.snapshot()[:2] == b"\xff\xd8", "the held stream stopped delivering"
+        camera.behave()
+        assert device.camera_alive() is True
     finally:
         device.shutdown()
 

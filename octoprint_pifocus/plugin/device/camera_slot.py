@@ -41,9 +41,10 @@ class CameraSlot:
         self._logger = logger
         self.keeper = StreamKeeper(keep=lambda: float(self._config()["camera"].get("keep_open", DEFAULT_KEEP)))
 
-    def open(self, fresh: bool = False, warm: bool = False):
+    def open(self, fresh: bool = False, warm: bool = False, shared: bool = True):
         """A frame source as the settings say; ``fresh``: no settle wait (one snapshot);
-        ``warm``: a stream stays open ``camera.keep_open`` seconds after it is closed."""
+        ``warm``: a stream stays open ``camera.keep_open`` seconds after it is closed;
+        ``shared``: False, a stream of its own, never the one held open."""
         cam = self._config()["camera"]
         settle = 0.0 if fresh else float(cam["settle"])
         discard = 0 if fresh else int(cam["discard"])
@@ -54,7 +55,7 @@ class CameraSlot:
                 # The stream held open is this URL's: no need to ask the server what it is.
                 mode = "stream" if self.keeper.url == url else (guess_mode(url) or ask_kind(url, DEFAULT_TIMEOUT))
             if mode == "stream":
-                return self.keeper.lease(url, settle, discard, warm=warm)
+                return self._stream(url, settle, discard, warm, shared)
             return open_source(url, "snapshot", settle, discard)
         webcams = self._webcams()
         if webcams is None:
@@ -69,10 +70,15 @@ class CameraSlot:
                 # A stream held open that still delivers answers for itself: no probing.
                 url = kept if kept in candidates and self.keeper.delivering(kept) else first_stream(candidates)
                 if url:
-                    return self.keeper.lease(url, settle, discard, warm=warm)
+                    return self._stream(url, settle, discard, warm, shared)
                 self._logger.info("Webcam %s: no stream answered at %s; using its snapshots",
                                   webcam.config.name, ", ".join(map(mask_url, candidates)) or "(no stream URL)")
         return webcams.source(name, settle=settle, discard=discard)
+
+    def _stream(self, url: str, settle: float, discard: int, warm: bool, shared: bool):
+        if shared:
+            return self.keeper.lease(url, settle, discard, warm=warm)
+        return open_source(url, "stream", settle, discard)
 
     def close(self) -> None:
         """Close a stream held open (the device stopping)."""
@@ -126,9 +132,15 @@ class CameraSlot:
             close_camera(camera)
 
     def alive(self) -> bool:
-        """Whether the camera gives a frame now (the webcam watchdog's question)."""
+        """Whether the camera gives a frame now (the webcam watchdog's question). On a
+        connection of its own: the stream held open reconnects by itself and would wait
+        through a camera's restart, which the watchdog is there to notice."""
         try:
-            self.snapshot()
+            camera = self.open(fresh=True, shared=False)
+            try:
+                camera.capture()
+            finally:
+                close_camera(camera)
             return True
         except (PiFocusError, ValueError, OSError):
             return False
