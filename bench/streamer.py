@@ -36,7 +36,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -183,6 +183,21 @@ def summarise(rows: List[dict]) -> Dict[str, dict]:
     return out
 
 
+def select_pipelines(quick: bool = False, names: Sequence[str] = ()) -> Tuple[Pipeline, ...]:
+    """The pipelines a run measures: all; ``quick``, 640x480 30 fps copy and the 5-frame one;
+    ``names``, those (in that order). ``ValueError`` naming the choices for an unknown name."""
+    if names:
+        known = {p.name: p for p in PIPELINES}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+        return tuple(known[name] for name in names)
+    if quick:
+        return tuple(p for p in PIPELINES if p.size == (640, 480) and (
+            (p.fps == 30 and p.encode == "copy") or (p.fps == 15 and p.threads == 4)))
+    return PIPELINES
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="PiFocus through a real ffmpeg streamer")
     parser.add_argument("--cases", type=int, default=4, help="cases per pipeline (default 4)")
@@ -200,16 +215,10 @@ def main() -> int:
     unknown = [name for name in contenders if name not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
-    pipelines = PIPELINES
-    if args.quick:
-        pipelines = tuple(p for p in PIPELINES if p.size == (640, 480) and (
-            (p.fps == 30 and p.encode == "copy") or (p.fps == 15 and p.threads == 4)))
-    if args.pipeline:
-        names = {p.name: p for p in PIPELINES}
-        unknown = [name for name in args.pipeline if name not in names]
-        if unknown:
-            parser.error(f"unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(names)}")
-        pipelines = tuple(names[name] for name in args.pipeline)
+    try:
+        pipelines = select_pipelines(args.quick, args.pipeline)
+    except ValueError as exc:
+        parser.error(str(exc))
     rng = np.random.default_rng(args.seed)
     cases = [draw_case(rng) for _ in range(args.cases)]
     results = []
