@@ -179,6 +179,26 @@ set_snapshot("")
 errors["no_snapshot_url"] = error_of(webcams.OctoPrintWebcamSource("classic").capture)
 result["errors"] = errors
 result["fallback"] = webcams.find_webcam(None).config.name
+
+# What a device's camera slot opens for the classic webcam, by camera mode.
+import logging
+from octoprint_pifocus.plugin.device.camera_slot import CameraSlot
+set_snapshot(CAMERA + "/snapshot")
+chosen = {{}}
+for stream, mode in ((CAMERA + "/stream", "auto"), (CAMERA + "/stream", "snapshot"), (DEAD, "auto")):
+    classic._settings.set(["stream"], stream)
+    config = {{"camera": {{"webcam": "classic", "url": "", "mode": mode, "settle": 0.0, "discard": 0,
+                          "keep_open": 30}}}}
+    slot = CameraSlot(lambda: config, lambda: adapter, logging.getLogger("pifocus.test"))
+    camera = slot.open(warm=True)
+    try:
+        frame = camera.capture()
+    finally:
+        camera.close()
+        slot.close()
+    chosen[mode + (" with a stream" if stream != DEAD else ", no stream answering")] = [
+        type(camera).__name__, frame[:2] == b"\\xff\\xd8"]
+result["chosen"] = chosen
 """
 
 
@@ -230,6 +250,16 @@ def test_adapter_falls_back_to_a_webcam_that_can_take_snapshots(adapter_run):
 
 def test_adapter_takes_frames_from_the_simulated_webcam_provider(adapter_run):
     assert adapter_run["simulated_shape"] == [540, 960, 3]
+
+
+def test_camera_mode_auto_takes_the_webcams_stream_where_one_answers(adapter_run):
+    """The default camera mode: the webcam's MJPEG stream (kept open by the device) when it
+    answers, its snapshots when it does not; "snapshot" never looks for the stream."""
+    assert adapter_run["chosen"] == {
+        "auto with a stream": ["StreamLease", True],
+        "snapshot with a stream": ["OctoPrintWebcamSource", True],
+        "auto, no stream answering": ["OctoPrintWebcamSource", True],
+    }
 
 
 def test_stream_urls_resolve_like_the_browser(adapter_run):

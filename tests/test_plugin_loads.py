@@ -29,7 +29,7 @@ def test_running_octoprint_lists_pifocus_enabled(octoprint_server):
 def test_pifocus_implementation_is_loaded(octoprint_server):
     # The plugin object exists and runs: its settings are served and it logged its start.
     settings = octoprint_server.plugin_settings("pifocus")
-    assert settings["camera"]["mode"] == "snapshot"
+    assert settings["camera"]["mode"] == "auto"
     assert settings["simulation"]["enabled"] is True
     octoprint_server.wait_for_log(f"PiFocus {octoprint_pifocus.__version__} loaded")
 

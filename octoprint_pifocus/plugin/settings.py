@@ -63,7 +63,7 @@ FIRST_DEVICE_NAME = "Camera"
 
 #: Lens drivers the settings can name ("" = none configured).
 DRIVERS = ("", "simulated", "i2c", "v4l2", "camera-streamer", "printer-z")
-CAMERA_MODES = ("snapshot", "stream")
+CAMERA_MODES = ("auto", "snapshot", "stream")
 SETTLE_MODES = ("auto", "manual")
 SEARCH_RANGES = ("full", "window")
 BEFORE_PRINT_MODES = ("refine", "full")
@@ -129,8 +129,10 @@ def device_defaults() -> Dict[str, Any]:
             "webcam": "",
             # A camera URL instead of an OctoPrint webcam (snapshot or stream).
             "url": "",
-            # "snapshot": single pictures; "stream": the MJPEG stream.
-            "mode": "snapshot",
+            # "auto": the MJPEG stream where the camera has one (a webcam's stream that answers,
+            # a URL that is a stream), else snapshots; "snapshot": single pictures; "stream":
+            # the MJPEG stream (a webcam without one answering: its snapshots).
+            "mode": "auto",
             # Seconds to wait after a move, and frames to drop, before a frame counts.
             "settle": 0.25,
             "discard": 0,

@@ -61,10 +61,15 @@ class CameraSlot:
         if webcams is None:
             raise CameraError(gettext("OctoPrint's webcams are not ready yet; try again in a moment."))
         name = cam["webcam"] or None
-        if cam["mode"] == "stream":
-            webcam = webcams.find(name)
+        if cam["mode"] != "snapshot":  # "stream", "auto": the stream where one answers
+            try:
+                webcam = webcams.find(name)
+            except CameraError:
+                if cam["mode"] == "stream":
+                    raise
+                webcam = None  # "auto": the snapshot source says what is wrong, when it is asked
             # PiFocus's own simulated webcam is rendered in-process: its snapshots are always fresh.
-            if webcam.providerIdentifier != "pifocus":
+            if webcam is not None and webcam.providerIdentifier != "pifocus":
                 candidates = webcams.stream_urls(webcam)
                 kept = self.keeper.url
                 # A stream held open that still delivers answers for itself: no probing.
@@ -90,8 +95,7 @@ class CameraSlot:
         nothing, for a camera that is not a stream or with ``keep_open`` 0; a camera that
         does not answer is the autofocus's to report, not this hint's."""
         cam = self._config()["camera"]
-        if float(cam.get("keep_open", DEFAULT_KEEP)) <= 0 or (cam["url"] and cam["mode"] == "snapshot") \
-                or (not cam["url"] and cam["mode"] != "stream"):
+        if float(cam.get("keep_open", DEFAULT_KEEP)) <= 0 or cam["mode"] == "snapshot":
             return False
         try:
             camera = self.open(fresh=True, warm=True)

@@ -374,9 +374,13 @@ class FocusDevice:
         self.publish_status()
         return {"ok": True, "message": timing.describe(measured), "pipeline": measured}
 
-    def _measure(self, lens) -> Dict[str, Any]:
+    def _measure(self, lens, streams_only: bool = False) -> Optional[Dict[str, Any]]:
+        """Measure and store the delay; ``streams_only``: None, measuring nothing, when the
+        camera turns out not to be a stream (camera mode "auto" on snapshots)."""
         camera = self.camera(warm=True)
         try:
+            if streams_only and not timing.follows_moves(camera):
+                return None
             measured = timing.measure(lens, camera, self.config).to_dict()
         finally:
             close_camera(camera)
@@ -520,10 +524,11 @@ class FocusDevice:
             except (PiFocusError, ValueError) as exc:
                 return {"ok": False, "message": str(exc)}
             delay = ""
-            if self.config["camera"]["mode"] == "stream":
+            if self.config["camera"]["mode"] != "snapshot":
                 # The set-up wizard's test: on a stream, measure the camera chain's delay too.
                 try:
-                    delay = " " + timing.describe(self._measure(lens))
+                    measured = self._measure(lens, streams_only=True)
+                    delay = " " + timing.describe(measured) if measured else ""
                 except (PiFocusError, ValueError) as exc:
                     delay = " " + str(exc)
         self.publish_status()

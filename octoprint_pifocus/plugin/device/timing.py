@@ -86,8 +86,9 @@ def measure(lens, camera, config: Dict[str, Any]) -> Timing:
     """Measure the chain's delay now (the lens moves and comes back); ``ValueError`` if the
     camera is not a stream or no move changed the picture."""
     if not follows_moves(camera):
-        raise ValueError(gettext("The delay can only be measured on an MJPEG stream (camera mode "
-                                 "\"stream\"): snapshots are fetched after the wait anyway."))
+        raise ValueError(gettext("The delay can only be measured on an MJPEG stream, and this camera gives "
+                                 "snapshots (camera mode \"snapshot\", or no stream answered): they are "
+                                 "fetched after the wait anyway."))
     try:
         return measure_delay(lens, camera, FrameScorer(config["roi"], config["measure"]))
     except ValueError:

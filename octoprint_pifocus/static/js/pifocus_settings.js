@@ -47,7 +47,7 @@ $(function () {
             require_homed: true,
             restore_after_print_action: true
         },
-        camera: {webcam: "", url: "", mode: "snapshot", settle: 0.25, discard: 0, settle_mode: "auto", keep_open: 30},
+        camera: {webcam: "", url: "", mode: "auto", settle: 0.25, discard: 0, settle_mode: "auto", keep_open: 30},
         roi: [0.25, 0.25, 0.5, 0.5],
         measure: "tenengrad",
         search: {range: "full", window: 80},
@@ -269,6 +269,7 @@ $(function () {
                 "laplacian_variance": gettext("Variance of the Laplacian")
             },
             modes: {
+                "auto": gettext("Automatic: the stream where the camera has one (default)"),
                 "snapshot": gettext("Snapshot: one picture per frame"),
                 "stream": gettext("Stream: frames from the MJPEG stream")
             },
