@@ -49,7 +49,7 @@ FIELDS: Dict[str, List[str]] = {
     "preset_save": ["name", "position"], "preset_apply": ["name"], "preset_delete": ["name"],
     "probe": ["driver"], "test": [], "validate_settings": ["settings"], "measure_delay": [],
     "calibrate": ["axes", "points", "surface"], "calibration_cancel": [], "map_point": ["index", "action"],
-    "map_clear": [], "map_here": [], "map_apply": [],
+    "map_clear": [], "map_here": [], "map_apply": [], "warm_camera": [],
 }
 assert set(FIELDS) == set(COMMANDS), "a command was added: give the fuzzer its fields"
 
