@@ -325,10 +325,10 @@ class FocusDevice:
         try:
             window = self._search_window(lens, refine)
             self.jobs.note_start(lens, job)
-            moved_at = self._into_limits(lens)
+            self._into_limits(lens)
             search_range = _search_range(lens, window)
             self.memory.set_search_range(search_range)
-            result = timing.autofocus(lens, camera, self.config, self._store_timing, moved_at=moved_at,
+            result = timing.autofocus(lens, camera, self.config, self._store_timing,
                                       progress=progress, should_cancel=job.cancel.is_set,
                                       refine=windowed, window=window)
         except (PiFocusError, ValueError) as exc:
@@ -387,19 +387,17 @@ class FocusDevice:
         self._store_timing(measured)
         return measured
 
-    def _into_limits(self, lens) -> Optional[float]:
+    def _into_limits(self, lens) -> None:
         """A lens outside its limits (Z below the window after homing) first goes to the nearest
-        end: the search starts from where the lens is and returns there when it fails. Returns
-        when it moved (``time.monotonic()``), None if it did not: the run waits for the
-        picture to show that move."""
+        end: the search starts from where the lens is and returns there when it fails. The
+        lens notes the move (``moved_at``): the run waits for the picture to show it."""
         low, high = lens.limits
         position = lens.position
         if low <= position <= high:
-            return None
+            return
         target = low if position < low else high
         self._logger.info("The lens is at %s, outside %s..%s: moving to %s first", position, low, high, target)
         lens.move_to(target)
-        return time.monotonic()
 
     # ~~ camera
 

@@ -65,18 +65,18 @@ def follows_moves(camera) -> bool:
 
 
 def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, Any]], None],
-              moved_at: Optional[float] = None, **options) -> AutofocusResult:
+              **options) -> AutofocusResult:
     """The device's autofocus: on a stream through :func:`autofocus_fresh` (measured settle,
     stale frames detected), the measured delay handed to ``store``; else the plain search.
-    ``moved_at``: the lens was moved just before (into its limits): the run waits for the
-    picture to show it (snapshots are fetched after the search's own first move anyway)."""
+    A move just before (into the lens's limits) is the lens's own ``moved_at``: the run waits
+    for the picture to show it (snapshots are fetched after the search's own first move anyway)."""
     scorer = FrameScorer(config["roi"], config["measure"])
     if not follows_moves(camera):
         return run_autofocus(lens, camera, scorer, **options)
     plan = run_timing(config)
     result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=plan.settle,
                                      manual=plan.manual, floor=plan.floor, trusted=plan.trusted,
-                                     moved_at=moved_at, **options)
+                                     **options)
     if timing is not None:
         store(merged(config.get("pipeline"), timing).to_dict())
     return result
