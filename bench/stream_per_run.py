@@ -81,7 +81,8 @@ def main() -> int:
                         stream = MjpegStream(server.stream_url, settle=0.0)
                     try:
                         result, _ = autofocus_fresh(lens, stream, FrameScorer(), run_autofocus,
-                                                    settle=timing.settle, floor=timing.settle, trusted=True)
+                                                    settle=timing.settle, floor=timing.settle, trusted=True,
+                                                    shortest=min(timing.samples))
                     finally:
                         if stream is not kept:
                             stream.close()

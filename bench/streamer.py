@@ -115,7 +115,7 @@ def run_pipeline(pipeline: Pipeline, cases: List[dict], contenders=CONTENDERS) -
                     lens.move_to(case["start"])
                     time.sleep(0.4)  # the chain shows the start position again
                     rows.append(dict(run_one(name, lens, stream, rig, limit_per_frame, timing.settle,
-                                             len(timing.samples) >= TRUSTED_SAMPLES),
+                                             len(timing.samples) >= TRUSTED_SAMPLES, min(timing.samples)),
                                      case=case, contender=name))
         finally:
             stream.close()
@@ -124,7 +124,7 @@ def run_pipeline(pipeline: Pipeline, cases: List[dict], contenders=CONTENDERS) -
 
 
 def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, per_frame: float,
-            settle: float, trusted: bool) -> dict:
+            settle: float, trusted: bool, shortest: float = 0.0) -> dict:
     scorer = FrameScorer()
     checked = Checked(stream, rig, lens)
     started = time.monotonic()
@@ -138,7 +138,7 @@ def run_one(name: str, lens: TimedLens, stream: MjpegStream, rig: FfmpegStream, 
             return run_autofocus(lens_, attempt, scorer_, **options)
 
         result, _ = autofocus_fresh(lens, stream, scorer, run, settle=settle, floor=settle,
-                                    trusted=name == "measured" and trusted)
+                                    trusted=name == "measured" and trusted, shortest=shortest)
         frames = sum(a.frames for a in attempts)
         stale = sum(a.stale for a in attempts)
         found, stale_final = result.found, attempts[-1].stale

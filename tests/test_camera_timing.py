@@ -16,16 +16,17 @@ def test_an_old_config_keeps_its_settle_and_measures_from_then_on():
     assert checked["camera"]["settle_mode"] == "auto"
     assert checked["pipeline"] is None
     # Nothing measured yet: the run starts from the old settle, and measures.
-    assert timing.run_timing(checked) == (0.5, False, 0.0, False)
+    assert timing.run_timing(checked) == (0.5, False, 0.0, False, 0.0)
 
 
 def test_a_measured_delay_is_the_start_and_a_manual_settle_overrides_it():
     auto = rules.check_device_sections({"camera": {"settle": 0.5}, "pipeline": MEASURED})
     assert auto["pipeline"] == {"delay": 0.061, "settle": 0.104, "interval": 0.0333, "frames": 3.1,
                                 "samples": [0.06, 0.062]}
-    assert timing.run_timing(auto) == (0.104, False, 0.104, False)  # 2 samples: not trusted
+    # 2 samples: not trusted; the shorter of them is the chain's shortest delay
+    assert timing.run_timing(auto) == (0.104, False, 0.104, False, 0.06)
     manual = rules.check_device_sections({"camera": {"settle": 0.5, "settle_mode": "manual"}, "pipeline": MEASURED})
-    assert timing.run_timing(manual) == (0.5, True, 0.0, False)
+    assert timing.run_timing(manual) == (0.5, True, 0.0, False, 0.0)
 
 
 @pytest.mark.parametrize("stored", ["fast", [1, 2], {"delay": "soon", "settle": 1}, {"delay": float("nan"), "settle": 1},

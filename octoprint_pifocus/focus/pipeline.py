@@ -116,9 +116,12 @@ TRUSTED_SAMPLES = 6
 #: between equally blurred pictures shows no change.
 MEASURE_MOVES = 8
 #: A frame is taken at its move's change (see the module docstring) only on a chain whose far
-#: moves in this run showed more than this many frame intervals after them: the search moves
-#: right after a frame arrives, like the moves that were timed, so the frame after that one
-#: cannot show the new move yet. A chain that shows a move in the next frame never does.
+#: moves in this run, and every move of the stored measurement, showed more than this many
+#: frame intervals after them: the search moves right after a frame arrives, like the moves
+#: that were timed, so the frame after that one cannot show the new move yet. A chain that
+#: shows a move in the next frame never does; one whose delay jitters across that line (a
+#: camera rendering and sending within a frame, 0.8-1.7 frames) must not be judged by a run's
+#: first far moves alone, which may all have been its slow ones.
 AHEAD_FRAMES = 1.5
 #: A frame is taken at its change only when it differs from the picture before by this many
 #: times what counts as a change: a change at the noise's edge may be noise, which the frame
@@ -217,11 +220,14 @@ class FreshFrames:
 
     def __init__(self, source, lens, scorer: Optional[FrameScorer] = None,
                  settle: float = DEFAULT_SETTLE, manual: bool = False, timeout: float = 5.0,
-                 floor: float = 0.0, trusted: bool = False) -> None:
+                 floor: float = 0.0, trusted: bool = False, shortest: float = 0.0) -> None:
         self.source = source
         #: The settle never goes below this (a stored measurement of the chain): the delays
         #: of one run's few far moves are a sample, and may all have been the fast ones.
         self.floor = float(floor)
+        #: The shortest delay the stored measurement saw (0: none known): no frame is taken at
+        #: its change on a chain that ever showed a move sooner than :data:`AHEAD_FRAMES`.
+        self.shortest = float(shortest)
         #: The floor comes from enough measured moves (:data:`TRUSTED_SAMPLES`) to stop
         #: watching at the settle; a manual settle is never trusted (it is a guess).
         self.trusted = bool(trusted) and self.floor > 0 and not manual
@@ -447,9 +453,13 @@ class FreshFrames:
         (see :data:`AHEAD_FRAMES` and the module docstring, "Taken at the change")."""
         interval = self.interval or 0.0
         return (self._trusting() and self._whole is True and not self._unconfirmed_last
-                and interval > 0 and min(self.delays) > AHEAD_FRAMES * interval
+                and interval > 0 and self._shortest_delay() > AHEAD_FRAMES * interval
                 and delay <= self._half_a_frame_past_the_delay(self.floor)
                 and callable(getattr(self.source, "frame_after", None)))
+
+    def _shortest_delay(self) -> float:
+        """The shortest delay this run's moves and the stored measurement showed."""
+        return min(self.delays + ([self.shortest] if self.shortest > 0 else []))
 
     def _vouch(self) -> None:
         """The frame right after one taken at its change must not show the picture before the
@@ -613,13 +623,14 @@ def measure_delay(lens, source, scorer: Optional[FrameScorer] = None, moves: int
 def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
                     settle: float = DEFAULT_SETTLE, manual: bool = False, retries: int = 1,
                     timeout: float = 5.0, floor: float = 0.0, trusted: bool = False,
-                    moved_at: Optional[float] = None, **options):
+                    shortest: float = 0.0, moved_at: Optional[float] = None, **options):
     """Run ``run(lens, camera, scorer, **options)`` (the search) on frames that follow the lens.
 
     ``settle`` is the wait until the run measured the delay itself (a stored measurement
     or the default); ``manual`` keeps it fixed; ``floor`` is a settle the run never goes below
     (a stored measurement's: its longest delay plus a frame); ``trusted``: that measurement
-    saw enough moves (:data:`TRUSTED_SAMPLES`) to stop watching at the settle. Returns
+    saw enough moves (:data:`TRUSTED_SAMPLES`) to stop watching at the settle, and
+    ``shortest`` is its shortest delay (see :data:`AHEAD_FRAMES`). Returns
     ``(result, timing)``: the search's result (with ``stale_checks``: what the last attempt's
     watch saw, and in ``earlier`` the evidence that made each attempt before it re-run), and
     the chain's timing this run measured (None if no far move showed). A run that saw stale
@@ -648,7 +659,7 @@ def autofocus_fresh(lens, source, scorer: FrameScorer, run: Callable,
     time.sleep(max(0.0, rested - time.monotonic()))
     for attempt in range(retries + 1):
         fresh = FreshFrames(source, lens, scorer, settle=settle, manual=manual, timeout=timeout,
-                            floor=floor, trusted=trusted)
+                            floor=floor, trusted=trusted, shortest=shortest)
         # Before the first move: the noise of a picture at rest. The first attempt starts with
         # the lens at rest (the caller's promise): on frames already received. A retry comes
         # right after moves that showed late, after a wait from a delay that just proved short.

@@ -46,6 +46,9 @@ class RunTiming(NamedTuple):
     #: The stored measurement saw enough moves (the delay test's, or a few runs') for a run to
     #: wait its settle and no longer.
     trusted: bool
+    #: The shortest delay the stored measurement saw (0: none): a chain that ever showed a
+    #: move within a frame and a half gets no frame taken at its change.
+    shortest: float = 0.0
 
 
 def run_timing(config: Dict[str, Any]) -> RunTiming:
@@ -56,7 +59,8 @@ def run_timing(config: Dict[str, Any]) -> RunTiming:
     if manual or not stored:
         return RunTiming(float(camera["settle"]), manual, 0.0, False)
     settle = float(stored["settle"])
-    return RunTiming(settle, False, settle, len(stored.get("samples") or []) >= TRUSTED_SAMPLES)
+    samples = [float(x) for x in stored.get("samples") or []]
+    return RunTiming(settle, False, settle, len(samples) >= TRUSTED_SAMPLES, min(samples, default=0.0))
 
 
 def follows_moves(camera) -> bool:
@@ -76,7 +80,7 @@ def autofocus(lens, camera, config: Dict[str, Any], store: Callable[[Dict[str, A
     plan = run_timing(config)
     result, timing = autofocus_fresh(lens, camera, scorer, run_autofocus, settle=plan.settle,
                                      manual=plan.manual, floor=plan.floor, trusted=plan.trusted,
-                                     **options)
+                                     shortest=plan.shortest, **options)
     if timing is not None:
         store(merged(config.get("pipeline"), timing).to_dict())
     return result
