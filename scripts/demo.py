@@ -45,7 +45,9 @@ def main() -> int:
         shutil.rmtree(basedir)
     password = secrets.token_urlsafe(9)
     # Two focus devices: the simulated camera on its VCM, and a microscope on the printer's Z.
-    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0, focus_field="both")
+    # The simulated webcams are read as 30 fps streams, as a real webcam with an MJPEG stream
+    # is: the autofocus measures their delay and waits only that (about 1 s, not 3 s).
+    config = demo_config(microscope=True, hysteresis=4.0, noise=3.0, focus_field="both", stream=True, fps=30.0)
     config["plugins"]["pifocus"]["driver"] = "simulated"  # explicit: a fresh install has none (and its wizard)
     # PiFocus's paced virtual printer: moves at their feed rate, and the simulated cameras'
     # sharp position follows where its head really is (OctoPrint's VIRTUAL port stays there).

@@ -11,6 +11,7 @@ offers), :mod:`.cli` (``octoprint plugins pifocus:...``).
 """
 from __future__ import annotations
 
+import secrets
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -45,7 +46,7 @@ from .sim_printer import PORT as PACED_PORT, PacedPort
 from .simulations import Simulations, webcam_name
 from .stored_settings import StoredSettings
 from .toolhead import Toolhead
-from .webcams import OctoPrintWebcams
+from .webcams import OctoPrintWebcams, stream_url
 
 #: Settings layout version; on_settings_migrate upgrades older ones.
 SETTINGS_VERSION = settings_rules.VERSION
@@ -122,6 +123,9 @@ class PiFocusPlugin(
         #: (streams end). Not at once with _stopped, so that a cancelled autofocus still sees
         #: its camera while it goes back and reports itself cancelled.
         self._frames_stopped = False
+        #: The password with which PiFocus reads its own simulated stream (``simulation.stream``):
+        #: made at each start, accepted from this machine only (see simcam.own_access).
+        self._simcam_token = secrets.token_urlsafe(18)
 
     # ~~ set-up
 
@@ -184,7 +188,7 @@ class PiFocusPlugin(
     # ~~ StartupPlugin mixin
 
     def on_startup(self, host, port):
-        self.webcams = OctoPrintWebcams(port, host=host)
+        self.webcams = OctoPrintWebcams(port, host=host, own_stream=self._simcam_own_stream)
 
     def on_after_startup(self):
         self._logger.info("PiFocus %s loaded, simulation %s, lens driver %r%s", __version__,
@@ -677,7 +681,8 @@ class PiFocusPlugin(
             {
                 "frame": self._simcam_frame,
                 "fps": self._simcam_fps,
-                "access_validation": simcam.camera_access_validation(self._plugin_manager),
+                "access_validation": simcam.own_access(self._simcam_token,
+                                                       simcam.camera_access_validation(self._plugin_manager)),
             },
         )]
 
@@ -771,3 +776,12 @@ class PiFocusPlugin(
 
     def _simcam_fps(self) -> float:
         return self.simulations.fps()
+
+    def _simcam_own_stream(self, webcam, local_base: str) -> Optional[str]:
+        """The URL at which a device reads PiFocus's simulated ``webcam`` as a stream, with the
+        start's secret as its password; None while ``simulation.stream`` is off."""
+        if not self._simulation_enabled() or not self.simulations.streamed():
+            return None
+        url = stream_url(webcam, local_base)
+        scheme, sep, rest = (url or "").partition("://")
+        return f"{scheme}{sep}{simcam.OWN_USER}:{self._simcam_token}@{rest}" if sep else None

@@ -16,6 +16,10 @@ Protection: both routes need a logged-in user (session cookie or API key) with O
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hmac
+import ipaddress
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional
@@ -90,6 +94,44 @@ class SimcamStreamHandler(tornado.web.RequestHandler):
             frame = await self._next_frame()
         if not self._closed:
             self.finish()
+
+
+#: The user name in the URL at which PiFocus reads its own simulated stream (see :func:`own_access`).
+OWN_USER = "pifocus"
+
+
+def own_access(token: str, validation: Callable) -> Callable:
+    """``validation``, except for PiFocus reading its own stream: a request from this machine
+    with HTTP basic auth ``OWN_USER``:``token`` (a secret made at each start, never shown: the
+    URL's password is masked wherever a URL is logged or said)."""
+    import tornado.web
+
+    expected = "Basic " + base64.b64encode(f"{OWN_USER}:{token}".encode()).decode("ascii")
+
+    def check(request) -> None:
+        given = request.headers.get("Authorization", "")
+        if is_loopback(request.remote_ip) and hmac.compare_digest(given.encode(), expected.encode()):
+            return
+        if given.startswith("Basic ") and given[6:].strip():
+            try:
+                user = base64.b64decode(given[6:], validate=True).decode("utf-8", "replace").partition(":")[0]
+            except (ValueError, binascii.Error):
+                user = ""
+            if user == OWN_USER:  # a wrong or stale token: no falling through to the session
+                raise tornado.web.HTTPError(403)
+        validation(request)
+
+    return check
+
+
+def is_loopback(address: Optional[str]) -> bool:
+    """Whether ``address`` is this machine's loopback (an IPv4 one mapped into IPv6, as a
+    dual-stack socket reports it, included)."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return False
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
 
 
 def camera_access_validation(plugin_manager) -> Callable:

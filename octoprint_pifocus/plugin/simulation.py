@@ -69,6 +69,10 @@ class SimulationSettings:
     height: int = 540
     #: Frames per second of the MJPEG stream.
     fps: float = 10.0
+    #: Whether a device reads its simulated webcam through that stream, as it reads a real
+    #: webcam's (measured delay, stale frames checked, the stream kept open); off: single
+    #: snapshots rendered in-process, with the fixed wait after each move (the tests' default).
+    stream: bool = False
     jpeg_quality: int = 80
     #: Whether the sharp position follows the toolhead (see FOCUS_FIELDS).
     focus_field: str = "none"
@@ -248,25 +252,38 @@ class Simulation:
         """A JPEG of the scene at the lens's current position.
 
         One render at a time (the lock, as classicwebcam serialises its captures); callers that
-        waited get the frame just rendered. A frame is reused only for the *same* position and
-        for at most :attr:`REFRESH` seconds, so a frame asked for after a move is always
-        rendered after that move.
+        waited get the frame just rendered. A frame is reused only for the *same* position with
+        no move of the simulated VCM since (a move away and back would otherwise get the frame
+        from before it, the same picture to the noise: a stale frame to the autofocus), and for
+        at most :attr:`refresh` seconds, so a frame asked for after a move is always rendered
+        after that move.
         """
         with self._render_lock:
             position = self.position()
             sharp = self.sharp_position()
             now = time.monotonic()
+            key = (position, sharp, self.lens.moved_at)
             cached = self._cached
-            if cached is not None and cached[0] == (position, sharp) and now - cached[1] < self.REFRESH:
+            if cached is not None and cached[0] == key and now - cached[1] < self.refresh:
                 return cached[2]
             image = self.camera.render(position)
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(self.settings.jpeg_quality)])
             if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
                 raise RuntimeError("OpenCV could not encode the simulated frame as JPEG")
             jpeg = data.tobytes()
-            self._cached = ((position, sharp), now, jpeg)
+            self._cached = (key, now, jpeg)
             self.renders += 1
             return jpeg
+
+    @property
+    def refresh(self) -> float:
+        """How long a frame of an unchanged position is served again. Read as a stream
+        (``stream``), a new exposure every frame, with its own noise, as a real sensor's: a
+        frame repeated for a second and then re-rolled would change with no move, and the
+        autofocus would take that change for its move's; two equal frames in a row would look
+        like no noise at all. Half a frame: a stream's next tick always gets a new one, two
+        streams ticking together share it."""
+        return 0.5 / self.settings.fps if self.settings.stream else self.REFRESH
 
     def status(self) -> Dict[str, Any]:
         position = self.position()

@@ -119,3 +119,8 @@ class Simulations:
     def fps(self) -> float:
         running = list(self._running.values())
         return running[0].settings.fps if running else SimulationSettings.fps
+
+    def streamed(self) -> bool:
+        """Whether the devices read their simulated webcams as streams (``simulation.stream``)."""
+        settings = self._settings()
+        return bool(settings is not None and settings.stream)

@@ -320,7 +320,7 @@ def stream_url(webcam, base_url: str) -> Optional[str]:
 
     PiFocus's own simulated webcam streams only to logged-in users with the Webcam permission;
     server-side, take its frames with :class:`OctoPrintWebcamSource` (rendered on demand, so
-    always fresh) rather than through its stream URL.
+    always fresh), or through :meth:`OctoPrintWebcams.own_stream` (``simulation.stream``).
     """
     compat = webcam.config.compat
     if compat is None or not compat.stream:
@@ -371,8 +371,15 @@ class OctoPrintWebcams:
     when there is no browser request to resolve them against.
     """
 
-    def __init__(self, port: int, host: Optional[str] = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: Optional[str] = "127.0.0.1",
+                 own_stream: Optional[Callable[[Any, str], Optional[str]]] = None) -> None:
         self.local_base = local_base_url(port, host)
+        self._own_stream = own_stream
+
+    def own_stream(self, webcam) -> Optional[str]:
+        """Where the server reads PiFocus's own simulated ``webcam`` as a stream, or None:
+        its snapshots then, rendered in-process (``simulation.stream`` off)."""
+        return self._own_stream(webcam, self.local_base) if self._own_stream is not None else None
 
     def list(self) -> List[WebcamInfo]:
         return list_webcams()

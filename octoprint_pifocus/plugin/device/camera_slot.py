@@ -3,7 +3,8 @@
 Kept apart from the lens because a camera has its own ways in (an OctoPrint webcam through
 its provider, that webcam's MJPEG stream, a plain URL) and its own timing (settle time,
 discarded frames), and the webcam watchdog only ever needs this part: is the camera alive.
-PiFocus's simulated webcam is always read in-process, its snapshots are always fresh.
+PiFocus's simulated webcam is read in-process, its snapshots always fresh, unless
+``simulation.stream`` has the device read its stream as a real webcam's (the demo does).
 
 A stream is lent by the slot's :class:`~octoprint_pifocus.sources.keeper.StreamKeeper`: an
 autofocus or a drift-watch look (``warm``) keeps it open ``camera.keep_open`` seconds after,
@@ -68,8 +69,13 @@ class CameraSlot:
                 if cam["mode"] == "stream":
                     raise
                 webcam = None  # "auto": the snapshot source says what is wrong, when it is asked
-            # PiFocus's own simulated webcam is rendered in-process: its snapshots are always fresh.
-            if webcam is not None and webcam.providerIdentifier != "pifocus":
+            if webcam is not None and webcam.providerIdentifier == "pifocus":
+                # PiFocus's own simulated webcam: its snapshots are rendered in-process, always
+                # fresh; with simulation.stream, its stream as a real webcam's (the demo).
+                own = webcams.own_stream(webcam)
+                if own:
+                    return self._stream(own, settle, discard, warm, shared)
+            elif webcam is not None:
                 candidates = webcams.stream_urls(webcam)
                 kept = self.keeper.url
                 # A stream held open that still delivers answers for itself: no probing.
