@@ -127,6 +127,9 @@ def test_demo_autofocus_then_printer_z(demo):
     body = wait_idle(s, url)
     assert body["last_result"]["found"] is True
     assert body["simulation"]["blur_radius"] < 1.0
+    # On the simulated webcam's stream, as on a real webcam's: its frames checked to follow
+    # the lens (a run on snapshots has no such checks).
+    assert body["last_result"]["stale_checks"] is not None, body["last_result"]
 
     # The microscope on the gantry: switch the driver, and focus with the virtual printer's Z.
     r = s.post(url + "/api/settings", json={"plugins": {"pifocus": {"driver": "printer-z"}}}, timeout=10)
